@@ -1,0 +1,197 @@
+"""CPU backend: NumPy arrays, Numba kernels for the hot loops.
+
+Every backend exposes these same functions with the same signatures (the
+CUDA backend mirrors this module), so ops stay backend-agnostic and one
+parity test can run both. Geometry (output sizes, padding) is resolved by the
+op and passed in as plain integers.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import kernels as K
+
+name = "cpu"
+
+
+# ------------------------------------------------------------------ arrays
+def asarray(a, dtype=None) -> np.ndarray:
+    return np.ascontiguousarray(a, dtype=dtype)
+
+
+def to_numpy(a) -> np.ndarray:
+    return a
+
+
+def empty(shape, dtype) -> np.ndarray:
+    return np.empty(shape, dtype)
+
+
+def zeros(shape, dtype) -> np.ndarray:
+    return np.zeros(shape, dtype)
+
+
+def full(shape, value, dtype) -> np.ndarray:
+    return np.full(shape, value, dtype)
+
+
+# ------------------------------------------- generic math for the autograd core
+# NumPy's own ufuncs are already vectorised C loops; a Numba twin would add
+# compile time and nothing else.
+add, subtract, multiply, divide = np.add, np.subtract, np.multiply, np.divide
+negative, exp, log, sqrt, power = np.negative, np.exp, np.log, np.sqrt, np.power
+# Dense layers call NumPy's matmul: it is the BLAS (OpenBLAS) sgemm, packed and
+# register-blocked, which a Numba loop does not match; Numba's own np.dot would
+# need SciPy's BLAS bindings and would call the same routine.
+matmul = np.matmul
+
+
+def sum(a, axis=None, keepdims=False):  # noqa: A001 - mirrors np.sum
+    return np.sum(a, axis=axis, keepdims=keepdims)
+
+
+def reshape(a, shape):
+    return np.reshape(a, shape)
+
+
+def transpose(a, axes=None):
+    return np.ascontiguousarray(np.transpose(a, axes))
+
+
+def sum_to_shape(g, shape):
+    """Undo NumPy broadcasting: sum g down to `shape` (the gradient of a broadcast)."""
+    if g.shape == tuple(shape):
+        return g
+    lead = g.ndim - len(shape)
+    g = g.sum(axis=tuple(range(lead))) if lead else g
+    axes = tuple(i for i, s in enumerate(shape) if s == 1 and g.shape[i] != 1)
+    return g.sum(axis=axes, keepdims=True) if axes else g
+
+
+def clip(a, low, high):
+    return np.clip(a, a.dtype.type(low), a.dtype.type(high))
+
+
+def clip_mask(a, low, high):
+    """1 where low <= a <= high (where clip passes the gradient), else 0."""
+    return ((a >= low) & (a <= high)).astype(a.dtype)
+
+
+def one_hot(labels, k, dtype):
+    out = np.zeros((labels.shape[0], k), dtype)
+    out[np.arange(labels.shape[0]), labels] = 1
+    return out
+
+
+# ---------------------------------------------------------------- convolution
+def conv2d_forward(x, w, b, sh, sw, pt, pl, dh, dw, oh, ow):
+    """x (N,H,W,C), w (KH,KW,C,F), b (F,) or None -> (y (N,OH,OW,F), cols).
+
+    im2col in Numba, then one BLAS matmul (see `matmul` above for why); cols
+    is kept for the weight gradient.
+    """
+    n = x.shape[0]
+    kh, kw, c, f = w.shape
+    cols = np.empty((n * oh * ow, kh * kw * c), x.dtype)
+    K.im2col(x, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, cols)
+    y = cols @ w.reshape(kh * kw * c, f)
+    if b is not None:
+        K.bias_add(y, b)
+    return y.reshape(n, oh, ow, f), cols
+
+
+def conv2d_backward_input(gy, w, x_shape, sh, sw, pt, pl, dh, dw):
+    n, oh, ow, f = gy.shape
+    kh, kw, c, _ = w.shape
+    gcols = gy.reshape(-1, f) @ w.reshape(kh * kw * c, f).T
+    gx = np.empty(x_shape, gy.dtype)
+    K.col2im(gcols, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, gx)
+    return gx
+
+
+def conv2d_backward_weight(gy, cols, w_shape):
+    f = gy.shape[-1]
+    return (cols.T @ gy.reshape(-1, f)).reshape(w_shape)
+
+
+def bias_grad(gy):
+    """Sum of gy over every axis but the last (the bias gradient)."""
+    f = gy.shape[-1]
+    out = np.empty(f, gy.dtype)
+    K.bias_grad(gy.reshape(-1, f), out)
+    return out
+
+
+# ------------------------------------------------------------------- max pool
+def maxpool2d_forward(x, ph, pw, sh, sw, pt, pl, oh, ow):
+    n, h, w, c = x.shape
+    y = np.empty((n, oh, ow, c), x.dtype)
+    arg = np.empty((n, oh, ow, c), np.int32)
+    K.maxpool_forward(x, ph, pw, sh, sw, pt, pl, y, arg)
+    return y, arg
+
+
+def maxpool2d_backward(gy, arg, x_shape):
+    gx = np.empty(x_shape, gy.dtype)
+    K.maxpool_backward(gy, arg, gx)
+    return gx
+
+
+# ---------------------------------------------------------------- activations
+def _flat(kernel):
+    def run(*arrays):
+        out = np.empty_like(arrays[0])
+        kernel(*(a.reshape(-1) for a in arrays), out.reshape(-1))
+        return out
+    run.__name__ = kernel.__name__
+    return run
+
+
+def _rows(kernel):
+    def run(*arrays):
+        out = np.empty_like(arrays[0])
+        k = arrays[0].shape[-1]
+        kernel(*(a.reshape(-1, k) for a in arrays), out.reshape(-1, k))
+        return out
+    run.__name__ = kernel.__name__
+    return run
+
+
+relu_forward, relu_backward = _flat(K.relu_forward), _flat(K.relu_backward)
+sigmoid_forward, sigmoid_backward = _flat(K.sigmoid_forward), _flat(K.sigmoid_backward)
+tanh_forward, tanh_backward = _flat(K.tanh_forward), _flat(K.tanh_backward)
+softmax_forward, softmax_backward = _rows(K.softmax_forward), _rows(K.softmax_backward)
+log_softmax_forward = _rows(K.log_softmax_forward)
+log_softmax_backward = _rows(K.log_softmax_backward)
+
+
+def softmax_cross_entropy_forward(logits, target):
+    """(N,K) logits and (N,K) target distribution -> (per-row loss (N,), probs)."""
+    probs = np.empty_like(logits)
+    loss = np.empty(logits.shape[0], logits.dtype)
+    K.softmax_cross_entropy_forward(logits, target, probs, loss)
+    return loss, probs
+
+
+def softmax_cross_entropy_backward(probs, target, gloss):
+    g = np.empty_like(probs)
+    K.softmax_cross_entropy_backward(probs, target, gloss, g)
+    return g
+
+
+def dropout(x, rate, seed):
+    """Forward and backward alike: x * mask(seed) / (1 - rate)."""
+    y = np.empty_like(x)
+    K.dropout_apply(x.reshape(-1), float(rate), int(seed), y.reshape(-1))
+    return y
+
+
+# ----------------------------------------------------------------- optimizers
+def adam_update(p, g, m, v, lr_t, beta_1, beta_2, epsilon):
+    K.adam_update(p.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1),
+                  float(lr_t), float(beta_1), float(beta_2), float(epsilon))
+
+
+def sgd_update(p, g, velocity, lr, momentum, nesterov):
+    K.sgd_update(p.reshape(-1), g.reshape(-1), velocity.reshape(-1),
+                 float(lr), float(momentum), bool(nesterov))

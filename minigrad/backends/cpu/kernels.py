@@ -1,0 +1,324 @@
+"""Numba CPU kernels: plain arrays in, arrays filled, no Tensors, no autograd.
+
+Layouts: images are NHWC, conv kernels (KH, KW, C, F), everything C-contiguous.
+Kernels are dtype-generic (float32 in training, float64 under gradcheck) and
+write into output arrays the caller allocates, so buffers can be reused.
+
+Race freedom under ``prange``: every parallel loop either writes a disjoint
+slice of its output (one row, one image) or, where outputs of neighbouring
+iterations overlap (col2im, max-pool backward), runs in parallel over images,
+whose gradients never overlap.
+"""
+import numpy as np
+from numba import njit, prange
+
+_OPTS = dict(parallel=True, cache=True, fastmath=False)
+
+
+# ----------------------------------------------------------------- convolution
+@njit(**_OPTS)
+def im2col(x, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, cols):
+    """cols[(b*oh+i)*ow+j, (p*kw+q)*c+ch] = x[b, i*sh-pt+p*dh, j*sw-pl+q*dw, ch] (0 outside).
+
+    The column order (p, q, ch) is the kernel's (KH, KW, C) order, so the
+    convolution is ``cols @ kernel.reshape(KH*KW*C, F)``.
+    """
+    n, h, w, c = x.shape
+    for r in prange(n * oh):
+        b = r // oh
+        i = r % oh
+        for j in range(ow):
+            row = r * ow + j
+            for p in range(kh):
+                y = i * sh - pt + p * dh
+                for q in range(kw):
+                    xx = j * sw - pl + q * dw
+                    base = (p * kw + q) * c
+                    if 0 <= y < h and 0 <= xx < w:
+                        for ch in range(c):
+                            cols[row, base + ch] = x[b, y, xx, ch]
+                    else:
+                        for ch in range(c):
+                            cols[row, base + ch] = 0.0
+
+
+@njit(**_OPTS)
+def col2im(cols, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, dx):
+    """Adjoint of im2col: dx (zeroed here) += scattered cols. Parallel over images."""
+    n, h, w, c = dx.shape
+    for b in prange(n):
+        dx[b] = 0.0
+        for i in range(oh):
+            for j in range(ow):
+                row = (b * oh + i) * ow + j
+                for p in range(kh):
+                    y = i * sh - pt + p * dh
+                    if y < 0 or y >= h:
+                        continue
+                    for q in range(kw):
+                        xx = j * sw - pl + q * dw
+                        if xx < 0 or xx >= w:
+                            continue
+                        base = (p * kw + q) * c
+                        for ch in range(c):
+                            dx[b, y, xx, ch] += cols[row, base + ch]
+
+
+@njit(**_OPTS)
+def bias_add(y, b):
+    """y[..., f] += b[f] in place; y viewed as (rows, F)."""
+    rows, f = y.shape
+    for r in prange(rows):
+        for k in range(f):
+            y[r, k] += b[k]
+
+
+@njit(**_OPTS)
+def bias_grad(gy, out):
+    """out[f] = sum over rows of gy[:, f]; per-thread partial sums, then reduced."""
+    rows, f = gy.shape
+    nchunks = 64
+    step = (rows + nchunks - 1) // nchunks
+    partial = np.zeros((nchunks, f), dtype=gy.dtype)
+    for t in prange(nchunks):
+        for r in range(t * step, min(rows, (t + 1) * step)):
+            for k in range(f):
+                partial[t, k] += gy[r, k]
+    for k in range(f):
+        out[k] = 0.0
+    for t in range(nchunks):
+        for k in range(f):
+            out[k] += partial[t, k]
+
+
+# ------------------------------------------------------------------- max pool
+@njit(**_OPTS)
+def maxpool_forward(x, ph, pw, sh, sw, pt, pl, y, arg):
+    """y[b,i,j,c] = max over the window; arg holds the winner's flat index y*W+x.
+
+    Padding cells never win (TensorFlow's 'same' pooling ignores them).
+    """
+    n, h, w, c = x.shape
+    oh, ow = y.shape[1], y.shape[2]
+    for r in prange(n * oh):
+        b = r // oh
+        i = r % oh
+        for j in range(ow):
+            for ch in range(c):
+                y[b, i, j, ch] = -np.inf
+                arg[b, i, j, ch] = -1
+            for p in range(ph):
+                yy = i * sh - pt + p
+                if yy < 0 or yy >= h:
+                    continue
+                for q in range(pw):
+                    xx = j * sw - pl + q
+                    if xx < 0 or xx >= w:
+                        continue
+                    for ch in range(c):
+                        v = x[b, yy, xx, ch]
+                        if v > y[b, i, j, ch] or arg[b, i, j, ch] < 0:
+                            y[b, i, j, ch] = v
+                            arg[b, i, j, ch] = yy * w + xx
+
+
+@njit(**_OPTS)
+def maxpool_backward(gy, arg, gx):
+    """gx (zeroed here) gets each output's gradient at its argmax. Parallel over images."""
+    n, oh, ow, c = gy.shape
+    w = gx.shape[2]
+    for b in prange(n):
+        gx[b] = 0.0
+        for i in range(oh):
+            for j in range(ow):
+                for ch in range(c):
+                    a = arg[b, i, j, ch]
+                    gx[b, a // w, a % w, ch] += gy[b, i, j, ch]
+
+
+# ---------------------------------------------------------------- activations
+# Elementwise kernels work on flat (raveled, contiguous) views.
+@njit(**_OPTS)
+def relu_forward(x, y):
+    for i in prange(x.size):
+        v = x[i]
+        y[i] = v if v > 0 else 0.0
+
+
+@njit(**_OPTS)
+def relu_backward(y, gy, gx):
+    """gx = gy where the output was positive (the mask comes from the output)."""
+    for i in prange(y.size):
+        gx[i] = gy[i] if y[i] > 0 else 0.0
+
+
+@njit(**_OPTS)
+def sigmoid_forward(x, y):
+    for i in prange(x.size):
+        v = x[i]
+        if v >= 0:
+            y[i] = 1.0 / (1.0 + np.exp(-v))
+        else:  # no overflow of exp for large negative inputs
+            e = np.exp(v)
+            y[i] = e / (1.0 + e)
+
+
+@njit(**_OPTS)
+def sigmoid_backward(y, gy, gx):
+    for i in prange(y.size):
+        gx[i] = gy[i] * y[i] * (1.0 - y[i])
+
+
+@njit(**_OPTS)
+def tanh_forward(x, y):
+    for i in prange(x.size):
+        y[i] = np.tanh(x[i])
+
+
+@njit(**_OPTS)
+def tanh_backward(y, gy, gx):
+    for i in prange(y.size):
+        gx[i] = gy[i] * (1.0 - y[i] * y[i])
+
+
+# Row kernels work on (rows, K) views: softmax over the last axis.
+@njit(**_OPTS)
+def softmax_forward(x, y):
+    rows, k = x.shape
+    for r in prange(rows):
+        m = x[r, 0]
+        for j in range(1, k):
+            m = max(m, x[r, j])
+        s = 0.0
+        for j in range(k):
+            e = np.exp(x[r, j] - m)
+            y[r, j] = e
+            s += e
+        for j in range(k):
+            y[r, j] /= s
+
+
+@njit(**_OPTS)
+def softmax_backward(y, gy, gx):
+    rows, k = y.shape
+    for r in prange(rows):
+        d = 0.0
+        for j in range(k):
+            d += gy[r, j] * y[r, j]
+        for j in range(k):
+            gx[r, j] = y[r, j] * (gy[r, j] - d)
+
+
+@njit(**_OPTS)
+def log_softmax_forward(x, y):
+    rows, k = x.shape
+    for r in prange(rows):
+        m = x[r, 0]
+        for j in range(1, k):
+            m = max(m, x[r, j])
+        s = 0.0
+        for j in range(k):
+            s += np.exp(x[r, j] - m)
+        lse = m + np.log(s)
+        for j in range(k):
+            y[r, j] = x[r, j] - lse
+
+
+@njit(**_OPTS)
+def log_softmax_backward(y, gy, gx):
+    rows, k = y.shape
+    for r in prange(rows):
+        s = 0.0
+        for j in range(k):
+            s += gy[r, j]
+        for j in range(k):
+            gx[r, j] = gy[r, j] - np.exp(y[r, j]) * s
+
+
+@njit(**_OPTS)
+def softmax_cross_entropy_forward(logits, target, probs, loss):
+    """Per-row loss = -sum(target * log_softmax(logits)); probs = softmax(logits).
+
+    Computed from logits with the max subtracted, so it stays finite for any
+    finite logits (no log of an underflowed probability).
+    """
+    rows, k = logits.shape
+    for r in prange(rows):
+        m = logits[r, 0]
+        for j in range(1, k):
+            m = max(m, logits[r, j])
+        s = 0.0
+        for j in range(k):
+            e = np.exp(logits[r, j] - m)
+            probs[r, j] = e
+            s += e
+        lse = m + np.log(s)
+        acc = 0.0
+        for j in range(k):
+            probs[r, j] /= s
+            acc -= target[r, j] * (logits[r, j] - lse)
+        loss[r] = acc
+
+
+@njit(**_OPTS)
+def softmax_cross_entropy_backward(probs, target, gloss, glogits):
+    """d loss[r] / d logits[r, j] = (probs - target) * sum(target[r]), times gloss[r]."""
+    rows, k = probs.shape
+    for r in prange(rows):
+        t = 0.0
+        for j in range(k):
+            t += target[r, j]
+        for j in range(k):
+            glogits[r, j] = gloss[r] * (probs[r, j] * t - target[r, j])
+
+
+# -------------------------------------------------------------------- dropout
+@njit(cache=True, inline="always")
+def _uniform(seed, i):
+    """Counter-based uniform in [0, 1): splitmix64 of (seed, i), top 24 bits.
+
+    The same mask comes out for a given (seed, i) on any thread count and on
+    the CUDA backend, and backward recomputes it instead of storing it.
+    """
+    z = seed + np.uint64(i) * np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    z = z ^ (z >> np.uint64(31))
+    return np.float32(z >> np.uint64(40)) * np.float32(1.0 / 16777216.0)
+
+
+@njit(**_OPTS)
+def dropout_apply(x, rate, seed, y):
+    """y = x * keep / (1 - rate), keep = uniform(seed, i) >= rate. Also its own backward."""
+    scale = 1.0 / (1.0 - rate)
+    s = np.uint64(seed)
+    for i in prange(x.size):
+        y[i] = x[i] * scale if _uniform(s, i) >= rate else 0.0
+
+
+# ----------------------------------------------------------------- optimizers
+@njit(**_OPTS)
+def adam_update(p, g, m, v, lr_t, beta_1, beta_2, epsilon):
+    """Keras's Adam step on flat arrays, in place; lr_t already bias-corrected."""
+    for i in prange(p.size):
+        gi = g[i]
+        mi = beta_1 * m[i] + (1.0 - beta_1) * gi
+        vi = beta_2 * v[i] + (1.0 - beta_2) * gi * gi
+        m[i] = mi
+        v[i] = vi
+        p[i] -= lr_t * mi / (np.sqrt(vi) + epsilon)
+
+
+@njit(**_OPTS)
+def sgd_update(p, g, velocity, lr, momentum, nesterov):
+    """Keras's SGD: v = momentum*v - lr*g; p += v (nesterov: p += momentum*v - lr*g)."""
+    for i in prange(p.size):
+        if momentum == 0.0:
+            p[i] -= lr * g[i]
+        else:
+            vi = momentum * velocity[i] - lr * g[i]
+            velocity[i] = vi
+            if nesterov:
+                p[i] += momentum * vi - lr * g[i]
+            else:
+                p[i] += vi

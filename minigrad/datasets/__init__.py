@@ -1,0 +1,2 @@
+"""Datasets bundled with minigrad (readable without a network)."""
+from . import mnist  # noqa: F401

@@ -1,0 +1,235 @@
+"""Keras's core layers: Conv2D, MaxPooling2D, Dense, Flatten, Dropout, ReLU, Activation."""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from .. import initializers, ops
+from ..ops import activations
+from ..tensor import Tensor
+from ..utils import pair, padding_mode, same_or_valid
+from .base import Layer, check_shape
+
+
+def _positive_int(value, arg: str, owner: str) -> int:
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{owner}: `{arg}` must be a positive int, got {value!r}")
+    return int(value)
+
+
+class _WithActivation(Layer):
+    """A layer computing activation(pre_activation(x)); the model may fuse softmax."""
+
+    def __init__(self, activation=None, **kwargs):
+        super().__init__(**kwargs)
+        self.activation = activations.get(activation, f"{type(self).__name__} {self.name!r}")
+
+    def pre_activation(self, x: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def call(self, inputs: Tensor) -> Tensor:
+        return self.activation(self.pre_activation(inputs))
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "activation": activations.name_of(self.activation)}
+
+
+class Conv2D(_WithActivation):
+    """2-D convolution over NHWC images; kernel (kh, kw, in_channels, filters)."""
+
+    input_ndim = 4
+
+    def __init__(self, filters: int, kernel_size, strides=(1, 1), padding: str = "valid",
+                 data_format: str | None = None, dilation_rate=(1, 1), activation=None,
+                 use_bias: bool = True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", **kwargs):
+        super().__init__(activation=activation, **kwargs)
+        owner = f"Conv2D {self.name!r}"
+        self.filters = _positive_int(filters, "filters", owner)
+        self.kernel_size = pair(kernel_size, "kernel_size", owner)
+        self.strides = pair(strides, "strides", owner)
+        self.padding = padding_mode(padding, owner)
+        if data_format not in (None, "channels_last"):
+            raise ValueError(f"{owner}: only data_format='channels_last' (NHWC) is supported, "
+                             f"got {data_format!r}")
+        self.dilation_rate = pair(dilation_rate, "dilation_rate", owner)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer, owner)
+        self.bias_initializer = initializers.get(bias_initializer, owner)
+
+    def build(self, input_shape):
+        self.compute_output_shape(input_shape)  # rejects a kernel larger than the input
+        kh, kw = self.kernel_size
+        self.kernel = self.add_weight("kernel", (kh, kw, input_shape[-1], self.filters),
+                                      self.kernel_initializer)
+        self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer) \
+            if self.use_bias else None
+
+    def compute_output_shape(self, input_shape):
+        self._check_rank(tuple(input_shape))
+        n, h, w, _ = input_shape
+        (kh, kw), (sh, sw), (dh, dw) = self.kernel_size, self.strides, self.dilation_rate
+        oh = same_or_valid(h, kh, sh, dh, self.padding)[0]
+        ow = same_or_valid(w, kw, sw, dw, self.padding)[0]
+        if oh < 1 or ow < 1:
+            raise ValueError(f"Conv2D {self.name!r}: kernel_size {self.kernel_size} with "
+                             f"dilation_rate {self.dilation_rate} is larger than the "
+                             f"{self.padding!r} input {(h, w)}")
+        return (n, oh, ow, self.filters)
+
+    def pre_activation(self, x):
+        return ops.conv2d(x, self.kernel, self.bias, self.strides, self.padding,
+                          self.dilation_rate, name=f"Conv2D {self.name!r}")
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters,
+                "kernel_size": list(self.kernel_size), "strides": list(self.strides),
+                "padding": self.padding, "dilation_rate": list(self.dilation_rate),
+                "use_bias": self.use_bias,
+                "kernel_initializer": initializers.serialize(self.kernel_initializer),
+                "bias_initializer": initializers.serialize(self.bias_initializer)}
+
+
+class MaxPooling2D(Layer):
+    """Max over pool_size windows (NHWC); strides default to pool_size."""
+
+    input_ndim = 4
+
+    def __init__(self, pool_size=(2, 2), strides=None, padding: str = "valid",
+                 data_format: str | None = None, **kwargs):
+        super().__init__(**kwargs)
+        owner = f"MaxPooling2D {self.name!r}"
+        self.pool_size = pair(pool_size, "pool_size", owner)
+        self.strides = self.pool_size if strides is None else pair(strides, "strides", owner)
+        self.padding = padding_mode(padding, owner)
+        if data_format not in (None, "channels_last"):
+            raise ValueError(f"{owner}: only data_format='channels_last' (NHWC) is supported, "
+                             f"got {data_format!r}")
+
+    def compute_output_shape(self, input_shape):
+        self._check_rank(tuple(input_shape))
+        n, h, w, c = input_shape
+        oh = same_or_valid(h, self.pool_size[0], self.strides[0], 1, self.padding)[0]
+        ow = same_or_valid(w, self.pool_size[1], self.strides[1], 1, self.padding)[0]
+        if oh < 1 or ow < 1:
+            raise ValueError(f"MaxPooling2D {self.name!r}: pool_size {self.pool_size} is larger "
+                             f"than the 'valid' input {(h, w)}")
+        return (n, oh, ow, c)
+
+    def build(self, input_shape):
+        self.compute_output_shape(input_shape)
+
+    def call(self, inputs):
+        return ops.max_pool2d(inputs, self.pool_size, self.strides, self.padding,
+                              name=f"MaxPooling2D {self.name!r}")
+
+    def get_config(self):
+        return {**super().get_config(), "pool_size": list(self.pool_size),
+                "strides": list(self.strides), "padding": self.padding}
+
+
+class Dense(_WithActivation):
+    """activation(x @ kernel + bias) over the last axis; kernel (in_features, units)."""
+
+    min_ndim = 2
+
+    def __init__(self, units: int, activation=None, use_bias: bool = True,
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
+        super().__init__(activation=activation, **kwargs)
+        owner = f"Dense {self.name!r}"
+        self.units = _positive_int(units, "units", owner)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer, owner)
+        self.bias_initializer = initializers.get(bias_initializer, owner)
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight("kernel", (input_shape[-1], self.units),
+                                      self.kernel_initializer)
+        self.bias = self.add_weight("bias", (self.units,), self.bias_initializer) \
+            if self.use_bias else None
+
+    def compute_output_shape(self, input_shape):
+        self._check_rank(tuple(input_shape))
+        return tuple(input_shape[:-1]) + (self.units,)
+
+    def pre_activation(self, x):
+        lead = x.shape[:-1]
+        if x.ndim != 2:  # Keras applies Dense to the last axis of any rank
+            x = x.reshape(-1, x.shape[-1])
+        y = ops.dense(x, self.kernel, self.bias, name=f"Dense {self.name!r}")
+        return y if len(lead) == 1 else y.reshape(*lead, self.units)
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units, "use_bias": self.use_bias,
+                "kernel_initializer": initializers.serialize(self.kernel_initializer),
+                "bias_initializer": initializers.serialize(self.bias_initializer)}
+
+
+class Flatten(Layer):
+    """(batch, d1, d2, ...) -> (batch, d1*d2*...)."""
+
+    def compute_output_shape(self, input_shape):
+        rest = input_shape[1:]
+        return (input_shape[0], int(np.prod(rest)) if rest else 1)
+
+    def call(self, inputs):
+        return inputs.reshape(inputs.shape[0], -1)
+
+
+class Dropout(Layer):
+    """Zero a `rate` fraction of inputs while training, scaling the rest by 1/(1-rate)."""
+
+    def __init__(self, rate: float, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(rate, bool) or not isinstance(rate, numbers.Real) or not 0 <= rate < 1:
+            raise ValueError(f"Dropout {self.name!r}: `rate` must be a float in [0, 1), "
+                             f"got {rate!r}")
+        self.rate, self.seed = float(rate), seed
+        # with a seed of its own the layer's masks do not depend on minigrad.random
+        self._rng = None if seed is None else np.random.default_rng(seed)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def call(self, inputs, training=False):
+        seed = None if self._rng is None else int(self._rng.integers(0, 2**63 - 1))
+        return ops.dropout(inputs, self.rate, training=training, seed=seed,
+                           name=f"Dropout {self.name!r}")
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate, "seed": self.seed}
+
+
+class Activation(_WithActivation):
+    """Applies a named activation ('relu', 'softmax', 'sigmoid', 'tanh', 'linear')."""
+
+    def __init__(self, activation, **kwargs):
+        super().__init__(activation=activation, **kwargs)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def pre_activation(self, x):
+        return x
+
+
+class ReLU(Activation):
+    """max(x, 0)."""
+
+    def __init__(self, **kwargs):
+        kwargs.pop("activation", None)
+        super().__init__("relu", **kwargs)
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("activation")
+        return config
+
+
+class Input:
+    """The shape of a Sequential's input, without the batch: `layers.Input((28, 28, 1))`."""
+
+    def __init__(self, shape, name: str | None = None):
+        self.shape = check_shape(shape, "shape", "Input")
+        self.name = name

@@ -1,0 +1,17 @@
+"""Differentiable ops: each a Function with its forward and backward together.
+
+An op asks its inputs' device for the backend (`ctx.backend`) and never imports
+a backend itself.
+"""
+from ..tensor import Function, Tensor, no_grad  # noqa: F401
+from .activations import log_softmax, relu, sigmoid, softmax, tanh  # noqa: F401
+from .conv import conv2d  # noqa: F401
+from .dense import dense  # noqa: F401
+from .dropout import dropout  # noqa: F401
+from .losses import softmax_cross_entropy  # noqa: F401
+from .pool import max_pool2d  # noqa: F401
+
+
+def flatten(x: Tensor) -> Tensor:
+    """(N, d1, d2, ...) -> (N, d1*d2*...), the batch axis kept (Keras's Flatten)."""
+    return x.flatten()

@@ -1,0 +1,79 @@
+"""Gradient checking against central finite differences, like torch.autograd.gradcheck."""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+
+from .tensor import Tensor
+
+
+class GradcheckError(AssertionError):
+    """The analytic gradient of an input differs from the numerical one."""
+
+
+def gradcheck(fn: Callable, inputs: Sequence[Tensor], eps: float = 1e-6, atol: float = 1e-5,
+              rtol: float = 1e-3, raise_exception: bool = True) -> bool:
+    """Compare autograd's gradient of `fn(*inputs)` with central differences.
+
+    `inputs` is a tuple of float64 Tensors; those with `requires_grad=True`
+    are checked. The output may be any shape: the check is on the gradient of
+    sum(output * r) for a fixed random r, so every output element counts.
+    Returns True, or raises GradcheckError naming the input and its worst
+    element (returns False with raise_exception=False).
+    """
+    inputs = tuple(inputs)
+    for i, t in enumerate(inputs):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"gradcheck: input {i} must be a Tensor, got {type(t).__name__}")
+        if t.requires_grad and t.dtype != np.float64:
+            raise TypeError(f"gradcheck: input {i} is {t.dtype}; finite differences need "
+                            f"float64 inputs (Tensor(x.astype('float64'), requires_grad=True))")
+    checked = [i for i, t in enumerate(inputs) if t.requires_grad]
+    if not checked:
+        raise ValueError("gradcheck: no input has requires_grad=True")
+
+    out = fn(*inputs)
+    if not isinstance(out, Tensor):
+        raise TypeError(f"gradcheck: fn must return a Tensor, got {type(out).__name__}")
+    weights = np.random.default_rng(0).uniform(0.5, 1.5, out.shape)
+
+    def scalar() -> float:
+        return float((fn(*inputs).numpy().astype(np.float64) * weights).sum())
+
+    for t in inputs:
+        t.grad = None
+    (out * Tensor(weights, device=out.device, dtype=out.dtype)).sum().backward()
+
+    for i in checked:
+        t = inputs[i]
+        analytic = np.zeros(t.shape) if t.grad is None else t.grad.numpy().astype(np.float64)
+        host = t.numpy().copy()
+        numeric = np.zeros(t.shape)
+        flat = host.reshape(-1)
+        for j in range(flat.size):
+            orig = flat[j]
+            flat[j] = orig + eps
+            _set(t, host)
+            plus = scalar()
+            flat[j] = orig - eps
+            _set(t, host)
+            minus = scalar()
+            flat[j] = orig
+            numeric.reshape(-1)[j] = (plus - minus) / (2 * eps)
+        _set(t, host)
+        err = np.abs(analytic - numeric) - (atol + rtol * np.abs(numeric))
+        if (err > 0).any():
+            worst = np.unravel_index(int(np.argmax(err)), t.shape)
+            msg = (f"gradcheck: gradient of input {i} (shape {t.shape}) is wrong at "
+                   f"{tuple(int(k) for k in worst)}: autograd {analytic[worst]:.6g}, numerical "
+                   f"{numeric[worst]:.6g} ({int((err > 0).sum())} of {err.size} elements "
+                   f"outside atol={atol}, rtol={rtol})")
+            if raise_exception:
+                raise GradcheckError(msg)
+            return False
+    return True
+
+
+def _set(t: Tensor, host: np.ndarray) -> None:
+    t.data = Tensor(host, device=t.device, dtype=host.dtype).data
