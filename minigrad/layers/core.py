@@ -13,9 +13,17 @@ from .base import Layer, check_shape
 
 
 def _positive_int(value, arg: str, owner: str) -> int:
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool):
+        raise TypeError(f"{owner}: `{arg}` must be a positive int, got {value!r}")
+    if value < 1:
         raise ValueError(f"{owner}: `{arg}` must be a positive int, got {value!r}")
     return int(value)
+
+
+def _bool(value, arg: str, owner: str) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{owner}: `{arg}` must be a bool, got {value!r}")
+    return bool(value)
 
 
 class _WithActivation(Layer):
@@ -25,11 +33,16 @@ class _WithActivation(Layer):
         super().__init__(**kwargs)
         self.activation = activations.get(activation, f"{type(self).__name__} {self.name!r}")
 
-    def pre_activation(self, x: Tensor) -> Tensor:
+    def pre_activation(self, x: Tensor, activation: str | None = None) -> Tensor:
+        """The layer's output before its activation (or with ReLU fused in)."""
         raise NotImplementedError
 
     def call(self, inputs: Tensor) -> Tensor:
+        if self.activation is activations.relu and self.fuses_relu:
+            return self.pre_activation(inputs, "relu")
         return self.activation(self.pre_activation(inputs))
+
+    fuses_relu = False  # True where the op applies ReLU in its bias pass
 
     def get_config(self) -> dict:
         return {**super().get_config(), "activation": activations.name_of(self.activation)}
@@ -54,7 +67,7 @@ class Conv2D(_WithActivation):
             raise ValueError(f"{owner}: only data_format='channels_last' (NHWC) is supported, "
                              f"got {data_format!r}")
         self.dilation_rate = pair(dilation_rate, "dilation_rate", owner)
-        self.use_bias = bool(use_bias)
+        self.use_bias = _bool(use_bias, "use_bias", owner)
         self.kernel_initializer = initializers.get(kernel_initializer, owner)
         self.bias_initializer = initializers.get(bias_initializer, owner)
 
@@ -78,9 +91,12 @@ class Conv2D(_WithActivation):
                              f"{self.padding!r} input {(h, w)}")
         return (n, oh, ow, self.filters)
 
-    def pre_activation(self, x):
+    fuses_relu = True
+
+    def pre_activation(self, x, activation=None):
         return ops.conv2d(x, self.kernel, self.bias, self.strides, self.padding,
-                          self.dilation_rate, name=f"Conv2D {self.name!r}")
+                          self.dilation_rate, name=f"Conv2D {self.name!r}",
+                          activation=activation)
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters,
@@ -139,7 +155,7 @@ class Dense(_WithActivation):
         super().__init__(activation=activation, **kwargs)
         owner = f"Dense {self.name!r}"
         self.units = _positive_int(units, "units", owner)
-        self.use_bias = bool(use_bias)
+        self.use_bias = _bool(use_bias, "use_bias", owner)
         self.kernel_initializer = initializers.get(kernel_initializer, owner)
         self.bias_initializer = initializers.get(bias_initializer, owner)
 
@@ -153,11 +169,14 @@ class Dense(_WithActivation):
         self._check_rank(tuple(input_shape))
         return tuple(input_shape[:-1]) + (self.units,)
 
-    def pre_activation(self, x):
+    fuses_relu = True
+
+    def pre_activation(self, x, activation=None):
         lead = x.shape[:-1]
         if x.ndim != 2:  # Keras applies Dense to the last axis of any rank
             x = x.reshape(-1, x.shape[-1])
-        y = ops.dense(x, self.kernel, self.bias, name=f"Dense {self.name!r}")
+        y = ops.dense(x, self.kernel, self.bias, name=f"Dense {self.name!r}",
+                      activation=activation)
         return y if len(lead) == 1 else y.reshape(*lead, self.units)
 
     def get_config(self):
@@ -185,7 +204,11 @@ class Dropout(Layer):
         if isinstance(rate, bool) or not isinstance(rate, numbers.Real) or not 0 <= rate < 1:
             raise ValueError(f"Dropout {self.name!r}: `rate` must be a float in [0, 1), "
                              f"got {rate!r}")
-        self.rate, self.seed = float(rate), seed
+        if seed is not None and (not isinstance(seed, numbers.Integral) or
+                                 isinstance(seed, bool) or seed < 0):
+            raise TypeError(f"Dropout {self.name!r}: `seed` must be None or a non-negative "
+                            f"int, got {seed!r}")
+        self.rate, self.seed = float(rate), None if seed is None else int(seed)
         # with a seed of its own the layer's masks do not depend on minigrad.random
         self._rng = None if seed is None else np.random.default_rng(seed)
 
@@ -193,7 +216,9 @@ class Dropout(Layer):
         return tuple(input_shape)
 
     def call(self, inputs, training=False):
-        seed = None if self._rng is None else int(self._rng.integers(0, 2**63 - 1))
+        # draw only when a mask is made, so predict/evaluate leave the stream alone
+        seed = None if self._rng is None or not training or self.rate == 0 else \
+            int(self._rng.integers(0, 2**63 - 1))
         return ops.dropout(inputs, self.rate, training=training, seed=seed,
                            name=f"Dropout {self.name!r}")
 
@@ -210,7 +235,7 @@ class Activation(_WithActivation):
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
 
-    def pre_activation(self, x):
+    def pre_activation(self, x, activation=None):
         return x
 
 
@@ -225,6 +250,23 @@ class ReLU(Activation):
         config = super().get_config()
         config.pop("activation")
         return config
+
+
+def can_fuse_conv_pool(conv: Layer, pool: Layer) -> bool:
+    """Conv2D (ReLU or no activation) straight into MaxPooling2D: one fused op."""
+    return (type(conv) is Conv2D and type(pool) is MaxPooling2D and
+            conv.activation in (activations.relu, activations.linear))
+
+
+def conv_pool(conv: "Conv2D", pool: "MaxPooling2D", x: Tensor) -> Tensor:
+    """pool(conv(x)) through ops.conv2d_maxpool; both layers checked and built as if
+    called one after the other."""
+    conv.ensure_built(x.shape)
+    pool.ensure_built(conv.compute_output_shape(x.shape))
+    return ops.conv2d_maxpool(
+        x, conv.kernel, conv.bias, conv.strides, conv.padding, conv.dilation_rate,
+        "relu" if conv.activation is activations.relu else None, pool.pool_size,
+        pool.strides, pool.padding, name=f"Conv2D {conv.name!r} + MaxPooling2D {pool.name!r}")
 
 
 class Input:

@@ -5,7 +5,7 @@ a backend itself.
 """
 from ..tensor import Function, Tensor, no_grad  # noqa: F401
 from .activations import log_softmax, relu, sigmoid, softmax, tanh  # noqa: F401
-from .conv import conv2d  # noqa: F401
+from .conv import conv2d, conv2d_maxpool  # noqa: F401
 from .dense import dense  # noqa: F401
 from .dropout import dropout  # noqa: F401
 from .losses import softmax_cross_entropy  # noqa: F401

@@ -2,27 +2,33 @@
 from __future__ import annotations
 
 from ..tensor import Function, Tensor, as_tensor
+from .conv import bias_act_grads, fused_relu
 
 
 class Dense(Function):
+    """x @ w, + bias, then ReLU if asked (the epilogue fused as in Conv2D)."""
+
     @staticmethod
-    def forward(ctx, x, w, b):
-        ctx.save_for_backward(x, w)
-        y = ctx.backend.matmul(x, w)  # NumPy's BLAS on the CPU: see backends/cpu
-        return y if b is None else ctx.backend.add(y, b)
+    def forward(ctx, x, w, b, relu):
+        B = ctx.backend
+        y = B.matmul(x, w)  # NumPy's BLAS on the CPU: see backends/cpu
+        if b is not None or relu:
+            B.bias_act(y, b, relu)
+        ctx.save_for_backward(x, w, y if relu else None)
+        return y
 
     @staticmethod
     def backward(ctx, g):
-        B, (x, w) = ctx.backend, ctx.saved_tensors
-        need_x, need_w, need_b = ctx.needs_input_grad
+        B, (x, w, y) = ctx.backend, ctx.saved_tensors
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        g, gb = bias_act_grads(B, y, g, need_b)
         gx = B.matmul(g, B.transpose(w)) if need_x else None
         gw = B.matmul(B.transpose(x), g) if need_w else None
-        gb = B.bias_grad(g) if need_b else None
-        return gx, gw, gb
+        return gx, gw, gb, None
 
 
-def dense(x, w, b=None, name: str = "dense") -> Tensor:
-    """x (N, in) @ w (in, units) + b (units,)."""
+def dense(x, w, b=None, name: str = "dense", activation: str | None = None) -> Tensor:
+    """x (N, in) @ w (in, units) + b (units,); `activation='relu'` fused in."""
     x, w = as_tensor(x), as_tensor(w)
     b = None if b is None else as_tensor(b)
     if x.ndim != 2:
@@ -32,4 +38,4 @@ def dense(x, w, b=None, name: str = "dense") -> Tensor:
                          f"{x.shape}, got {w.shape}")
     if b is not None and b.shape != (w.shape[1],):
         raise ValueError(f"{name}: expected a bias of shape ({w.shape[1]},), got {b.shape}")
-    return Dense.apply(x, w, b)
+    return Dense.apply(x, w, b, fused_relu(activation, name))

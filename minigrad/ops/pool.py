@@ -27,16 +27,21 @@ def max_pool2d(x, pool_size=(2, 2), stride=None, padding: str = "valid",
     padded cells never win.
     """
     x = as_tensor(x)
+    return MaxPool2D.apply(x, pool_geometry(x.shape, pool_size, stride, padding, name))
+
+
+def pool_geometry(shape: tuple, pool_size, stride, padding: str, name: str) -> tuple:
+    """Check max_pool2d's arguments; (ph, pw, sh, sw, pad_top, pad_left, oh, ow)."""
     ph, pw = pair(pool_size, "pool_size", name)
     sh, sw = pair(pool_size if stride is None else stride, "strides", name)
     padding = padding_mode(padding, name)
-    if x.ndim != 4:
+    if len(shape) != 4:
         raise ValueError(f"{name}: expected a 4-D input (batch, height, width, channels), "
-                         f"got shape {x.shape}")
-    _, h, w, _ = x.shape
+                         f"got shape {tuple(shape)}")
+    _, h, w, _ = shape
     oh, pt, _ = same_or_valid(h, ph, sh, 1, padding)
     ow, pl, _ = same_or_valid(w, pw, sw, 1, padding)
     if oh < 1 or ow < 1:
         raise ValueError(f"{name}: pool_size {(ph, pw)} is larger than the 'valid' input "
                          f"{(h, w)}")
-    return MaxPool2D.apply(x, (ph, pw, sh, sw, pt, pl, oh, ow))
+    return ph, pw, sh, sw, pt, pl, oh, ow

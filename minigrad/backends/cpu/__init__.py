@@ -7,11 +7,48 @@ op and passed in as plain integers.
 """
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
 from . import kernels as K
 
 name = "cpu"
+
+
+class BufferPool:
+    """Hands out large arrays again once nothing else references them.
+
+    A training step makes the same big temporaries every time (im2col
+    columns, conv outputs, their gradients); fresh ones would be page-faulted
+    in each step (about 15% of a step here). An array is free when this pool
+    holds its only reference; a view keeps its base referenced, so a buffer
+    still in use, saved for backward or held by the user, is never handed out.
+    """
+
+    MIN_BYTES = 1 << 18   # smaller arrays come from malloc's own free lists
+    MAX_ARRAYS = 48
+
+    def __init__(self):
+        self.arrays: list = []
+
+    def empty(self, shape, dtype) -> np.ndarray:
+        shape, dtype = tuple(shape), np.dtype(dtype)
+        if int(np.prod(shape)) * dtype.itemsize < self.MIN_BYTES:
+            return np.empty(shape, dtype)
+        for a in self.arrays:
+            # 3 references when free: the list, the loop variable, getrefcount's argument
+            if a.shape == shape and a.dtype == dtype and sys.getrefcount(a) == 3:
+                return a
+        if len(self.arrays) >= self.MAX_ARRAYS:  # shapes changed: drop the free ones
+            self.arrays = [a for a in self.arrays if sys.getrefcount(a) > 3]
+        a = np.empty(shape, dtype)
+        self.arrays.append(a)
+        return a
+
+
+_buffers = BufferPool()
+_empty = _buffers.empty
 
 
 # ------------------------------------------------------------------ arrays
@@ -84,27 +121,26 @@ def one_hot(labels, k, dtype):
 
 
 # ---------------------------------------------------------------- convolution
-def conv2d_forward(x, w, b, sh, sw, pt, pl, dh, dw, oh, ow):
-    """x (N,H,W,C), w (KH,KW,C,F), b (F,) or None -> (y (N,OH,OW,F), cols).
+def conv2d_forward(x, w, sh, sw, pt, pl, dh, dw, oh, ow):
+    """x (N,H,W,C), w (KH,KW,C,F) -> (y (N,OH,OW,F), cols); no bias (see bias_act).
 
     im2col in Numba, then one BLAS matmul (see `matmul` above for why); cols
     is kept for the weight gradient.
     """
     n = x.shape[0]
     kh, kw, c, f = w.shape
-    cols = np.empty((n * oh * ow, kh * kw * c), x.dtype)
+    cols = _empty((n * oh * ow, kh * kw * c), x.dtype)
     K.im2col(x, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, cols)
-    y = cols @ w.reshape(kh * kw * c, f)
-    if b is not None:
-        K.bias_add(y, b)
+    y = np.matmul(cols, w.reshape(kh * kw * c, f), out=_empty((n * oh * ow, f), x.dtype))
     return y.reshape(n, oh, ow, f), cols
 
 
 def conv2d_backward_input(gy, w, x_shape, sh, sw, pt, pl, dh, dw):
     n, oh, ow, f = gy.shape
     kh, kw, c, _ = w.shape
-    gcols = gy.reshape(-1, f) @ w.reshape(kh * kw * c, f).T
-    gx = np.empty(x_shape, gy.dtype)
+    gcols = np.matmul(gy.reshape(-1, f), w.reshape(kh * kw * c, f).T,
+                      out=_empty((gy.size // f, kh * kw * c), gy.dtype))
+    gx = _empty(x_shape, gy.dtype)
     K.col2im(gcols, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, gx)
     return gx
 
@@ -114,27 +150,93 @@ def conv2d_backward_weight(gy, cols, w_shape):
     return (cols.T @ gy.reshape(-1, f)).reshape(w_shape)
 
 
+_CHUNKS = 64  # fixed row chunks of the bias-gradient sums (see kernels.bias_act_backward)
+
+
+def bias_act(y, b, relu: bool):
+    """In place: y += b (None: no bias), then ReLU if `relu`; one pass. Returns y."""
+    f = y.shape[-1]
+    K.bias_act(y.reshape(-1, f), np.zeros(f, y.dtype) if b is None else b, bool(relu))
+    return y
+
+
+def bias_act_backward(y, gy, need_bias: bool):
+    """ReLU's backward from its output y, with the bias gradient in the same pass:
+    (gy * (y > 0), its sum over all but the last axis or None)."""
+    f = y.shape[-1]
+    g = _empty(gy.shape, gy.dtype)
+    partial = np.empty((_CHUNKS, f), gy.dtype)
+    K.bias_act_backward(y.reshape(-1, f), gy.reshape(-1, f), g.reshape(-1, f), partial)
+    return g, (partial.sum(axis=0) if need_bias else None)
+
+
 def bias_grad(gy):
     """Sum of gy over every axis but the last (the bias gradient)."""
     f = gy.shape[-1]
-    out = np.empty(f, gy.dtype)
-    K.bias_grad(gy.reshape(-1, f), out)
-    return out
+    partial = np.empty((_CHUNKS, f), gy.dtype)
+    K.column_sums(gy.reshape(-1, f), partial)
+    return partial.sum(axis=0)
 
 
 # ------------------------------------------------------------------- max pool
 def maxpool2d_forward(x, ph, pw, sh, sw, pt, pl, oh, ow):
     n, h, w, c = x.shape
-    y = np.empty((n, oh, ow, c), x.dtype)
-    arg = np.empty((n, oh, ow, c), np.int32)
+    y = _empty((n, oh, ow, c), x.dtype)
+    arg = _empty((n, oh, ow, c), np.int32)
     K.maxpool_forward(x, ph, pw, sh, sw, pt, pl, y, arg)
     return y, arg
 
 
 def maxpool2d_backward(gy, arg, x_shape):
-    gx = np.empty(x_shape, gy.dtype)
+    gx = _empty(x_shape, gy.dtype)
     K.maxpool_backward(gy, arg, gx)
     return gx
+
+
+# ------------------------------------------ convolution + act + max pool, fused
+DIRECT_MAX_TAPS = 0  # kh*kw*c at or below which the direct kernels beat im2col+GEMM
+
+
+def conv2d_maxpool_forward(x, w, b, relu, geom, pgeom):
+    """maxpool(act(conv2d(x, w) + b)) -> (y, arg, cols); cols is None on the direct path.
+
+    geom = (sh, sw, pt, pl, dh, dw, oh, ow) of the conv, pgeom = (ph, pw, psh,
+    psw, ppt, ppl, poh, pow) of the pool; arg indexes the conv output grid.
+    """
+    sh, sw, pt, pl, dh, dw, oh, ow = geom
+    ph, pw, psh, psw, ppt, ppl, poh, pow_ = pgeom
+    kh, kw, c, f = w.shape
+    if kh * kw * c <= DIRECT_MAX_TAPS:
+        y = _empty((x.shape[0], poh, pow_, f), x.dtype)
+        arg = _empty(y.shape, np.int32)
+        K.conv_pool_direct(x, w, np.zeros(f, x.dtype) if b is None else b, bool(relu),
+                           sh, sw, pt, pl, dh, dw, oh, ow, ph, pw, psh, psw, ppt, ppl, y, arg)
+        return y, arg, None
+    z, cols = conv2d_forward(x, w, sh, sw, pt, pl, dh, dw, oh, ow)
+    if b is not None or relu:
+        bias_act(z, b, relu)
+    y, arg = maxpool2d_forward(z, ph, pw, psh, psw, ppt, ppl, poh, pow_)
+    return y, arg, cols
+
+
+def conv2d_maxpool_backward(g, arg, x, cols, w, need_x, need_w, geom, pgeom):
+    """(gx, gw) from g, the pooled gradient already past the activation's mask."""
+    sh, sw, pt, pl, dh, dw, oh, ow = geom
+    ph, pw, psh, psw, ppt, ppl, _, _ = pgeom
+    z_shape = (x.shape[0], oh, ow, w.shape[-1])
+    gx = gw = gz = None
+    if need_w and cols is None:
+        partial = np.empty((_CHUNKS,) + w.shape, g.dtype)
+        K.conv_pool_direct_grad_weight(x, g, arg, sh, sw, pt, pl, dh, dw, oh, ow,
+                                       ph, pw, psh, psw, ppt, ppl, partial)
+        gw = partial.sum(axis=0)
+    elif need_w:
+        gz = maxpool2d_backward(g, arg, z_shape)
+        gw = conv2d_backward_weight(gz, cols, w.shape)
+    if need_x:
+        gz = maxpool2d_backward(g, arg, z_shape) if gz is None else gz
+        gx = conv2d_backward_input(gz, w, x.shape, sh, sw, pt, pl, dh, dw)
+    return gx, gw
 
 
 # ---------------------------------------------------------------- activations

@@ -24,22 +24,30 @@ def im2col(x, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, cols):
     convolution is ``cols @ kernel.reshape(KH*KW*C, F)``.
     """
     n, h, w, c = x.shape
+    xf = x.reshape(-1)
     for r in prange(n * oh):
         b = r // oh
         i = r % oh
         for j in range(ow):
             row = r * ow + j
+            x0 = j * sw - pl
             for p in range(kh):
                 y = i * sh - pt + p * dh
+                base = p * kw * c
+                if dw == 1 and 0 <= y < h and x0 >= 0 and x0 + kw <= w:
+                    # the row's kw taps are kw*c contiguous values of x and of cols
+                    src = ((b * h + y) * w + x0) * c
+                    for t in range(kw * c):
+                        cols[row, base + t] = xf[src + t]
+                    continue
                 for q in range(kw):
-                    xx = j * sw - pl + q * dw
-                    base = (p * kw + q) * c
+                    xx = x0 + q * dw
                     if 0 <= y < h and 0 <= xx < w:
                         for ch in range(c):
-                            cols[row, base + ch] = x[b, y, xx, ch]
+                            cols[row, base + q * c + ch] = x[b, y, xx, ch]
                     else:
                         for ch in range(c):
-                            cols[row, base + ch] = 0.0
+                            cols[row, base + q * c + ch] = 0.0
 
 
 @njit(**_OPTS)
@@ -65,75 +73,204 @@ def col2im(cols, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, dx):
 
 
 @njit(**_OPTS)
-def bias_add(y, b):
-    """y[..., f] += b[f] in place; y viewed as (rows, F)."""
+def bias_act(y, b, relu):
+    """y (rows, F) += b, then ReLU if `relu`: the GEMM's epilogue, in place, one pass."""
     rows, f = y.shape
     for r in prange(rows):
         for k in range(f):
-            y[r, k] += b[k]
+            v = y[r, k] + b[k]
+            y[r, k] = v if v > 0 or not relu else 0.0
 
 
 @njit(**_OPTS)
-def bias_grad(gy, out):
-    """out[f] = sum over rows of gy[:, f]; per-thread partial sums, then reduced."""
+def bias_act_backward(y, gy, g, partial):
+    """g = gy * (y > 0) (ReLU's mask, from the output y), and its bias gradient.
+
+    Rows are split into partial.shape[0] fixed chunks; each chunk sums into its
+    own row of `partial` (no two threads share a row), and the caller adds the
+    rows. Fixed chunks, not per-thread ones, so the sum's order, and so its
+    bits, do not depend on the thread count.
+    """
     rows, f = gy.shape
-    nchunks = 64
-    step = (rows + nchunks - 1) // nchunks
-    partial = np.zeros((nchunks, f), dtype=gy.dtype)
-    for t in prange(nchunks):
+    chunks = partial.shape[0]
+    step = (rows + chunks - 1) // chunks
+    for t in prange(chunks):
+        for k in range(f):
+            partial[t, k] = 0.0
+        for r in range(t * step, min(rows, (t + 1) * step)):
+            for k in range(f):
+                v = gy[r, k] if y[r, k] > 0 else 0.0
+                g[r, k] = v
+                partial[t, k] += v
+
+
+@njit(**_OPTS)
+def column_sums(gy, partial):
+    """partial[t] = sum of chunk t's rows of gy: the bias gradient, as above."""
+    rows, f = gy.shape
+    chunks = partial.shape[0]
+    step = (rows + chunks - 1) // chunks
+    for t in prange(chunks):
+        for k in range(f):
+            partial[t, k] = 0.0
         for r in range(t * step, min(rows, (t + 1) * step)):
             for k in range(f):
                 partial[t, k] += gy[r, k]
-    for k in range(f):
-        out[k] = 0.0
-    for t in range(nchunks):
-        for k in range(f):
-            out[k] += partial[t, k]
+
+
+# ------------------------------------------- convolution + ReLU + max pool, fused
+# For convolutions with few taps (kh*kw*c small, like a first layer on
+# grayscale images) a GEMM is memory-bound on its large output. These kernels
+# compute each pooled output straight from the input instead: the full-size
+# conv output is never written, and its gradient never materialised.
+@njit(**_OPTS)
+def conv_pool_direct(x, w, b, relu, sh, sw, pt, pl, dh, dw, oh, ow,
+                     ph, pw, psh, psw, ppt, ppl, y, arg):
+    """y[n,i,j,f] = max over pool window of act(conv(x, w) + b) at (oy, ox);
+    arg = oy*ow + ox of the winner (first one on ties, as maxpool_forward)."""
+    n, h, wd, c = x.shape
+    kh, kw, _, f = w.shape
+    poh, pow_ = y.shape[1], y.shape[2]
+    for r in prange(n * poh):
+        bb = r // poh
+        i = r % poh
+        acc = np.empty(f, y.dtype)
+        for j in range(pow_):
+            for k in range(f):
+                y[bb, i, j, k] = -np.inf
+                arg[bb, i, j, k] = -1
+            for pi in range(ph):
+                oy = i * psh - ppt + pi
+                if oy < 0 or oy >= oh:
+                    continue
+                for pj in range(pw):
+                    ox = j * psw - ppl + pj
+                    if ox < 0 or ox >= ow:
+                        continue
+                    for k in range(f):
+                        acc[k] = b[k]
+                    for p in range(kh):
+                        yy = oy * sh - pt + p * dh
+                        if yy < 0 or yy >= h:
+                            continue
+                        for q in range(kw):
+                            xx = ox * sw - pl + q * dw
+                            if xx < 0 or xx >= wd:
+                                continue
+                            for ch in range(c):
+                                v = x[bb, yy, xx, ch]
+                                for k in range(f):
+                                    acc[k] += v * w[p, q, ch, k]
+                    idx = oy * ow + ox
+                    for k in range(f):
+                        a = acc[k]
+                        if relu and a < 0:
+                            a = 0.0
+                        if a > y[bb, i, j, k] or arg[bb, i, j, k] < 0:
+                            y[bb, i, j, k] = a
+                            arg[bb, i, j, k] = idx
+
+
+@njit(**_OPTS)
+def conv_pool_direct_grad_weight(x, g, arg, sh, sw, pt, pl, dh, dw, oh, ow,
+                                 ph, pw, psh, psw, ppt, ppl, partial):
+    """partial[t] = chunk t's share of dW: for each pooled cell, its window's
+    winner (arg) gets g, times the input under the kernel there.
+
+    Vectorised over filters: per window position, a row of g with the
+    non-winners zeroed. Fixed row chunks with private sums (see bias_act_backward).
+    """
+    n, h, wd, c = x.shape
+    _, poh, pow_, f = g.shape
+    chunks, kh, kw = partial.shape[0], partial.shape[1], partial.shape[2]
+    rows = n * poh
+    arg_end = oh * ow
+    step = (rows + chunks - 1) // chunks
+    for t in prange(chunks):
+        acc = partial[t]
+        acc[:] = 0.0
+        gl = np.empty(f, g.dtype)
+        for r in range(t * step, min(rows, (t + 1) * step)):
+            bb = r // poh
+            i = r % poh
+            for j in range(pow_):
+                for pi in range(ph):
+                    oy = i * psh - ppt + pi
+                    if oy < 0 or oy * ow >= arg_end:
+                        continue
+                    for pj in range(pw):
+                        ox = j * psw - ppl + pj
+                        if ox < 0 or ox >= ow:
+                            continue
+                        idx = oy * ow + ox
+                        hit = False
+                        for k in range(f):
+                            if arg[bb, i, j, k] == idx and g[bb, i, j, k] != 0:
+                                gl[k] = g[bb, i, j, k]
+                                hit = True
+                            else:
+                                gl[k] = 0.0
+                        if not hit:
+                            continue
+                        for p in range(kh):
+                            yy = oy * sh - pt + p * dh
+                            if yy < 0 or yy >= h:
+                                continue
+                            for q in range(kw):
+                                xx = ox * sw - pl + q * dw
+                                if xx < 0 or xx >= wd:
+                                    continue
+                                for ch in range(c):
+                                    v = x[bb, yy, xx, ch]
+                                    for k in range(f):
+                                        acc[p, q, ch, k] += v * gl[k]
 
 
 # ------------------------------------------------------------------- max pool
 @njit(**_OPTS)
 def maxpool_forward(x, ph, pw, sh, sw, pt, pl, y, arg):
-    """y[b,i,j,c] = max over the window; arg holds the winner's flat index y*W+x.
+    """y[b,i,j,c] = max over the window; arg holds the winner's index yy*W+xx.
 
-    Padding cells never win (TensorFlow's 'same' pooling ignores them).
+    Padding cells never win (TensorFlow's 'same' pooling ignores them); ties
+    go to the first cell in row-major order. The compare is written as
+    selects, not branches, so the channel loop vectorises.
     """
     n, h, w, c = x.shape
     oh, ow = y.shape[1], y.shape[2]
     for r in prange(n * oh):
         b = r // oh
         i = r % oh
+        y0 = max(i * sh - pt, 0)
+        y1 = min(i * sh - pt + ph, h)
         for j in range(ow):
+            x0 = max(j * sw - pl, 0)
+            x1 = min(j * sw - pl + pw, w)
             for ch in range(c):
-                y[b, i, j, ch] = -np.inf
-                arg[b, i, j, ch] = -1
-            for p in range(ph):
-                yy = i * sh - pt + p
-                if yy < 0 or yy >= h:
-                    continue
-                for q in range(pw):
-                    xx = j * sw - pl + q
-                    if xx < 0 or xx >= w:
-                        continue
+                y[b, i, j, ch] = x[b, y0, x0, ch]
+                arg[b, i, j, ch] = y0 * w + x0
+            for yy in range(y0, y1):
+                for xx in range(x0, x1):
+                    idx = yy * w + xx
                     for ch in range(c):
                         v = x[b, yy, xx, ch]
-                        if v > y[b, i, j, ch] or arg[b, i, j, ch] < 0:
-                            y[b, i, j, ch] = v
-                            arg[b, i, j, ch] = yy * w + xx
+                        old = y[b, i, j, ch]
+                        take = v > old
+                        y[b, i, j, ch] = v if take else old
+                        arg[b, i, j, ch] = idx if take else arg[b, i, j, ch]
 
 
 @njit(**_OPTS)
 def maxpool_backward(gy, arg, gx):
-    """gx (zeroed here) gets each output's gradient at its argmax. Parallel over images."""
+    """gx (zeroed here) gets each output's gradient at its argmax. Parallel over
+    images (windows may overlap, images never do)."""
     n, oh, ow, c = gy.shape
-    w = gx.shape[2]
+    flat = gx.reshape(n, -1)
     for b in prange(n):
-        gx[b] = 0.0
+        flat[b] = 0.0
         for i in range(oh):
             for j in range(ow):
                 for ch in range(c):
-                    a = arg[b, i, j, ch]
-                    gx[b, a // w, a % w, ch] += gy[b, i, j, ch]
+                    flat[b, arg[b, i, j, ch] * c + ch] += gy[b, i, j, ch]
 
 
 # ---------------------------------------------------------------- activations
