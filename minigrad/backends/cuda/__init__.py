@@ -335,9 +335,8 @@ def maxpool2d_backward(gy, arg, x_shape):
 
 
 # ------------------------------------------ convolution + act + max pool, fused
-# The CPU backend has a direct kernel for tiny convolutions; here the fused op
-# is the three GPU steps in a row (im2col + tiled matmul, epilogue, pool), so
-# cols is always kept and the backward is the unfused one.
+# The three GPU steps in a row (im2col + tiled matmul, epilogue, pool), as on
+# the CPU; the backward scatters the pooled gradient once and runs both GEMMs.
 def conv2d_maxpool_forward(x, w, b, relu, geom, pgeom):
     """maxpool(act(conv2d(x, w) + b)) -> (y, arg, cols); arg indexes the conv output grid."""
     z, cols = conv2d_forward(x, w, *geom)
@@ -350,10 +349,6 @@ def conv2d_maxpool_forward(x, w, b, relu, geom, pgeom):
 def conv2d_maxpool_backward(g, arg, x, cols, w, need_x, need_w, geom, pgeom):
     """(gx, gw) from g, the pooled gradient already past the activation's mask."""
     sh, sw, pt, pl, dh, dw, oh, ow = geom
-    if need_w and cols is None:  # from the CPU's direct path: rebuild the columns
-        kh, kw, c, _ = w.shape
-        cols = empty((x.shape[0] * oh * ow, kh * kw * c), x.dtype)
-        _launch(K.im2col, cols.size, x, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, cols)
     gz = maxpool2d_backward(g, arg, (x.shape[0], oh, ow, tuple(w.shape)[-1]))
     gw = conv2d_backward_weight(gz, cols, w.shape) if need_w else None
     gx = conv2d_backward_input(gz, w, x.shape, sh, sw, pt, pl, dh, dw) if need_x else None
