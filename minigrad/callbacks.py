@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import math
+import numbers
+import os
+import warnings
 
 import numpy as np
 
@@ -47,32 +50,76 @@ class TerminateOnNaN(Callback):
                                       f"training stopped (try a lower learning rate)")
 
 
-def _improved(monitor: str, mode: str):
+def _improved(monitor: str, mode: str, owner: str):
+    if not isinstance(monitor, str) or not monitor:
+        raise TypeError(f"{owner}: `monitor` must be a log name such as 'val_loss', got "
+                        f"{monitor!r}")
+    if mode not in ("auto", "min", "max"):
+        raise ValueError(f"{owner}: `mode` must be 'auto', 'min' or 'max', got {mode!r}")
     if mode == "auto":
         mode = "max" if "acc" in monitor else "min"
-    if mode not in ("min", "max"):
-        raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
     return (lambda a, b: a < b) if mode == "min" else (lambda a, b: a > b), mode
 
 
 class ModelCheckpoint(Callback):
-    """Saves the model (weights, optimizer state) at each epoch end, or only when
-    `monitor` improves with `save_best_only=True`. The path may hold
-    `{epoch}` and log names: 'ckpt-{epoch:02d}.npz'."""
+    """Saves the model at each epoch end, or only when `monitor` improves with
+    `save_best_only=True`. The path may hold `{epoch}` and log names:
+    'ckpt-{epoch:02d}.npz'.
 
-    def __init__(self, filepath: str, monitor: str = "val_loss", save_best_only: bool = False,
-                 mode: str = "auto", verbose: int = 0):
-        self.filepath, self.monitor = str(filepath), monitor
-        self.save_best_only, self.verbose = save_best_only, verbose
-        self.better, mode = _improved(monitor, mode)
+    A checkpoint holds what the rest of the run depends on (weights, optimizer
+    state, minigrad's random state at the end of the epoch), and is written
+    atomically: resume with `load_model(path)` then `fit(..., initial_epoch=
+    epoch)` (the saved epoch count) for the same result as an unbroken run.
+    An epoch whose loss is NaN or infinite is never saved, so the last good
+    checkpoint survives a diverged run. With `save_best_only`, pass the best
+    value so far as `initial_value_threshold` when resuming (as in Keras).
+    """
+
+    def __init__(self, filepath, monitor: str = "val_loss", save_best_only: bool = False,
+                 mode: str = "auto", verbose: int = 0, initial_value_threshold=None):
+        if not isinstance(filepath, (str, os.PathLike)):
+            raise TypeError(f"ModelCheckpoint: `filepath` must be a str or os.PathLike, got "
+                            f"{type(filepath).__name__}")
+        self.filepath, self.monitor = os.fspath(filepath), monitor
+        self.save_best_only, self.verbose = bool(save_best_only), verbose
+        self.better, mode = _improved(monitor, mode, "ModelCheckpoint")
         self.best = np.inf if mode == "min" else -np.inf
+        if initial_value_threshold is not None:
+            self.best = _number(initial_value_threshold, "initial_value_threshold",
+                                "ModelCheckpoint")
+        self._warned = False
+
+    def on_train_begin(self, logs=None):
+        """Check the filepath's fields before training, not after the first epoch."""
+        names = ["loss"] + [m.name for m in getattr(self.model, "metrics", [])]
+        self._path(0, {k: 0.0 for n in names for k in (n, f"val_{n}")})
+
+    def _path(self, epoch, logs) -> str:
+        try:
+            return self.filepath.format(epoch=epoch + 1, **logs)
+        except (KeyError, IndexError, ValueError) as e:
+            raise ValueError(f"ModelCheckpoint: cannot format filepath {self.filepath!r} "
+                             f"with epoch and logs {sorted(logs)}: {e!r}") from None
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
-        path = self.filepath.format(epoch=epoch + 1, **logs)
+        if not all(math.isfinite(v) for v in logs.values() if isinstance(v, numbers.Real)) or \
+                not all(np.isfinite(w).all() for w in self.model.get_weights()):
+            warnings.warn(f"ModelCheckpoint: epoch {epoch + 1} ended with a non-finite loss "
+                          f"or weights ({logs}); not saving it over the last good checkpoint",
+                          RuntimeWarning, stacklevel=2)
+            return
+        path = self._path(epoch, logs)
         if self.save_best_only:
             value = logs.get(self.monitor)
-            if value is None or not self.better(value, self.best):
+            if value is None:
+                if not self._warned:
+                    warnings.warn(f"ModelCheckpoint: `monitor` {self.monitor!r} is not in the "
+                                  f"logs {sorted(logs)}; nothing is saved", RuntimeWarning,
+                                  stacklevel=2)
+                    self._warned = True
+                return
+            if not self.better(value, self.best):
                 return
             self.best = value
         self.model.save(path, epoch=epoch + 1)
@@ -85,9 +132,13 @@ class EarlyStopping(Callback):
 
     def __init__(self, monitor: str = "val_loss", min_delta: float = 0.0, patience: int = 0,
                  mode: str = "auto", restore_best_weights: bool = False):
+        if isinstance(patience, bool) or not isinstance(patience, numbers.Integral) or \
+                patience < 0:
+            raise ValueError(f"EarlyStopping: `patience` must be an int >= 0, got {patience!r}")
         self.monitor, self.patience = monitor, int(patience)
-        self.min_delta, self.restore_best_weights = abs(float(min_delta)), restore_best_weights
-        self.better, self.mode = _improved(monitor, mode)
+        self.min_delta = abs(_number(min_delta, "min_delta", "EarlyStopping"))
+        self.restore_best_weights = bool(restore_best_weights)
+        self.better, self.mode = _improved(monitor, mode, "EarlyStopping")
 
     def on_train_begin(self, logs=None):
         self.wait, self.stopped_epoch, self.best_weights = 0, 0, None
@@ -104,8 +155,15 @@ class EarlyStopping(Callback):
                 self.best_weights = self.model.get_weights()
             return
         self.wait += 1
-        if self.wait > self.patience:
+        if self.wait >= max(self.patience, 1):  # Keras: stop after `patience` bad epochs
             self.stopped_epoch = epoch
             self.model.stop_training = True
             if self.restore_best_weights and self.best_weights is not None:
                 self.model.set_weights(self.best_weights)
+
+
+def _number(value, arg: str, owner: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or \
+            not math.isfinite(value):
+        raise ValueError(f"{owner}: `{arg}` must be a finite number, got {value!r}")
+    return float(value)

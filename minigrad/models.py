@@ -20,7 +20,7 @@ from . import random
 from .backends import check_device, default_device
 from .callbacks import Callback, History, TerminateOnNaN
 from .layers.base import LAYER_CLASSES, Layer, _fmt, _name_counts
-from .layers.core import Input
+from .layers.core import Input, can_fuse_conv_pool, conv_pool
 from .ops import activations
 from .tensor import Tensor, no_grad
 
@@ -111,14 +111,28 @@ class Sequential:
 
     def set_weights(self, weights) -> None:
         self._require_built("set_weights")
+        if not isinstance(weights, (list, tuple)):
+            raise TypeError(f"Sequential {self.name!r}: set_weights expects a list of arrays, "
+                            f"got {type(weights).__name__}")
         expected = sum(len(layer.weights) for layer in self.layers)
         if len(weights) != expected:
             raise ValueError(f"Sequential {self.name!r}: set_weights expected {expected} arrays, "
                              f"got {len(weights)}")
+        old, i = self.get_weights(), 0
+        try:  # all or nothing: a bad array in a late layer leaves earlier ones untouched
+            for layer in self.layers:
+                n = len(layer.weights)
+                layer.set_weights(list(weights[i:i + n]))
+                i += n
+        except (ValueError, TypeError):
+            self._assign(old)
+            raise
+
+    def _assign(self, arrays: list) -> None:
         i = 0
-        for layer in self.layers:  # each layer checks shapes before changing anything
+        for layer in self.layers:
             n = len(layer.weights)
-            layer.set_weights(weights[i:i + n])
+            layer.set_weights(arrays[i:i + n])
             i += n
 
     def to(self, device: str) -> "Sequential":
@@ -134,18 +148,29 @@ class Sequential:
     def __call__(self, x, training: bool = False) -> Tensor:
         return self._forward(self._as_input(x), training)
 
+    @property
+    def _dtype(self) -> str:
+        """The input dtype: the first layer's (float32 unless built for float64)."""
+        return self.layers[0].dtype if self.layers else "float32"
+
     def _as_input(self, x) -> Tensor:
         if isinstance(x, Tensor):
             return x.to(self.device)
-        return Tensor(np.asarray(x, np.float32), device=self.device)
+        return Tensor(np.asarray(x, self._dtype), device=self.device)
 
     def _forward(self, x: Tensor, training: bool, logits: bool = False) -> Tensor:
         if not self.layers:
             raise ValueError(f"Sequential {self.name!r} has no layers")
         if not self.built:
             self.build(x.shape)
-        for layer in self.layers[:-1]:
-            x = layer(x, training=training)
+        i, body = 0, self.layers[:-1]
+        while i < len(body):
+            if i + 1 < len(body) and can_fuse_conv_pool(body[i], body[i + 1]):
+                x = conv_pool(body[i], body[i + 1], x)  # one op, same result
+                i += 2
+            else:
+                x = body[i](x, training=training)
+                i += 1
         last = self.layers[-1]
         if logits:  # the softmax is fused into the loss
             last.ensure_built(x.shape)
@@ -236,6 +261,9 @@ class Sequential:
         else:
             x_val = y_val = None
 
+        if callbacks is not None and not isinstance(callbacks, (list, tuple)):
+            raise TypeError(f"fit: `callbacks` must be a list of Callbacks, got "
+                            f"{type(callbacks).__name__}")
         history = History()
         cbs = [history] + list(callbacks or [])
         if not any(isinstance(c, TerminateOnNaN) for c in cbs):
@@ -365,6 +393,8 @@ class Sequential:
         if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or
                                        arr.dtype == bool):
             raise TypeError(f"{where}: `x` must be numeric, got dtype {arr.dtype}")
+        if np.issubdtype(arr.dtype, np.complexfloating):
+            raise TypeError(f"{where}: `x` must be real numbers, got dtype {arr.dtype}")
         if arr.ndim == 0 or len(arr) == 0:
             raise ValueError(f"{where}: `x` is empty (shape {arr.shape})")
         if self.input_shape is not None:
@@ -372,7 +402,8 @@ class Sequential:
             if arr.shape[1:] != want:
                 raise ValueError(f"{where}: model {self.name!r} expects inputs of shape "
                                  f"{_fmt((None,) + want)}, got {arr.shape}")
-        arr = arr.astype(np.float32, copy=False)
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow -> inf, caught next
+            arr = arr.astype(self._dtype, copy=False)  # one pass over the data, not per batch
         if not np.isfinite(arr).all():
             raise ValueError(f"{where}: `x` contains NaN or infinite values")
         return np.ascontiguousarray(arr)
@@ -410,8 +441,12 @@ class Sequential:
         a temporary file beside it, then a rename, so a failed save leaves any
         previous file intact."""
         self._require_built("save")
+        # everything the rest of a run depends on: minigrad's generator and the
+        # private generators of layers seeded on their own (Dropout(seed=...))
         meta = {"format": FORMAT, "version": 1, "model": self.get_config(), "epoch": epoch,
-                "random_state": random.get_state()}
+                "random_state": random.get_state(),
+                "layer_random_states": {l.name: l._rng.bit_generator.state
+                                        for l in self.layers if _private_rng(l)}}
         arrays = {f"weight_{i:04d}": w for i, w in enumerate(self.get_weights())}
         if self.optimizer is not None:
             iterations, slots = self.optimizer.get_state()
@@ -431,7 +466,8 @@ class Sequential:
                 np.savez(f, **arrays)
                 f.flush()
                 os.fsync(f.fileno())
-            os.replace(tmp, path)
+            os.replace(tmp, path)  # atomic: readers see the old file or the new one
+            _fsync_dir(os.path.dirname(os.path.abspath(path)))
         except BaseException:
             if os.path.exists(tmp):
                 os.unlink(tmp)
@@ -441,30 +477,35 @@ class Sequential:
 def load_model(filepath, custom_objects: dict | None = None, compile: bool = True
                ) -> Sequential:
     """Rebuild a model written by `Sequential.save` (config, weights, optimizer)."""
+    if not isinstance(filepath, (str, os.PathLike)):
+        raise TypeError(f"load_model: `filepath` must be a str or os.PathLike, got "
+                        f"{type(filepath).__name__}")
     path = os.fspath(filepath)
     if not os.path.exists(path):
         raise FileNotFoundError(f"load_model: no such file: {path!r}")
     try:
+        # every array is read (and its zip CRC checked) here, before anything is built
         with np.load(path, allow_pickle=False) as data:
             meta = json.loads(bytes(data["config"]).decode())
             arrays = {k: data[k] for k in data.files if k != "config"}
-        if meta.get("format") != FORMAT:
-            raise ValueError(f"format {meta.get('format')!r}")
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+            raise ValueError(f"format {meta.get('format') if isinstance(meta, dict) else meta!r}"
+                             f", expected {FORMAT!r}")
         classes = {**LAYER_CLASSES, **(custom_objects or {})}
         layers = []
         for spec in meta["model"]["layers"]:
             cls = classes.get(spec["class_name"])
             if cls is None:
-                raise LookupError(spec["class_name"])
+                raise _UnknownClass(spec["class_name"])
             layers.append(cls.from_config(spec["config"]))
-    except LookupError as e:
+    except _UnknownClass as e:
         raise ValueError(f"load_model: {path!r} uses the unknown layer class {e.args[0]!r}; "
                          f"pass it in custom_objects={{{e.args[0]!r}: TheClass}}") from None
     except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile,
-            json.JSONDecodeError, UnicodeDecodeError) as e:
+            json.JSONDecodeError, UnicodeDecodeError, AttributeError) as e:
         raise ValueError(f"load_model: {path!r} is not a readable minigrad model file "
                          f"({type(e).__name__}: {e})") from None
-    model = Sequential(name=meta["model"]["name"])
+    model = Sequential(name=meta["model"].get("name"))
     for layer in layers:
         model.add(layer)
     if meta["model"]["input_shape"] is not None and not model.built:
@@ -473,6 +514,10 @@ def load_model(filepath, custom_objects: dict | None = None, compile: bool = Tru
     model.set_weights(weights)
     if meta.get("random_state"):
         random.set_state(meta["random_state"])
+    for name, state in (meta.get("layer_random_states") or {}).items():
+        layer = model.get_layer(name)
+        if _private_rng(layer):
+            layer._rng.bit_generator.state = state
     spec = meta.get("compile")
     if compile and spec:
         opt = spec["optimizer"]
@@ -483,6 +528,29 @@ def load_model(filepath, custom_objects: dict | None = None, compile: bool = Tru
         slots = [arrays[k] for k in sorted(arrays) if k.startswith("optimizer_")]
         optimizer.set_state(opt["iterations"], slots, model.trainable_weights)
     return model
+
+
+def _fsync_dir(directory: str) -> None:
+    """Make the rename durable (POSIX); a no-op where directories cannot be opened."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+class _UnknownClass(Exception):
+    pass
+
+
+def _private_rng(layer) -> bool:
+    """Whether `layer` draws from a generator of its own (e.g. Dropout(seed=...))."""
+    return isinstance(getattr(layer, "_rng", None), np.random.Generator)
 
 
 def _check_batch_size(batch_size) -> int:

@@ -4,8 +4,16 @@
 masks repeatable. Dropout draws one 64-bit seed per call from here and derives
 its mask from (seed, element index), so results do not depend on the thread
 count or the backend.
+
+Everything random in a training run (initial weights, the per-epoch shuffle,
+dropout masks) is drawn from this one generator, except Dropout layers given a
+`seed` of their own; `Sequential.save` stores this generator's state and those
+layers' generator states, and `load_model` restores them, so a resumed run
+draws what the unbroken run would have.
 """
 from __future__ import annotations
+
+import numbers
 
 import numpy as np
 
@@ -15,6 +23,8 @@ _rng = np.random.default_rng()
 def seed(n: int) -> None:
     """Reseed minigrad's generator (like `keras.utils.set_random_seed`)."""
     global _rng
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 0:
+        raise TypeError(f"minigrad.random.seed: expected a non-negative int, got {n!r}")
     _rng = np.random.default_rng(int(n))
 
 
@@ -27,8 +37,15 @@ def next_seed() -> int:
 
 
 def get_state() -> dict:
+    """The generator's full state (JSON-serialisable); checkpoints store it."""
     return _rng.bit_generator.state
 
 
 def set_state(state: dict) -> None:
+    """Restore a state from `get_state()`: the next draws repeat exactly."""
+    if not isinstance(state, dict) or \
+            state.get("bit_generator") != type(_rng.bit_generator).__name__:
+        raise ValueError(f"minigrad.random.set_state: expected a "
+                         f"{type(_rng.bit_generator).__name__} state from get_state(), got "
+                         f"{state!r:.80}")
     _rng.bit_generator.state = state

@@ -96,8 +96,8 @@ class Tensor:
             data = data.numpy()
         backend = get_backend(device or default_device())
         if backend.name != "cpu" and not isinstance(data, np.ndarray) and \
-                hasattr(data, "__cuda_array_interface__"):
-            arr = data  # already a device array
+                backend.is_device_array(data):
+            arr = backend.asarray(data, dtype=dtype)  # stays on the device
         else:
             arr = np.asarray(data)
             if dtype is None and arr.dtype not in (np.float32, np.float64):

@@ -159,12 +159,18 @@ class Layer:
         return [w.numpy().copy() for w in self._weights]
 
     def set_weights(self, weights) -> None:
+        if not isinstance(weights, (list, tuple)):
+            raise TypeError(f"layer {self.name!r}: set_weights expects a list of arrays, got "
+                            f"{type(weights).__name__}")
         if len(weights) != len(self._weights):
             raise ValueError(f"layer {self.name!r}: set_weights expected {len(self._weights)} "
                              f"arrays, got {len(weights)}")
         arrays = []
         for w, new in zip(self._weights, weights):
             new = np.asarray(new)
+            if not (np.issubdtype(new.dtype, np.floating) or np.issubdtype(new.dtype, np.integer)):
+                raise TypeError(f"layer {self.name!r}: weight {w.name!r} must be numeric, got "
+                                f"dtype {new.dtype}")
             if new.shape != w.shape:
                 raise ValueError(f"layer {self.name!r}: weight {w.name!r} has shape {w.shape}, "
                                  f"got an array of shape {new.shape}")

@@ -1,0 +1,368 @@
+"""Bad input at every public boundary: a table of (call, exception, message fragment).
+
+Each case must raise the listed exception, with the fragment in its message,
+before any Numba kernel runs (a tripwire replaces every CPU kernel while the
+case runs). The whole table also runs once in a subprocess (`python
+tests/test_bad_input_table.py`), under a timeout, so a crash (segfault, Numba
+typing error escaping, abort) or a hang is a test failure.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import zipfile
+
+import numpy as np
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+import minigrad as mg  # noqa: E402
+from minigrad import layers as L  # noqa: E402
+from minigrad.backends.cpu import kernels as K  # noqa: E402
+
+
+# ------------------------------------------------------------------ fixtures
+def _model(compile_="sparse_categorical_crossentropy", input_shape=(8, 8, 1)):
+    m = mg.Sequential([L.Conv2D(2, 3, activation="relu", input_shape=input_shape),
+                       L.MaxPooling2D(2), L.Flatten(), L.Dense(3, activation="softmax")])
+    if compile_:
+        m.compile(optimizer="adam", loss=compile_, metrics=["accuracy"])
+    return m
+
+
+def _mse_model():
+    m = mg.Sequential([L.Dense(2, input_shape=(4,))])
+    m.compile(optimizer="sgd", loss="mse")
+    return m
+
+
+X = np.zeros((6, 8, 8, 1), np.float32)
+Y = np.array([0, 1, 2, 0, 1, 2])
+
+
+def _with(arr, index, value):
+    arr = arr.copy()
+    arr[index] = value
+    return arr
+
+
+def _fit(**kw):
+    args = dict(x=X, y=Y, epochs=1, batch_size=2, verbose=0)
+    args.update(kw)
+    return _model().fit(**args)
+
+
+def _built_conv(channels=3):
+    layer = L.Conv2D(4, 3)
+    layer.ensure_built((None, 8, 8, channels))
+    return layer
+
+
+def _saved(tmp, name="m.npz"):
+    path = os.path.join(tmp, name)
+    _model().save(path)
+    return path
+
+
+def _truncated(tmp):
+    path = _saved(tmp)
+    data = open(path, "rb").read()
+    with open(path, "wb") as f:
+        f.write(data[: len(data) // 2])
+    return mg.load_model(path)
+
+
+def _corrupted(tmp):
+    path = _saved(tmp)
+    data = bytearray(open(path, "rb").read())
+    for i in range(len(data) // 3, len(data) // 3 + 64):  # inside the first arrays
+        data[i] ^= 0xFF
+    with open(path, "wb") as f:
+        f.write(bytes(data))
+    return mg.load_model(path)
+
+
+def _garbage(tmp):
+    path = os.path.join(tmp, "garbage.npz")
+    with open(path, "wb") as f:
+        f.write(b"this is not a zip file at all" * 10)
+    return mg.load_model(path)
+
+
+def _empty_file(tmp):
+    path = os.path.join(tmp, "empty.npz")
+    open(path, "wb").close()
+    return mg.load_model(path)
+
+
+def _foreign_npz(tmp):
+    path = os.path.join(tmp, "foreign.npz")
+    np.savez(path, a=np.zeros(3), b=np.ones(2))
+    return mg.load_model(path)
+
+
+def _foreign_format(tmp):
+    path = os.path.join(tmp, "keras.npz")
+    meta = {"format": "keras.Model", "model": {}}
+    np.savez(path, config=np.frombuffer(json.dumps(meta).encode(), np.uint8))
+    return mg.load_model(path)
+
+
+def _rewrite_config(tmp, edit):
+    """Save a model, then rewrite its JSON config with `edit(meta)`."""
+    path = _saved(tmp)
+    with np.load(path) as d:
+        arrays = {k: d[k] for k in d.files}
+    meta = json.loads(bytes(arrays["config"]).decode())
+    edit(meta)
+    arrays["config"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+    np.savez(path, **arrays)
+    return mg.load_model(path)
+
+
+def _unknown_class(tmp):
+    return _rewrite_config(tmp, lambda m: m["model"]["layers"][0].update(class_name="Conv3D"))
+
+
+def _bad_layer_config(tmp):
+    return _rewrite_config(tmp, lambda m: m["model"]["layers"][0]["config"].update(filters=-4))
+
+
+def _weights_tampered(tmp):
+    path = _saved(tmp)
+    with np.load(path) as d:
+        arrays = {k: d[k] for k in d.files}
+    arrays["weight_0000"] = np.zeros((5, 5, 1, 2), np.float32)
+    np.savez(path, **arrays)
+    return mg.load_model(path)
+
+
+def _weights_missing(tmp):
+    path = _saved(tmp)
+    with np.load(path) as d:
+        arrays = {k: d[k] for k in d.files if k != "weight_0003"}
+    np.savez(path, **arrays)
+    return mg.load_model(path)
+
+
+def _zip_not_npz(tmp):
+    path = os.path.join(tmp, "other.zip")
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("readme.txt", "hello")
+    return mg.load_model(path)
+
+
+# (id, function of a temp dir, exception type, message fragment)
+CASES = [
+    # ---- layer arguments
+    ("conv_filters_zero", lambda t: L.Conv2D(0, 3), ValueError, "`filters` must be a positive int, got 0"),
+    ("conv_filters_str", lambda t: L.Conv2D("8", 3), TypeError, "`filters` must be a positive int, got '8'"),
+    ("conv_kernel_float", lambda t: L.Conv2D(8, 3.5), TypeError, "`kernel_size` must be an int or a tuple of 2 ints, got 3.5"),
+    ("conv_kernel_3d", lambda t: L.Conv2D(8, (3, 3, 3)), TypeError, "`kernel_size` must be an int or a tuple of 2 ints"),
+    ("conv_kernel_zero", lambda t: L.Conv2D(8, 0), ValueError, "`kernel_size` must be >= 1, got (0, 0)"),
+    ("conv_strides_zero", lambda t: L.Conv2D(8, 3, strides=0), ValueError, "`strides` must be >= 1"),
+    ("conv_padding_name", lambda t: L.Conv2D(8, 3, padding="full"), ValueError, "`padding` must be 'valid' or 'same', got 'full'"),
+    ("conv_dilation_zero", lambda t: L.Conv2D(8, 3, dilation_rate=(1, 0)), ValueError, "`dilation_rate` must be >= 1, got (1, 0)"),
+    ("conv_activation_name", lambda t: L.Conv2D(8, 3, activation="gelu"), ValueError, "unknown activation 'gelu'"),
+    ("conv_data_format", lambda t: L.Conv2D(8, 3, data_format="channels_first"), ValueError, "data_format='channels_last'"),
+    ("conv_initializer", lambda t: L.Conv2D(8, 3, kernel_initializer="lecun"), ValueError, "unknown initializer 'lecun'"),
+    ("conv_use_bias_str", lambda t: L.Conv2D(8, 3, use_bias="no"), TypeError, "`use_bias` must be a bool, got 'no'"),
+    ("conv_unknown_kwarg", lambda t: L.Conv2D(8, 3, kernel_regulariser="l2"), TypeError, "unexpected keyword argument(s) ['kernel_regulariser']"),
+    ("conv_name_empty", lambda t: L.Conv2D(8, 3, name=""), TypeError, "`name` must be a non-empty string"),
+    ("conv_dtype_int", lambda t: L.Conv2D(8, 3, dtype="int32"), TypeError, "dtype must be float32 or float64, got 'int32'"),
+    ("conv_input_shape_neg", lambda t: L.Conv2D(8, 3, input_shape=(28, -28, 1)), ValueError, "`input_shape` must be a tuple of positive ints"),
+    ("conv_input_rank", lambda t: mg.Sequential([L.Conv2D(8, 3, input_shape=(28, 28))]), ValueError, "expected ndim=4, found ndim=3"),
+    ("conv_kernel_too_big", lambda t: L.Conv2D(2, 5, name="big")(np.zeros((1, 3, 3, 1), "f4")), ValueError, "Conv2D 'big': kernel_size (5, 5)"),
+    ("conv_dilated_too_big", lambda t: L.Conv2D(2, 3, dilation_rate=4)(np.zeros((1, 8, 8, 1), "f4")), ValueError, "is larger than the 'valid' input (8, 8)"),
+    ("conv_call_rank", lambda t: L.Conv2D(2, 3)(np.zeros((1, 8, 8), "f4")), ValueError, "expected ndim=4, found ndim=3"),
+    ("conv_call_channels", lambda t: _built_conv(3)(np.zeros((1, 8, 8, 4), "f4")), ValueError, "expected axis -1 of input shape to have value 3"),
+    ("conv_call_strings", lambda t: L.Conv2D(2, 3)(np.array([["a"]])), TypeError, "expected a numeric array or Tensor"),
+    ("dense_units_zero", lambda t: L.Dense(0), ValueError, "`units` must be a positive int, got 0"),
+    ("dense_units_float", lambda t: L.Dense(2.5), TypeError, "`units` must be a positive int, got 2.5"),
+    ("dense_call_rank1", lambda t: L.Dense(3)(np.zeros(5, "f4")), ValueError, "expected min_ndim=2, found ndim=1"),
+    ("dropout_rate_one", lambda t: L.Dropout(1.0), ValueError, "`rate` must be a float in [0, 1), got 1.0"),
+    ("dropout_rate_neg", lambda t: L.Dropout(-0.1), ValueError, "`rate` must be a float in [0, 1), got -0.1"),
+    ("dropout_rate_str", lambda t: L.Dropout("half"), ValueError, "`rate` must be a float in [0, 1), got 'half'"),
+    ("dropout_seed_str", lambda t: L.Dropout(0.5, seed="abc"), TypeError, "`seed` must be None or a non-negative int, got 'abc'"),
+    ("pool_size_zero", lambda t: L.MaxPooling2D(0), ValueError, "`pool_size` must be >= 1, got (0, 0)"),
+    ("pool_strides_zero", lambda t: L.MaxPooling2D(2, strides=(0, 1)), ValueError, "`strides` must be >= 1, got (0, 1)"),
+    ("pool_padding", lambda t: L.MaxPooling2D(2, padding="causal"), ValueError, "`padding` must be 'valid' or 'same', got 'causal'"),
+    ("pool_too_big", lambda t: L.MaxPooling2D(3, name="p")(np.zeros((1, 2, 2, 1), "f4")), ValueError, "MaxPooling2D 'p': pool_size (3, 3) is larger"),
+    ("activation_name", lambda t: L.Activation("swishy"), ValueError, "unknown activation 'swishy'"),
+    ("input_shape_zero", lambda t: L.Input((0, 3)), ValueError, "`shape` must be a tuple of positive ints"),
+    ("sequential_not_list", lambda t: mg.Sequential(L.Dense(2)), TypeError, "`layers` must be a list of layers, got Dense"),
+    ("sequential_non_layer", lambda t: mg.Sequential([L.Dense(2), "relu"]), TypeError, "expected a minigrad.layers.Layer, got str"),
+    ("sequential_dup_name", lambda t: mg.Sequential([L.Dense(2, name="d"), L.Dense(2, name="d")]), ValueError, "'d' is already in the model"),
+    # ---- compile / optimizers
+    ("compile_optimizer", lambda t: _model(None).compile(optimizer="adamw", loss="mse"), ValueError, "unknown optimizer 'adamw'"),
+    ("compile_loss", lambda t: _model(None).compile(loss="hinge"), ValueError, "unknown loss 'hinge'"),
+    ("compile_metrics_str", lambda t: _model(None).compile(loss="mse", metrics="accuracy"), TypeError, "`metrics` must be a list"),
+    ("compile_metric_name", lambda t: _model(None).compile(loss="mse", metrics=["f1"]), ValueError, "unknown metric 'f1'"),
+    ("adam_lr_negative", lambda t: mg.optimizers.Adam(learning_rate=-1e-3), ValueError, "Adam: `learning_rate` must be a number in (0.0, inf], got -0.001"),
+    ("sgd_momentum", lambda t: mg.optimizers.SGD(momentum=1.5), ValueError, "SGD: `momentum` must be a number in [0.0, 1.0], got 1.5"),
+    # ---- fit / evaluate / predict inputs
+    ("fit_not_compiled", lambda t: _model(None).fit(X, Y, verbose=0), ValueError, "must be compiled"),
+    ("fit_x_rank", lambda t: _fit(x=X[..., 0]), ValueError, "expects inputs of shape (None, 8, 8, 1), got (6, 8, 8)"),
+    ("fit_x_channels", lambda t: _fit(x=np.zeros((6, 8, 8, 3), "f4")), ValueError, "expects inputs of shape (None, 8, 8, 1), got (6, 8, 8, 3)"),
+    ("fit_x_strings", lambda t: _fit(x=np.full((6, 8, 8, 1), "a")), TypeError, "`x` must be numeric, got dtype <U1"),
+    ("fit_x_complex", lambda t: _fit(x=X.astype(np.complex64)), TypeError, "`x` must be real numbers, got dtype complex64"),
+    ("fit_x_ragged", lambda t: _fit(x=[[1, 2], [3]]), ValueError, "`x` must be a rectangular numeric array"),
+    ("fit_x_none", lambda t: _fit(x=None), ValueError, "fit: `x` is required"),
+    ("fit_x_empty", lambda t: _fit(x=X[:0], y=Y[:0]), ValueError, "`x` is empty"),
+    ("fit_x_nan", lambda t: _fit(x=_with(X, (2, 3, 3, 0), np.nan)), ValueError, "`x` contains NaN or infinite values"),
+    ("fit_x_inf", lambda t: _fit(x=_with(X, (0, 0, 0, 0), np.inf)), ValueError, "`x` contains NaN or infinite values"),
+    ("fit_x_overflows_f32", lambda t: _fit(x=_with(X.astype("f8"), (0, 0, 0, 0), 1e300)), ValueError, "`x` contains NaN or infinite values"),
+    ("fit_len_mismatch", lambda t: _fit(y=Y[:5]), ValueError, "x and y must have the same number of samples, got 6 and 5"),
+    ("fit_y_none", lambda t: _fit(y=None), ValueError, "`y` (the targets) is required"),
+    ("fit_label_too_big", lambda t: _fit(y=_with(Y, 0, 3)), ValueError, "labels must be in [0, 3) for a model with 3 outputs, got values in [0, 3]"),
+    ("fit_label_negative", lambda t: _fit(y=_with(Y, 0, -1)), ValueError, "labels must be in [0, 3)"),
+    ("fit_label_fractional", lambda t: _fit(y=Y + 0.5), TypeError, "expected integer class ids, got dtype float64"),
+    ("fit_label_nan", lambda t: _fit(y=_with(Y.astype("f8"), 1, np.nan)), ValueError, "`y` contains NaN or infinite values"),
+    ("fit_label_onehot", lambda t: _fit(y=np.eye(3)[Y]), ValueError, "expected integer class ids of shape (samples,), got shape (6, 3)"),
+    ("fit_onehot_width", lambda t: _model("categorical_crossentropy").fit(X, np.eye(4)[Y], verbose=0), ValueError, "expected one-hot targets of shape (samples, 3), got shape (6, 4)"),
+    ("fit_mse_target_shape", lambda t: _mse_model().fit(np.zeros((4, 4)), np.zeros((4, 3)), verbose=0), ValueError, "expected targets of shape (samples, 2), got shape (4, 3)"),
+    ("fit_mse_target_inf", lambda t: _mse_model().fit(np.zeros((4, 4)), _with(np.zeros((4, 2)), (1, 1), np.inf), verbose=0), ValueError, "`y` contains NaN or infinite values"),
+    ("fit_batch_size_zero", lambda t: _fit(batch_size=0), ValueError, "`batch_size` must be an int >= 1, got 0"),
+    ("fit_batch_size_float", lambda t: _fit(batch_size=2.5), ValueError, "`batch_size` must be an int >= 1, got 2.5"),
+    ("fit_epochs_zero", lambda t: _fit(epochs=0), ValueError, "`epochs` must be an int >= 1, got 0"),
+    ("fit_initial_epoch_neg", lambda t: _fit(initial_epoch=-1), ValueError, "`initial_epoch` must be an int >= 0, got -1"),
+    ("fit_validation_split", lambda t: _fit(validation_split=1.0), ValueError, "`validation_split` must be a float in [0, 1), got 1.0"),
+    ("fit_validation_split_all", lambda t: _fit(validation_split=0.9), ValueError, "leaves no training samples out of 6"),
+    ("fit_validation_data", lambda t: _fit(validation_data=X), ValueError, "`validation_data` must be a tuple (x_val, y_val)"),
+    ("fit_validation_labels", lambda t: _fit(validation_data=(X, Y + 7)), ValueError, "labels must be in [0, 3)"),
+    ("fit_verbose", lambda t: _fit(verbose=3), ValueError, "`verbose` must be 'auto', 0, 1 or 2, got 3"),
+    ("fit_callbacks_not_list", lambda t: _fit(callbacks=mg.callbacks.EarlyStopping()), TypeError, "fit: `callbacks` must be a list of Callbacks, got EarlyStopping"),
+    ("fit_callback_type", lambda t: _fit(callbacks=[print]), TypeError, "callbacks must be minigrad.callbacks.Callback"),
+    ("evaluate_not_compiled", lambda t: _model(None).evaluate(X, Y, verbose=0), ValueError, "evaluate: the model must be compiled"),
+    ("evaluate_channels", lambda t: _model().evaluate(np.zeros((6, 8, 8, 2)), Y, verbose=0), ValueError, "evaluate: model"),
+    ("predict_rank", lambda t: _model(None).predict(np.zeros((8, 8, 1)), verbose=0), ValueError, "predict: model"),
+    ("predict_nan", lambda t: _model(None).predict(_with(X, (1, 1, 1, 0), np.nan), verbose=0), ValueError, "predict: `x` contains NaN"),
+    ("predict_dict", lambda t: _model(None).predict({"x": X}, verbose=0), TypeError, "`x` must be numeric, got dtype object"),
+    ("predict_batch_size", lambda t: _model(None).predict(X, batch_size=-2, verbose=0), ValueError, "`batch_size` must be an int >= 1, got -2"),
+    ("unbuilt_summary", lambda t: mg.Sequential([L.Dense(2)]).summary(), ValueError, "has not been built yet"),
+    # ---- set_weights
+    ("set_weights_count", lambda t: _model(None).set_weights([np.zeros((3, 3, 1, 2))]), ValueError, "set_weights expected 4 arrays, got 1"),
+    ("set_weights_shape", lambda t: _model(None).layers[0].set_weights([np.zeros((3, 3, 1, 3)), np.zeros(2)]), ValueError, "has shape (3, 3, 1, 2), got an array of shape (3, 3, 1, 3)"),
+    ("set_weights_strings", lambda t: _dense_built().set_weights([np.full((3, 2), "x"), np.zeros(2)]), TypeError, "weight 'dw/kernel' must be numeric, got dtype <U1"),
+    ("set_weights_none", lambda t: _dense_built().set_weights(None), TypeError, "set_weights expects a list of arrays, got NoneType"),
+    # ---- load_model
+    ("load_missing", lambda t: mg.load_model(os.path.join(t, "nope.npz")), FileNotFoundError, "no such file"),
+    ("load_directory", lambda t: mg.load_model(t), ValueError, "is not a readable minigrad model file"),
+    ("load_path_type", lambda t: mg.load_model(None), TypeError, "load_model: `filepath` must be a str or os.PathLike, got NoneType"),
+    ("load_truncated", _truncated, ValueError, "is not a readable minigrad model file"),
+    ("load_corrupted", _corrupted, ValueError, "is not a readable minigrad model file"),
+    ("load_garbage", _garbage, ValueError, "is not a readable minigrad model file"),
+    ("load_empty", _empty_file, ValueError, "is not a readable minigrad model file"),
+    ("load_foreign_npz", _foreign_npz, ValueError, "is not a readable minigrad model file"),
+    ("load_foreign_zip", _zip_not_npz, ValueError, "is not a readable minigrad model file"),
+    ("load_foreign_format", _foreign_format, ValueError, "format 'keras.Model'"),
+    ("load_unknown_class", _unknown_class, ValueError, "unknown layer class 'Conv3D'"),
+    ("load_bad_config", _bad_layer_config, ValueError, "`filters` must be a positive int, got -4"),
+    ("load_weights_shape", _weights_tampered, ValueError, "has shape (3, 3, 1, 2), got an array of shape (5, 5, 1, 2)"),
+    ("load_weights_missing", _weights_missing, ValueError, "expected 4 arrays, got 3"),
+    ("save_unbuilt", lambda t: mg.Sequential([L.Dense(2)]).save(os.path.join(t, "x.npz")), ValueError, "save: model"),
+    # ---- ops
+    ("op_conv_channels", lambda t: mg.ops.conv2d(np.zeros((1, 5, 5, 2), "f4"), np.zeros((3, 3, 3, 4), "f4")), ValueError, "the input has 2 channels but the kernel expects 3"),
+    ("op_conv_dtype", lambda t: mg.ops.conv2d(np.zeros((1, 5, 5, 2), "f4"), np.zeros((3, 3, 2, 4), "f8")), TypeError, "must share one dtype"),
+    ("op_pool_rank", lambda t: mg.ops.max_pool2d(np.zeros((5, 5, 2), "f4"), 2), ValueError, "expected a 4-D input"),
+    ("op_dense_kernel", lambda t: mg.ops.dense(np.zeros((2, 3), "f4"), np.zeros((4, 5), "f4")), ValueError, "expected a kernel of shape (3, units)"),
+    ("op_xent_labels", lambda t: mg.ops.softmax_cross_entropy(np.zeros((2, 3), "f4"), np.array([0, 5]), sparse=True), ValueError, "labels must be in [0, 3)"),
+    ("op_dropout_rate", lambda t: mg.ops.dropout(np.zeros(3, "f4"), 1.0), ValueError, "`rate` must be in [0, 1)"),
+    ("gradcheck_float32", lambda t: mg.testing.gradcheck(lambda a: a * a, (mg.Tensor(np.ones(2, "f4"), requires_grad=True),)), TypeError, "finite differences need float64"),
+    ("random_seed_str", lambda t: mg.random.seed("42"), TypeError, "minigrad.random.seed: expected a non-negative int, got '42'"),
+    ("random_set_state", lambda t: mg.random.set_state({"state": 1}), ValueError, "expected a PCG64 state from get_state()"),
+    ("checkpoint_path_type", lambda t: mg.callbacks.ModelCheckpoint(None), TypeError, "ModelCheckpoint: `filepath` must be a str or os.PathLike, got NoneType"),
+    ("checkpoint_bad_format", lambda t: _fit(callbacks=[mg.callbacks.ModelCheckpoint(os.path.join(t, "{val_los}.npz"))]), ValueError, "ModelCheckpoint: cannot format filepath"),
+    # ---- callbacks
+    ("checkpoint_mode", lambda t: mg.callbacks.ModelCheckpoint(os.path.join(t, "c.npz"), mode="up"), ValueError, "`mode` must be 'auto', 'min' or 'max', got 'up'"),
+    ("earlystop_patience", lambda t: mg.callbacks.EarlyStopping(patience=-1), ValueError, "`patience` must be an int >= 0, got -1"),
+]
+
+
+def _dense_built():
+    layer = L.Dense(2, name="dw")
+    layer.ensure_built((None, 3))
+    return layer
+
+
+@contextlib.contextmanager
+def kernel_tripwire():
+    """Every Numba CPU kernel raises while active: bad input must be rejected first."""
+    saved = {}
+    for name in dir(K):
+        obj = getattr(K, name)
+        if hasattr(obj, "py_func"):  # a Numba dispatcher
+            saved[name] = obj
+
+            def trip(*a, _name=name, **k):
+                raise AssertionError(f"Numba kernel {_name} ran on bad input")
+            setattr(K, name, trip)
+    try:
+        yield
+    finally:
+        for name, obj in saved.items():
+            setattr(K, name, obj)
+
+
+def run_case(case, tmp):
+    """-> (ok, detail): the case raised the expected type with the fragment."""
+    cid, fn, exc, fragment = case
+    try:
+        with kernel_tripwire():
+            fn(tmp)
+    except BaseException as e:  # noqa: BLE001 - we classify it
+        got = f"{type(e).__name__}: {e}"
+        if type(e) is not exc and not (isinstance(e, exc) and exc is not Exception):
+            return False, f"expected {exc.__name__}, got {got}"
+        if fragment not in str(e):
+            return False, f"message lacks {fragment!r}: {got}"
+        return True, got
+    return False, "no exception raised"
+
+
+def test_table_is_large_enough():
+    assert len(CASES) >= 40
+    assert len({c[0] for c in CASES}) == len(CASES), "duplicate case ids"
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_bad_input(case, tmp_path):
+    ok, detail = run_case(case, str(tmp_path))
+    assert ok, f"{case[0]}: {detail}"
+
+
+def test_whole_table_in_a_subprocess(tmp_path):
+    """The whole table once in a fresh interpreter: a crash or a hang fails."""
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    try:
+        proc = subprocess.run([sys.executable, os.path.abspath(__file__), str(tmp_path)],
+                              capture_output=True, text=True, timeout=120, env=env, cwd=ROOT)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the bad-input table hung in a subprocess (timeout 120 s)")
+    assert proc.returncode == 0, (f"subprocess crashed or failed, rc={proc.returncode}\n"
+                                  f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    results = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert set(results) == {c[0] for c in CASES}
+    bad = {k: v for k, v in results.items() if not v[0]}
+    assert not bad, bad
+
+
+if __name__ == "__main__":  # the subprocess: run every case, print one JSON line
+    import faulthandler
+    import tempfile
+    import warnings
+    faulthandler.enable()
+    warnings.simplefilter("ignore")
+    base = sys.argv[1] if len(sys.argv) > 1 else tempfile.mkdtemp()
+    out = {}
+    for i, case in enumerate(CASES):
+        tmp = os.path.join(base, f"case{i}")
+        os.makedirs(tmp, exist_ok=True)
+        out[case[0]] = run_case(case, tmp)
+    print(json.dumps(out))
