@@ -3,6 +3,16 @@
 Keras-style models on top (`Sequential`, `layers`, `fit`), PyTorch-style
 autograd underneath (`Tensor`, `Function`, `no_grad`).
 """
+import os as _os
+
+import numba as _numba
+
+# Numba's own 'workqueue' thread pool, not OpenMP: OpenMP's idle threads spin,
+# and beside OpenBLAS's spinning threads on a busy 2-core machine a training
+# step ran 30x slower (benchmarks/README.md). Set NUMBA_THREADING_LAYER to override.
+if "NUMBA_THREADING_LAYER" not in _os.environ:
+    _numba.config.THREADING_LAYER = "workqueue"
+
 from . import (callbacks, datasets, initializers, layers, losses, metrics, ops,  # noqa: F401
                optimizers, random, testing)
 from .models import Sequential, load_model  # noqa: F401
