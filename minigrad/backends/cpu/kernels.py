@@ -21,38 +21,41 @@ def im2col(x, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, cols):
     """cols[(b*oh+i)*ow+j, (p*kw+q)*c+ch] = x[b, i*sh-pt+p*dh, j*sw-pl+q*dw, ch] (0 outside).
 
     The column order (p, q, ch) is the kernel's (KH, KW, C) order, so the
-    convolution is ``cols @ kernel.reshape(KH*KW*C, F)``.
+    convolution is ``cols @ kernel.reshape(KH*KW*C, F)``. Copies go by flat
+    slices: a kernel row's kw taps are kw*c contiguous values of x and of
+    cols (dilation 1), which Numba turns into a memcpy (4x faster than
+    element-wise 2-D indexing here).
     """
     n, h, w, c = x.shape
-    xf = x.reshape(-1)
+    xf, cf = x.reshape(-1), cols.reshape(-1)
+    kk = kh * kw * c
     for r in prange(n * oh):
         b = r // oh
         i = r % oh
         for j in range(ow):
-            row = r * ow + j
             x0 = j * sw - pl
             for p in range(kh):
                 y = i * sh - pt + p * dh
-                base = p * kw * c
-                if dw == 1 and 0 <= y < h and x0 >= 0 and x0 + kw <= w:
-                    # the row's kw taps are kw*c contiguous values of x and of cols
+                dst = (r * ow + j) * kk + p * kw * c
+                if dw == 1 and 0 <= y < h and 0 <= x0 and x0 + kw <= w:
                     src = ((b * h + y) * w + x0) * c
-                    for t in range(kw * c):
-                        cols[row, base + t] = xf[src + t]
+                    cf[dst:dst + kw * c] = xf[src:src + kw * c]
                     continue
                 for q in range(kw):
                     xx = x0 + q * dw
+                    d = dst + q * c
                     if 0 <= y < h and 0 <= xx < w:
-                        for ch in range(c):
-                            cols[row, base + q * c + ch] = x[b, y, xx, ch]
+                        src = ((b * h + y) * w + xx) * c
+                        cf[d:d + c] = xf[src:src + c]
                     else:
-                        for ch in range(c):
-                            cols[row, base + q * c + ch] = 0.0
+                        cf[d:d + c] = 0.0
 
 
 @njit(**_OPTS)
 def col2im(cols, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, dx):
-    """Adjoint of im2col: dx (zeroed here) += scattered cols. Parallel over images."""
+    """Adjoint of im2col: dx (zeroed here) += scattered cols. Parallel over images
+    (neighbouring windows overlap, images never do). Plain 4-D indexing: flat
+    slices, as in im2col, measured 4x slower here."""
     n, h, w, c = dx.shape
     for b in prange(n):
         dx[b] = 0.0
