@@ -294,14 +294,7 @@ class Sequential:
             for step in range(steps):
                 idx = order[step * batch_size:(step + 1) * batch_size]
                 xb, yb = x[idx], y[idx]
-                out = self._forward(Tensor(xb, device=self.device), training=True,
-                                    logits=train_loss is not self.loss)
-                loss = train_loss(yb, out)
-                for w in weights:
-                    w.grad = None
-                loss.backward()
-                self.optimizer.apply_gradients(weights)
-                batch_loss = loss.item()
+                batch_loss, out = self._train_step(xb, yb, train_loss, weights)
                 loss_sum += batch_loss * len(idx)
                 seen += len(idx)
                 logs = {"loss": loss_sum / seen}
@@ -333,6 +326,63 @@ class Sequential:
         for c in cbs:
             c.on_train_end()
         return history
+
+    def _train_step(self, xb, yb, train_loss, weights) -> tuple:
+        """One optimizer step on a batch: (the batch loss, the model's output Tensor)."""
+        out = self._forward(Tensor(xb, device=self.device), training=True,
+                            logits=train_loss is not self.loss)
+        loss = train_loss(yb, out)
+        for w in weights:
+            w.grad = None
+        loss.backward()
+        self.optimizer.apply_gradients(weights)
+        return loss.item(), out
+
+    def warmup(self, batch_size: int = 2, verbose: int = 1) -> float:
+        """Compile, or load from Numba's cache, every kernel that fit, evaluate and
+        predict use, on a batch of zeros; weights, optimizer and random state are
+        left as they were. Saves a silent pause in the first step of `fit` (the
+        cold compile takes seconds, the cache a fraction of one). Returns seconds."""
+        if self.optimizer is None or self.loss is None:
+            raise ValueError("warmup: the model must be compiled with an optimizer and a "
+                             "loss first: model.compile(optimizer='adam', loss=...)")
+        self._require_built("warmup")
+        if verbose:
+            print("minigrad: preparing kernels (compiled once, then cached)...", end=" ",
+                  flush=True)
+        start = time.perf_counter()
+        weights, opt_state, rng = self.get_weights(), self.optimizer.get_state(), \
+            self._random_states()
+        x = np.zeros((batch_size,) + tuple(self.input_shape[1:]), self._dtype)
+        outputs = self.output_shape[-1]
+        y = np.zeros(batch_size, np.int64) if self.loss.sparse else \
+            np.zeros((batch_size, outputs), self._dtype)
+        self._train_step(x, y, self._fused_loss() or self.loss, self.trainable_weights)
+        self._evaluate_arrays(x, y, batch_size)
+        self._assign(weights)
+        self.optimizer.set_state(*opt_state, self.trainable_weights)
+        self._set_random_states(rng)
+        for w in self.trainable_weights:
+            w.grad = None
+        seconds = time.perf_counter() - start
+        if verbose:
+            print(f"done in {seconds:.1f} s", flush=True)
+        return seconds
+
+    def _random_states(self) -> dict:
+        """Every generator the rest of a run draws from: minigrad's, and the private
+        ones of layers seeded on their own (Dropout(seed=...))."""
+        return {"random_state": random.get_state(),
+                "layer_random_states": {l.name: l._rng.bit_generator.state
+                                        for l in self.layers if _private_rng(l)}}
+
+    def _set_random_states(self, states: dict) -> None:
+        if states.get("random_state"):
+            random.set_state(states["random_state"])
+        for name, state in (states.get("layer_random_states") or {}).items():
+            layer = self.get_layer(name)
+            if _private_rng(layer):
+                layer._rng.bit_generator.state = state
 
     # -------------------------------------------------------------- evaluate
     def evaluate(self, x=None, y=None, batch_size: int | None = None, verbose="auto",
@@ -444,9 +494,7 @@ class Sequential:
         # everything the rest of a run depends on: minigrad's generator and the
         # private generators of layers seeded on their own (Dropout(seed=...))
         meta = {"format": FORMAT, "version": 1, "model": self.get_config(), "epoch": epoch,
-                "random_state": random.get_state(),
-                "layer_random_states": {l.name: l._rng.bit_generator.state
-                                        for l in self.layers if _private_rng(l)}}
+                **self._random_states()}
         arrays = {f"weight_{i:04d}": w for i, w in enumerate(self.get_weights())}
         if self.optimizer is not None:
             iterations, slots = self.optimizer.get_state()
@@ -512,12 +560,7 @@ def load_model(filepath, custom_objects: dict | None = None, compile: bool = Tru
         model.build((None,) + tuple(meta["model"]["input_shape"]))
     weights = [arrays[k] for k in sorted(arrays) if k.startswith("weight_")]
     model.set_weights(weights)
-    if meta.get("random_state"):
-        random.set_state(meta["random_state"])
-    for name, state in (meta.get("layer_random_states") or {}).items():
-        layer = model.get_layer(name)
-        if _private_rng(layer):
-            layer._rng.bit_generator.state = state
+    model._set_random_states(meta)
     spec = meta.get("compile")
     if compile and spec:
         opt = spec["optimizer"]

@@ -58,7 +58,8 @@ class Optimizer:
 
     def set_state(self, iterations: int, slots: list, weights: list) -> None:
         self.iterations = int(iterations)
-        if not slots:
+        if not slots:  # no step taken yet: no state
+            self._slots = None
             return
         self._device = weights[0].device
         self._slots = []
