@@ -40,7 +40,7 @@ def load_mnist(n_train=None):
 
 
 # ------------------------------------------------------------------ minigrad
-def mg_model():
+def mg_model(device="cpu"):
     model = mg.Sequential([
         layers.Conv2D(32, (3, 3), activation="relu", input_shape=(28, 28, 1)),
         layers.MaxPooling2D((2, 2)),
@@ -51,7 +51,7 @@ def mg_model():
         layers.Dense(10, activation="softmax"),
     ])
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+                  metrics=["accuracy"], device=device)
     return model
 
 
@@ -67,7 +67,7 @@ def mg_predict(model, x):
 
 
 # --------------------------------------------------------------------- torch
-def torch_model(torch):
+def torch_model(torch, device="cpu"):
     nn = torch.nn
     model = nn.Sequential(
         nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2),
@@ -77,6 +77,7 @@ def torch_model(torch):
         if isinstance(m, (nn.Conv2d, nn.Linear)):
             nn.init.xavier_uniform_(m.weight)
             nn.init.zeros_(m.bias)
+    model.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)  # Keras's defaults
     return model, opt
 
@@ -85,7 +86,7 @@ def torch_train(torch, model, opt, x, y, batch):
     """What fit does per batch, eager: shuffle, forward, CE loss, backward, Adam, metrics."""
     F = torch.nn.functional
     model.train()
-    order = torch.randperm(len(x))
+    order = torch.randperm(len(x), device=x.device)
     for s in range(0, len(x), batch):
         idx = order[s:s + batch]
         xb, yb = x[idx], y[idx]
@@ -101,7 +102,7 @@ def torch_train(torch, model, opt, x, y, batch):
 def torch_predict(torch, model, x):
     model.eval()
     with torch.no_grad():
-        np.concatenate([torch.softmax(model(x[s:s + 1000]), 1).numpy()
+        np.concatenate([torch.softmax(model(x[s:s + 1000]), 1).cpu().numpy()
                         for s in range(0, len(x), 1000)])
 
 
@@ -110,7 +111,7 @@ def nchw(torch, x):
 
 
 # ------------------------------------------------------- first step, fresh process
-def first_step_worker(framework, batch):
+def first_step_worker(framework, batch, device):
     """Run in a fresh process: import, build, one training step (timed), 4 more, RSS."""
     t0 = time.perf_counter()
     if framework == "torch":
@@ -119,11 +120,11 @@ def first_step_worker(framework, batch):
     x, y, _ = load_mnist(5 * batch)
     t0 = time.perf_counter()
     if framework == "minigrad":
-        model = mg_model()
+        model = mg_model(device)
         step = lambda xb, yb: mg_train(model, xb, yb, batch)  # noqa: E731
     else:
-        x, y = nchw(torch, x), torch.from_numpy(y)
-        model, opt = torch_model(torch)
+        x, y = nchw(torch, x).to(device), torch.from_numpy(y).to(device)
+        model, opt = torch_model(torch, device)
         step = lambda xb, yb: torch_train(torch, model, opt, xb, yb, batch)  # noqa: E731
     step(x[:batch], y[:batch])
     first = time.perf_counter() - t0
@@ -132,14 +133,14 @@ def first_step_worker(framework, batch):
                       "peak_rss_mb": C.peak_rss_mb()}))
 
 
-def first_step(framework, batch, cold):
+def first_step(framework, batch, device, cold):
     """first_step_worker in a subprocess; cold: with an empty NUMBA_CACHE_DIR."""
     env = dict(os.environ)
     with tempfile.TemporaryDirectory() as cache:
         if cold:
             env["NUMBA_CACHE_DIR"] = cache
         out = subprocess.run([sys.executable, os.path.abspath(__file__), "--_worker",
-                              framework, "--batch", str(batch)], env=env,
+                              framework, "--batch", str(batch), "--device", device], env=env,
                              capture_output=True, text=True)
     if out.returncode:
         print(out.stderr, file=sys.stderr)
@@ -159,10 +160,12 @@ def main():
     p.add_argument("--vs", choices=["torch"], help="also measure PyTorch")
     p.add_argument("--no-compile", action="store_true", help="skip torch.compile")
     p.add_argument("--json", help="write the results to this file")
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                   help="minigrad's device, and torch's with --vs torch")
     p.add_argument("--_worker", choices=["minigrad", "torch"], help=argparse.SUPPRESS)
     a = p.parse_args()
     if a._worker:
-        return first_step_worker(a._worker, a.batch)
+        return first_step_worker(a._worker, a.batch, a.device)
 
     threads = numba.get_num_threads()
     torch = C.import_torch(threads) if a.vs == "torch" else None
@@ -174,19 +177,20 @@ def main():
     xp = x_test[:a.predict_images]
 
     # each runner: name -> (train(slice), predict() or None)
-    model = mg_model()
+    model = mg_model(a.device)
     runners = {"minigrad": (lambda s: mg_train(model, x[s], y[s], a.batch),
                             lambda: mg_predict(model, xp))}
     res = {"minigrad": {}}
     if torch is not None:
         torch.manual_seed(0)
-        tx, ty, txp = nchw(torch, x), torch.from_numpy(y), nchw(torch, xp)
-        tm, topt = torch_model(torch)
+        tx, ty, txp = (t.to(a.device) for t in (nchw(torch, x), torch.from_numpy(y),
+                                                nchw(torch, xp)))
+        tm, topt = torch_model(torch, a.device)
         runners["torch"] = (lambda s: torch_train(torch, tm, topt, tx[s], ty[s], a.batch),
                             lambda: torch_predict(torch, tm, txp))
         res["torch"] = {}
         if not a.no_compile:
-            cm, copt = torch_model(torch)
+            cm, copt = torch_model(torch, a.device)
             cm_c = torch.compile(cm)
             t0 = time.perf_counter()
             try:  # warm-up compiles (forward and backward graphs)
@@ -207,7 +211,8 @@ def main():
 
     print("first step in fresh processes (cold, then warm Numba cache) ...", flush=True)
     for fw in ["minigrad"] + (["torch"] if torch is not None else []):
-        cold, warm = first_step(fw, a.batch, cold=True), first_step(fw, a.batch, cold=False)
+        cold = first_step(fw, a.batch, a.device, cold=True)
+        warm = first_step(fw, a.batch, a.device, cold=False)
         res[fw].update(first_step_cold_s=cold["first_step_s"],
                        first_step_warm_s=warm["first_step_s"], import_s=warm["import_s"],
                        peak_rss_mb=warm["peak_rss_mb"])
@@ -253,7 +258,8 @@ def main():
     C.write_json(a.json, {"benchmark": "train_cnn", "machine": info, "args": vars(a),
                           "results": res})
     C.print_table(f"simple MNIST convnet, batch {a.batch}, {a.windows} windows x "
-                  f"{a.steps} steps, {threads} threads", headers, rows, info)
+                  f"{a.steps} steps, device {a.device}, {threads} CPU threads",
+                  headers, rows, info)
 
 
 if __name__ == "__main__":

@@ -16,8 +16,11 @@ import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-import minigrad as mg  # noqa: E402
+try:
+    import minigrad as mg
+except ImportError:  # run from a checkout without installing
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    import minigrad as mg
 from minigrad import layers  # noqa: E402
 
 
