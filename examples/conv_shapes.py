@@ -23,6 +23,7 @@ import numpy as np
 
 import minigrad as mg
 from minigrad import layers
+from _plotting import pyplot
 
 # (title, Conv2D keyword arguments)
 CASES = [
@@ -51,18 +52,6 @@ def receptive_field(layer, x: np.ndarray, i: int, j: int) -> np.ndarray:
     mask[0, i, j, :] = 1.0
     (y * mask).sum().backward()
     return np.abs(xt.grad.numpy()[0]).sum(axis=-1) > 0
-
-
-def pyplot():
-    """matplotlib.pyplot with a file-only backend, or None when not installed."""
-    try:
-        import matplotlib
-    except ImportError:
-        print("(install minigrad[plot] for the pictures)")
-        return None
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return plt
 
 
 def main(argv=None) -> dict:

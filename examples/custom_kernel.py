@@ -17,6 +17,7 @@ import numpy as np
 
 import minigrad as mg
 from minigrad import layers
+from _plotting import pyplot
 
 # Sobel x: responds to left-to-right intensity changes (vertical edges).
 SOBEL_X = np.array([[-1, 0, 1],
@@ -43,18 +44,6 @@ def synthetic_rgb(size: int = 32) -> np.ndarray:
     img[..., 1] = (xx > 0.5) & (xx < 0.85) & (yy > 0.55) & (yy < 0.9)
     img[..., 2] = 0.6 * xx
     return img[None]
-
-
-def pyplot():
-    """matplotlib.pyplot with a file-only backend, or None when not installed."""
-    try:
-        import matplotlib
-    except ImportError:
-        print("(install minigrad[plot] for the pictures)")
-        return None
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return plt
 
 
 def main(argv=None) -> dict:

@@ -22,20 +22,8 @@ import time
 import numpy as np
 
 import minigrad as mg
-from minigrad import layers
-
-
-def build_model() -> mg.Sequential:
-    """The MNIST convnet of examples/mnist.py (Keras's MNIST example)."""
-    return mg.Sequential([
-        layers.Conv2D(32, (3, 3), activation="relu", input_shape=(28, 28, 1)),
-        layers.MaxPooling2D((2, 2)),
-        layers.Conv2D(64, (3, 3), activation="relu"),
-        layers.MaxPooling2D((2, 2)),
-        layers.Flatten(),
-        layers.Dropout(0.5),
-        layers.Dense(10, activation="softmax"),
-    ])
+from _plotting import pyplot
+from mnist import build_model  # the convnet of examples/mnist.py
 
 
 class BatchLog(mg.callbacks.Callback):
@@ -52,18 +40,6 @@ class BatchLog(mg.callbacks.Callback):
         self.x.append(self.epoch + (batch + 1) / self.steps)   # in epochs
         self.loss.append(logs["loss"])
         self.accuracy.append(logs.get("accuracy", np.nan))
-
-
-def pyplot():
-    """matplotlib.pyplot with a file-only backend, or None when not installed."""
-    try:
-        import matplotlib
-    except ImportError:
-        print("(install minigrad[plot] for the pictures)")
-        return None
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return plt
 
 
 def main(argv=None) -> dict:

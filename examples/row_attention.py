@@ -26,6 +26,7 @@ import numpy as np
 
 import minigrad as mg
 from minigrad import layers
+from _plotting import pyplot
 
 
 class RowAttention(layers.Layer):
@@ -87,18 +88,6 @@ def build_model(key_dim: int = 16) -> mg.Sequential:
         layers.Flatten(),
         layers.Dense(10, activation="softmax"),
     ])
-
-
-def pyplot():
-    """matplotlib.pyplot with a file-only backend, or None when not installed."""
-    try:
-        import matplotlib
-    except ImportError:
-        print("(install minigrad[plot] for the pictures)")
-        return None
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return plt
 
 
 def main(argv=None) -> dict:

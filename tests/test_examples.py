@@ -39,6 +39,8 @@ def run_example(name: str, out: Path, *args: str, code: str | None = None) -> st
 
 
 def load_example(name: str):
+    if str(EXAMPLES) not in sys.path:  # as when run as a script: its helpers import
+        sys.path.insert(0, str(EXAMPLES))
     spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

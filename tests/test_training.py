@@ -5,21 +5,7 @@ import numpy as np
 import pytest
 
 import minigrad as mg
-
-from minigrad import layers
-
-
-def build_mnist_convnet():
-    """The convnet from design.md (Keras's MNIST example)."""
-    return mg.Sequential([
-        layers.Conv2D(32, (3, 3), activation="relu", input_shape=(28, 28, 1)),
-        layers.MaxPooling2D((2, 2)),
-        layers.Conv2D(64, 3, activation="relu"),
-        layers.MaxPooling2D(2),
-        layers.Flatten(),
-        layers.Dropout(0.5),
-        layers.Dense(10, activation="softmax"),
-    ])
+from conftest import build_mnist_convnet
 
 
 @pytest.fixture(scope="module")

@@ -29,6 +29,8 @@ def _bool(value, arg: str, owner: str) -> bool:
 class _WithActivation(Layer):
     """A layer computing activation(pre_activation(x)); the model may fuse softmax."""
 
+    fuses_relu = False  # True where the op applies ReLU in its bias pass
+
     def __init__(self, activation=None, **kwargs):
         super().__init__(**kwargs)
         self.activation = activations.get(activation, f"{type(self).__name__} {self.name!r}")
@@ -41,8 +43,6 @@ class _WithActivation(Layer):
         if self.activation is activations.relu and self.fuses_relu:
             return self.pre_activation(inputs, "relu")
         return self.activation(self.pre_activation(inputs))
-
-    fuses_relu = False  # True where the op applies ReLU in its bias pass
 
     def get_config(self) -> dict:
         return {**super().get_config(), "activation": activations.name_of(self.activation)}
