@@ -35,7 +35,7 @@ def build_mnist_convnet():
     ])
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def mnist_convnet():
     """A factory for the MNIST convnet (call it to get a fresh model)."""
     return build_mnist_convnet

@@ -81,13 +81,16 @@ def test_conv2d_fused_relu(pad, rng):
     assert gradcheck(fn, (x, w, b))
 
 
-# (input, kernel, conv padding, pool, pool stride, pool padding); C=1 with a 3x3 kernel
-# is small enough for the direct fused kernel, C=2 goes through im2col
+# (input, kernel, conv padding, pool, pool stride, pool padding); the last two
+# leave conv outputs no pool window reads (5x5 -> 2x2; 8 rows -> 3 windows of 3,
+# stride 2), which the fused op does not compute
 FUSED_CASES = [
     ((2, 6, 6, 1), 3, "valid", 2, None, "valid"),
     ((2, 7, 7, 1), 3, "same", 3, 2, "same"),
     ((2, 6, 6, 2), 3, "valid", 2, None, "valid"),
     ((2, 7, 6, 2), 2, "same", 2, None, "same"),
+    ((2, 7, 7, 2), 3, "valid", 2, None, "valid"),
+    ((2, 9, 8, 2), 2, "valid", 3, 2, "valid"),
 ]
 
 

@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 
 import minigrad as mg
-from conftest import build_mnist_convnet
 
 
 @pytest.fixture(scope="module")
@@ -17,11 +16,11 @@ def mnist_small():
 
 
 @pytest.fixture(scope="module")
-def trained(mnist_small):
+def trained(mnist_small, mnist_convnet):
     """The convnet after 3 epochs on 6,000 images (trained once for this module)."""
     x, y, _, _ = mnist_small
     mg.random.seed(0)
-    model = build_mnist_convnet()
+    model = mnist_convnet()
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     history = model.fit(x, y, batch_size=128, epochs=3, verbose=0)
     return model, history
@@ -142,9 +141,9 @@ def test_failed_save_unserialisable_config(trained, tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["model.npz"]
 
 
-def test_save_creates_and_overwrites(tmp_path):
+def test_save_creates_and_overwrites(tmp_path, mnist_convnet):
     mg.random.seed(1)
-    model = build_mnist_convnet()
+    model = mnist_convnet()
     path = tmp_path / "m.npz"
     model.save(path)                          # not compiled: weights and config only
     loaded = mg.load_model(path)
@@ -169,9 +168,9 @@ def test_load_random_bytes(tmp_path):
         mg.load_model(path)
 
 
-def test_load_truncated_file(tmp_path):
+def test_load_truncated_file(tmp_path, mnist_convnet):
     mg.random.seed(2)
-    model = build_mnist_convnet()
+    model = mnist_convnet()
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     path = tmp_path / "m.npz"
     model.save(path)

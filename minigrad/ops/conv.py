@@ -126,4 +126,8 @@ def conv2d_maxpool(x, w, b=None, stride=1, padding: str = "valid", dilation=1,
     geom = _conv_geometry(x, w, b, stride, padding, dilation, name)
     z_shape = (x.shape[0], geom[6], geom[7], w.shape[-1])
     pgeom = pool_geometry(z_shape, pool_size, pool_stride, pool_padding, name)
-    return Conv2DMaxPool.apply(x, w, b, geom, pgeom, fused_relu(activation, name))
+    # A 'valid' pool can leave the conv's last rows and columns unused (11 -> 5
+    # with 2x2 pooling): compute only the conv outputs some window reads.
+    ph, pw, psh, psw, ppt, ppl, poh, pow_ = pgeom
+    used = (min(geom[6], (poh - 1) * psh - ppt + ph), min(geom[7], (pow_ - 1) * psw - ppl + pw))
+    return Conv2DMaxPool.apply(x, w, b, geom[:6] + used, pgeom, fused_relu(activation, name))

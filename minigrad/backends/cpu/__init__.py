@@ -200,14 +200,14 @@ def conv2d_maxpool_forward(x, w, b, relu, geom, pgeom):
     geom = (sh, sw, pt, pl, dh, dw, oh, ow) of the conv, pgeom = (ph, pw, psh,
     psw, ppt, ppl, poh, pow) of the pool. (A direct Numba conv+pool for few
     input channels, which never writes the full conv output, measured 2.5x
-    slower than im2col + BLAS here, so both layers of the convnet take this path.)
+    slower than im2col + BLAS here.)
     """
     sh, sw, pt, pl, dh, dw, oh, ow = geom
     ph, pw, psh, psw, ppt, ppl, poh, pow_ = pgeom
     z, cols = conv2d_forward(x, w, sh, sw, pt, pl, dh, dw, oh, ow)
-    if b is not None or relu:
-        bias_act(z, b, relu)
     y, arg = maxpool2d_forward(z, ph, pw, psh, psw, ppt, ppl, poh, pow_)
+    if b is not None or relu:  # max(relu(z + b)) = relu(max(z) + b), bias per channel:
+        bias_act(y, b, relu)   # the epilogue runs on the pooled output, 4x smaller
     return y, arg, cols
 
 

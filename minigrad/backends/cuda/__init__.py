@@ -340,9 +340,9 @@ def maxpool2d_backward(gy, arg, x_shape):
 def conv2d_maxpool_forward(x, w, b, relu, geom, pgeom):
     """maxpool(act(conv2d(x, w) + b)) -> (y, arg, cols); arg indexes the conv output grid."""
     z, cols = conv2d_forward(x, w, *geom)
-    if b is not None or relu:
-        bias_act(z, b, relu)
     y, arg = maxpool2d_forward(z, *pgeom)
+    if b is not None or relu:  # max(relu(z + b)) = relu(max(z) + b): on the pooled output
+        bias_act(y, b, relu)
     return y, arg, cols
 
 
