@@ -41,8 +41,8 @@ def bias_act_grads(B, y, g, need_bias: bool) -> tuple:
     return g, (B.bias_grad(g) if need_bias else None)
 
 
-def conv2d(x, w, b=None, stride=1, padding: str = "valid", dilation=1,
-           name: str = "conv2d", activation: str | None = None) -> Tensor:
+def conv2d(x, w, b=None, stride=1, padding: str = "valid", dilation=1, *,
+           activation: str | None = None, name: str = "conv2d") -> Tensor:
     """y[n,i,j,f] = sum_{p,q,c} x[n, i*s-pad+p*d, j*s-pad+q*d, c] * w[p,q,c,f] (+ b[f]).
 
     x: (N, H, W, C); w: (KH, KW, C, F); b: (F,) or None. `padding` is 'valid' or

@@ -27,7 +27,7 @@ class Dense(Function):
         return gx, gw, gb, None
 
 
-def dense(x, w, b=None, name: str = "dense", activation: str | None = None) -> Tensor:
+def dense(x, w, b=None, *, activation: str | None = None, name: str = "dense") -> Tensor:
     """x (N, in) @ w (in, units) + b (units,); `activation='relu'` fused in."""
     x, w = as_tensor(x), as_tensor(w)
     b = None if b is None else as_tensor(b)
