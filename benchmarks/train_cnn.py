@@ -195,8 +195,10 @@ def main():
             t0 = time.perf_counter()
             try:  # warm-up compiles (forward and backward graphs)
                 torch_train(torch, cm_c, copt, tx[:2 * a.batch], ty[:2 * a.batch], a.batch)
+                torch_predict(torch, cm_c, txp[:1000])  # compiles the eval-mode graph too
                 runners["torch.compile"] = (
-                    lambda s: torch_train(torch, cm_c, copt, tx[s], ty[s], a.batch), None)
+                    lambda s: torch_train(torch, cm_c, copt, tx[s], ty[s], a.batch),
+                    lambda: torch_predict(torch, cm_c, txp))
                 res["torch.compile"] = {"compile_s": time.perf_counter() - t0}
             except Exception as e:  # no C++ compiler, unsupported platform, ...
                 print(f"torch.compile failed, reported n/a: {type(e).__name__}: {e}",
