@@ -1,4 +1,5 @@
-"""The examples' one plotting helper: matplotlib is an optional extra."""
+"""The examples' plotting helpers: matplotlib is an optional extra."""
+import os
 
 
 def pyplot():
@@ -11,3 +12,16 @@ def pyplot():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     return plt
+
+
+def save(fig, folder: str, name: str, dpi: int = 100) -> str:
+    """Lay out, write folder/name as a PNG (making the folder), close the figure;
+    returns the path."""
+    import matplotlib.pyplot as plt
+    fig.tight_layout()
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, name)
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    print(f"wrote {path}")
+    return path

@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 
 import numpy as np
 
 import minigrad as mg
 from minigrad import layers
-from _plotting import pyplot
+from _plotting import pyplot, save
 
 # (title, Conv2D keyword arguments)
 CASES = [
@@ -94,7 +93,6 @@ def main(argv=None) -> dict:
 
     plt = pyplot()
     if plt is not None:
-        os.makedirs(args.out, exist_ok=True)
         fig, axes = plt.subplots(1, len(fields), figsize=(2.2 * len(fields), 2.8))
         for ax, (title, shape, first, last) in zip(axes, fields):
             img = np.zeros((10, 10, 3))
@@ -108,11 +106,7 @@ def main(argv=None) -> dict:
             ax.set_title(f"{title}\n-> {shape[1]}x{shape[2]}", fontsize=8)
         fig.suptitle("input pixels seen by the first (blue) and last (orange) output pixel",
                      fontsize=9)
-        fig.tight_layout()
-        result["png"] = os.path.join(args.out, "conv_shapes.png")
-        fig.savefig(result["png"], dpi=100)
-        plt.close(fig)
-        print(f"wrote {result['png']}")
+        result["png"] = save(fig, args.out, "conv_shapes.png")
     return result
 
 

@@ -11,13 +11,12 @@ filters). Each response is checked against a plain NumPy convolution
 from __future__ import annotations
 
 import argparse
-import os
 
 import numpy as np
 
 import minigrad as mg
 from minigrad import layers
-from _plotting import pyplot
+from _plotting import pyplot, save
 
 # Sobel x: responds to left-to-right intensity changes (vertical edges).
 SOBEL_X = np.array([[-1, 0, 1],
@@ -84,7 +83,6 @@ def main(argv=None) -> dict:
               "png": None}
     plt = pyplot()
     if plt is not None:
-        os.makedirs(args.out, exist_ok=True)
         fig, ax = plt.subplots(1, 4, figsize=(10, 2.8))
         panels = [(digit[0, :, :, 0], "gray", f"MNIST digit ({y_test[args.index]})"),
                   (edges[0, :, :, 0], "RdBu_r", "Sobel x response"),
@@ -95,11 +93,7 @@ def main(argv=None) -> dict:
             a.imshow(img, cmap=cmap, vmin=-lim if lim else None, vmax=lim)
             a.set_title(title, fontsize=9)
             a.axis("off")
-        fig.tight_layout()
-        result["png"] = os.path.join(args.out, "custom_kernel.png")
-        fig.savefig(result["png"], dpi=100)
-        plt.close(fig)
-        print(f"wrote {result['png']}")
+        result["png"] = save(fig, args.out, "custom_kernel.png")
     return result
 
 

@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import time
 
 import numpy as np
 
 import minigrad as mg
-from _plotting import pyplot
+from _plotting import pyplot, save
 from mnist import build_model  # the convnet of examples/mnist.py
 
 
@@ -88,14 +87,7 @@ def main(argv=None) -> dict:
     plt = pyplot()
     if plt is None:
         return result
-    os.makedirs(args.out, exist_ok=True)
 
-    def save(fig, name):
-        path = os.path.join(args.out, name)
-        fig.savefig(path, dpi=80)
-        plt.close(fig)
-        result["pngs"].append(path)
-        print(f"wrote {path}")
 
     # 1. the 32 filters, each on its own symmetric colour scale
     fig, axes = plt.subplots(4, 8, figsize=(8, 4.4))
@@ -106,8 +98,7 @@ def main(argv=None) -> dict:
         ax.set_title(str(f), fontsize=7)
         ax.axis("off")
     fig.suptitle("first-layer filters (red +, blue -)", fontsize=10)
-    fig.tight_layout()
-    save(fig, "learned_filters.png")
+    result["pngs"].append(save(fig, args.out, "learned_filters.png", dpi=80))
 
     # 2. training curves: per batch (thin), per epoch (dots), validation (squares)
     h = history.history
@@ -124,8 +115,7 @@ def main(argv=None) -> dict:
         ax.set_title(key, fontsize=10)
         ax.legend(fontsize=7)
         ax.grid(alpha=0.3)
-    fig.tight_layout()
-    save(fig, "training_curves.png")
+    result["pngs"].append(save(fig, args.out, "training_curves.png", dpi=80))
 
     # 3. misclassified test digits with the model's guess
     shown = wrong[:24]
@@ -139,8 +129,7 @@ def main(argv=None) -> dict:
             ax.imshow(x_test[i, :, :, 0], cmap="gray_r")
             ax.set_title(f"{predicted[i]} (true {y_test[i]})", fontsize=7)
         fig.suptitle("misclassified: predicted (true)", fontsize=9)
-        fig.tight_layout()
-        save(fig, "misclassified.png")
+        result["pngs"].append(save(fig, args.out, "misclassified.png", dpi=80))
     return result
 
 

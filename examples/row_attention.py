@@ -19,14 +19,12 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import time
 
-import numpy as np
 
 import minigrad as mg
 from minigrad import layers
-from _plotting import pyplot
+from _plotting import pyplot, save
 
 
 class RowAttention(layers.Layer):
@@ -129,7 +127,6 @@ def main(argv=None) -> dict:
 
     plt = pyplot()
     if plt is not None:
-        os.makedirs(args.out, exist_ok=True)
         fig, ax = plt.subplots(1, 2, figsize=(6.5, 3.2))
         ax[0].imshow(x_test[0, :, :, 0], cmap="gray")
         ax[0].set_title(f"test digit (label {y_test[0]})", fontsize=9)
@@ -139,11 +136,7 @@ def main(argv=None) -> dict:
         ax[1].set_ylabel("row i", fontsize=8)
         ax[1].set_title("row attention weights", fontsize=9)
         fig.colorbar(im, ax=ax[1], fraction=0.046)
-        fig.tight_layout()
-        result["png"] = os.path.join(args.out, "row_attention.png")
-        fig.savefig(result["png"], dpi=100)
-        plt.close(fig)
-        print(f"wrote {result['png']}")
+        result["png"] = save(fig, args.out, "row_attention.png")
     return result
 
 

@@ -214,20 +214,26 @@ def tanh_backward(y, gy, gx):
 
 
 # Row kernels work on (rows, K) views: softmax over the last axis.
+@njit(cache=True, inline="always")
+def _log_sum_exp(x, r):
+    """log(sum(exp(x[r]))), with the row's max subtracted first: finite for any
+    finite row, the one stabilised reduction behind softmax, log-softmax and
+    softmax cross-entropy."""
+    m = x[r, 0]
+    for j in range(1, x.shape[1]):
+        m = max(m, x[r, j])
+    s = 0.0
+    for j in range(x.shape[1]):
+        s += np.exp(x[r, j] - m)
+    return m + np.log(s)
+
+
 @njit(**_OPTS)
 def softmax_forward(x, y):
-    rows, k = x.shape
-    for r in prange(rows):
-        m = x[r, 0]
-        for j in range(1, k):
-            m = max(m, x[r, j])
-        s = 0.0
-        for j in range(k):
-            e = np.exp(x[r, j] - m)
-            y[r, j] = e
-            s += e
-        for j in range(k):
-            y[r, j] /= s
+    for r in prange(x.shape[0]):
+        lse = _log_sum_exp(x, r)
+        for j in range(x.shape[1]):
+            y[r, j] = np.exp(x[r, j] - lse)
 
 
 @njit(**_OPTS)
@@ -243,16 +249,9 @@ def softmax_backward(y, gy, gx):
 
 @njit(**_OPTS)
 def log_softmax_forward(x, y):
-    rows, k = x.shape
-    for r in prange(rows):
-        m = x[r, 0]
-        for j in range(1, k):
-            m = max(m, x[r, j])
-        s = 0.0
-        for j in range(k):
-            s += np.exp(x[r, j] - m)
-        lse = m + np.log(s)
-        for j in range(k):
+    for r in prange(x.shape[0]):
+        lse = _log_sum_exp(x, r)
+        for j in range(x.shape[1]):
             y[r, j] = x[r, j] - lse
 
 
@@ -271,23 +270,14 @@ def log_softmax_backward(y, gy, gx):
 def softmax_cross_entropy_forward(logits, target, probs, loss):
     """Per-row loss = -sum(target * log_softmax(logits)); probs = softmax(logits).
 
-    Computed from logits with the max subtracted, so it stays finite for any
-    finite logits (no log of an underflowed probability).
+    From the logits through _log_sum_exp, so it stays finite for any finite
+    logits (no log of an underflowed probability).
     """
-    rows, k = logits.shape
-    for r in prange(rows):
-        m = logits[r, 0]
-        for j in range(1, k):
-            m = max(m, logits[r, j])
-        s = 0.0
-        for j in range(k):
-            e = np.exp(logits[r, j] - m)
-            probs[r, j] = e
-            s += e
-        lse = m + np.log(s)
+    for r in prange(logits.shape[0]):
+        lse = _log_sum_exp(logits, r)
         acc = 0.0
-        for j in range(k):
-            probs[r, j] /= s
+        for j in range(logits.shape[1]):
+            probs[r, j] = np.exp(logits[r, j] - lse)
             acc -= target[r, j] * (logits[r, j] - lse)
         loss[r] = acc
 

@@ -330,21 +330,25 @@ def maxpool_backward(gy, arg, gx):
 
 # ------------------------------------------------- row kernels (softmax &c.)
 # (rows, K) arrays, one thread per row: K is the class count, small.
+@cuda.jit(device=True)
+def _log_sum_exp(x, r):
+    """log(sum(exp(x[r]))) with the row's max subtracted: the CPU kernels' helper."""
+    m = x[r, 0]
+    for j in range(1, x.shape[1]):
+        m = max(m, x[r, j])
+    s = 0.0
+    for j in range(x.shape[1]):
+        s += math.exp(x[r, j] - m)
+    return m + math.log(s)
+
+
 @cuda.jit
 def softmax_forward(x, y):
     r = cuda.grid(1)
     if r < x.shape[0]:
-        k = x.shape[1]
-        m = x[r, 0]
-        for j in range(1, k):
-            m = max(m, x[r, j])
-        s = 0.0
-        for j in range(k):
-            e = math.exp(x[r, j] - m)
-            y[r, j] = e
-            s += e
-        for j in range(k):
-            y[r, j] /= s
+        lse = _log_sum_exp(x, r)
+        for j in range(x.shape[1]):
+            y[r, j] = math.exp(x[r, j] - lse)
 
 
 @cuda.jit
@@ -362,15 +366,8 @@ def softmax_backward(y, gy, gx):
 def log_softmax_forward(x, y):
     r = cuda.grid(1)
     if r < x.shape[0]:
-        k = x.shape[1]
-        m = x[r, 0]
-        for j in range(1, k):
-            m = max(m, x[r, j])
-        s = 0.0
-        for j in range(k):
-            s += math.exp(x[r, j] - m)
-        lse = m + math.log(s)
-        for j in range(k):
+        lse = _log_sum_exp(x, r)
+        for j in range(x.shape[1]):
             y[r, j] = x[r, j] - lse
 
 
@@ -390,19 +387,10 @@ def softmax_cross_entropy_forward(logits, target, probs, loss):
     """loss[r] = -sum(target * log_softmax(logits)); probs = softmax(logits); max-shifted."""
     r = cuda.grid(1)
     if r < logits.shape[0]:
-        k = logits.shape[1]
-        m = logits[r, 0]
-        for j in range(1, k):
-            m = max(m, logits[r, j])
-        s = 0.0
-        for j in range(k):
-            e = math.exp(logits[r, j] - m)
-            probs[r, j] = e
-            s += e
-        lse = m + math.log(s)
+        lse = _log_sum_exp(logits, r)
         acc = 0.0
-        for j in range(k):
-            probs[r, j] /= s
+        for j in range(logits.shape[1]):
+            probs[r, j] = math.exp(logits[r, j] - lse)
             acc -= target[r, j] * (logits[r, j] - lse)
         loss[r] = acc
 
