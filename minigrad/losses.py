@@ -80,8 +80,9 @@ class MeanSquaredError(Loss):
 
     def __call__(self, y_true, y_pred):
         y_pred = as_tensor(y_pred)
-        diff = y_pred - as_tensor(np.asarray(_host(y_true), y_pred.dtype).reshape(y_pred.shape),
-                                  y_pred.device)
+        y_true = y_true.data if isinstance(y_true, Tensor) else y_true
+        y_true = Tensor(y_true, device=y_pred.device, dtype=y_pred.dtype)  # stays on a GPU
+        diff = y_pred - y_true.reshape(y_pred.shape)
         return (diff * diff).mean()
 
     def check_targets(self, y, outputs):
@@ -94,17 +95,13 @@ class MeanSquaredError(Loss):
         return y
 
 
-def _host(y):
-    return y.numpy() if isinstance(y, Tensor) else y
-
-
 def _crossentropy(y_true, y_pred: Tensor, from_logits: bool, sparse: bool, name: str) -> Tensor:
     if from_logits:
-        return ops.softmax_cross_entropy(y_pred, _host(y_true), sparse=sparse, name=name)
+        return ops.softmax_cross_entropy(y_pred, y_true, sparse=sparse, name=name)
     # Probabilities, as Keras: renormalise, clip to [eps, 1-eps], then -sum(t*log p);
     # that is softmax cross-entropy on the logits log(p).
     p = y_pred / y_pred.sum(axis=-1, keepdims=True)
-    return ops.softmax_cross_entropy(p.clip(_EPSILON, 1 - _EPSILON).log(), _host(y_true),
+    return ops.softmax_cross_entropy(p.clip(_EPSILON, 1 - _EPSILON).log(), y_true,
                                      sparse=sparse, name=name)
 
 

@@ -1,10 +1,16 @@
-"""Metrics: running results over an epoch, computed on the host from predictions."""
+"""Metrics: running results over an epoch, counted where the predictions are."""
 from __future__ import annotations
 
 import numpy as np
 
+from .backends import get_backend
+from .tensor import Tensor
+
 
 class Metric:
+    """A running result. `update(y_true, y_pred)` gets the batch targets as an array
+    on the model's device (NumPy on the CPU) and the model's output Tensor."""
+
     def __init__(self, name: str):
         self.name = name
         self.reset()
@@ -20,22 +26,24 @@ class Accuracy(Metric):
     """Share of samples predicted right; how 'right' is read depends on the targets.
 
     kind 'sparse': argmax(pred) == label; 'categorical': argmax(pred) ==
-    argmax(target); 'binary': (pred > 0.5) == target, per element.
+    argmax(target); 'binary': (pred > 0.5) == target, per element. Counted by
+    the backend, so on a GPU only the count crosses to the host.
     """
 
     def __init__(self, name: str = "accuracy", kind: str = "sparse"):
         self.kind = kind
         super().__init__(name)
 
-    def update(self, y_true: np.ndarray, y_pred: np.ndarray) -> None:
-        if self.kind == "binary":
-            right = (y_pred > 0.5) == (np.asarray(y_true).reshape(y_pred.shape) > 0.5)
-        elif self.kind == "categorical":
-            right = y_pred.argmax(-1) == np.asarray(y_true).argmax(-1)
+    def update(self, y_true, y_pred) -> None:
+        if isinstance(y_pred, Tensor):
+            backend, y_pred = get_backend(y_pred.device), y_pred.data
         else:
-            right = y_pred.argmax(-1) == np.asarray(y_true).reshape(-1)
-        self.total += float(right.sum())
-        self.count += right.size
+            backend, y_pred = get_backend("cpu"), np.asarray(y_pred)
+        if backend.name == "cpu":
+            y_true = np.asarray(y_true)
+        self.total += backend.count_correct(y_true, y_pred, self.kind)
+        self.count += y_pred.size if self.kind == "binary" else \
+            y_pred.size // tuple(y_pred.shape)[-1]
 
 
 def get(identifier, loss, outputs: int) -> Metric:

@@ -17,7 +17,7 @@ from . import losses as losses_mod
 from . import metrics as metrics_mod
 from . import optimizers as optimizers_mod
 from . import random
-from .backends import check_device, default_device
+from .backends import check_device, default_device, get_backend
 from .callbacks import Callback, History, TerminateOnNaN
 from .layers.base import LAYER_CLASSES, Layer, _fmt, _name_counts
 from .layers.core import Input, can_fuse_conv_pool, conv_pool
@@ -274,17 +274,25 @@ class Sequential:
                                 f"{type(c).__name__}")
             c.set_model(self)
         steps = math.ceil(len(x) / batch_size)
+        # On a GPU the data go over once, here; each step then gathers its batch
+        # there, and only the loss and metric counts come back.
+        backend = get_backend(self.device)
+        x, y = backend.asarray(x), backend.asarray(y)
+        if x_val is not None:
+            x_val, y_val = backend.asarray(x_val), backend.asarray(y_val)
         history.params = {"epochs": epochs, "steps": steps, "verbose": verbose}
         self.stop_training, self.stop_reason = False, None
         train_loss = self._fused_loss() or self.loss
         weights = self.trainable_weights
+        self.optimizer.build(weights)
 
         for c in cbs:
             c.on_train_begin()
         for epoch in range(initial_epoch, epochs):
             for c in cbs:
                 c.on_epoch_begin(epoch)
-            order = random.generator().permutation(len(x)) if shuffle else np.arange(len(x))
+            order = backend.asarray(random.generator().permutation(len(x)) if shuffle
+                                    else np.arange(len(x)))
             for m in self.metrics:
                 m.reset()
             seen, loss_sum, start = 0, 0.0, time.perf_counter()
@@ -293,16 +301,14 @@ class Sequential:
                        mininterval=0.25)
             for step in range(steps):
                 idx = order[step * batch_size:(step + 1) * batch_size]
-                xb, yb = x[idx], y[idx]
-                batch_loss, out = self._train_step(xb, yb, train_loss, weights)
+                # the batch lives only inside _train_step, so that each step's
+                # buffers are free again (on a GPU: reused) before the next
+                batch_loss = self._train_step(backend.take(x, idx), backend.take(y, idx),
+                                              train_loss, weights)
                 loss_sum += batch_loss * len(idx)
                 seen += len(idx)
                 logs = {"loss": loss_sum / seen}
-                if self.metrics:
-                    pred = out.numpy()  # argmax of logits = argmax of softmax
-                    for m in self.metrics:
-                        m.update(yb, pred)
-                        logs[m.name] = m.result()
+                logs.update({m.name: m.result() for m in self.metrics})
                 bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items()}, refresh=False)
                 bar.update(1)
                 for c in cbs:
@@ -327,8 +333,8 @@ class Sequential:
             c.on_train_end()
         return history
 
-    def _train_step(self, xb, yb, train_loss, weights) -> tuple:
-        """One optimizer step on a batch: (the batch loss, the model's output Tensor)."""
+    def _train_step(self, xb, yb, train_loss, weights) -> float:
+        """One optimizer step on a batch, updating the metrics; returns the batch loss."""
         out = self._forward(Tensor(xb, device=self.device), training=True,
                             logits=train_loss is not self.loss)
         loss = train_loss(yb, out)
@@ -336,7 +342,11 @@ class Sequential:
             w.grad = None
         loss.backward()
         self.optimizer.apply_gradients(weights)
-        return loss.item(), out
+        for w in weights:  # applied: free them now, not during the next forward
+            w.grad = None
+        for m in self.metrics:  # argmax of logits = argmax of softmax
+            m.update(yb, out)
+        return loss.item()
 
     def warmup(self, batch_size: int = 2, verbose: int = 1) -> float:
         """Compile, or load from Numba's cache, every kernel that fit, evaluate and
@@ -362,8 +372,6 @@ class Sequential:
         self._assign(weights)
         self.optimizer.set_state(*opt_state, self.trainable_weights)
         self._set_random_states(rng)
-        for w in self.trainable_weights:
-            w.grad = None
         seconds = time.perf_counter() - start
         if verbose:
             print(f"done in {seconds:.1f} s", flush=True)
@@ -402,6 +410,8 @@ class Sequential:
         fused = self._fused_loss()
         for m in self.metrics:
             m.reset()
+        backend = get_backend(self.device)
+        x, y = backend.asarray(x), backend.asarray(y)  # on a GPU: once, not per batch
         total = 0.0
         with no_grad():
             for start in tqdm(range(0, len(x), batch_size), disable=not show, file=sys.stdout,
@@ -409,10 +419,8 @@ class Sequential:
                 xb, yb = x[start:start + batch_size], y[start:start + batch_size]
                 out = self._forward(Tensor(xb, device=self.device), False, logits=bool(fused))
                 total += (fused or self.loss)(yb, out).item() * len(xb)
-                if self.metrics:
-                    pred = out.numpy()
-                    for m in self.metrics:
-                        m.update(yb, pred)
+                for m in self.metrics:
+                    m.update(yb, out)
         logs = {"loss": total / len(x)}
         logs.update({m.name: m.result() for m in self.metrics})
         return logs

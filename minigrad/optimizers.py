@@ -29,7 +29,9 @@ class Optimizer:
         self._slots: list | None = None
         self._device = "cpu"
 
-    def _ensure_slots(self, weights: list) -> None:
+    def build(self, weights: list) -> None:
+        """Make the state slots for `weights` (zeros), if not made yet. `fit` calls
+        it before the first step, so that no step allocates state (Keras's `build`)."""
         if self._slots is None:
             self._device = weights[0].device if weights else "cpu"
             self._slots = [{n: get_backend(w.device).zeros(w.shape, w.dtype)
@@ -40,7 +42,7 @@ class Optimizer:
 
     def apply_gradients(self, weights: list) -> None:
         """One update of every weight from its `.grad` (weights without one are skipped)."""
-        self._ensure_slots(weights)
+        self.build(weights)
         self.iterations += 1
         for w, slots in zip(weights, self._slots):
             if w.grad is not None:

@@ -242,6 +242,10 @@ class Tensor:
     def _lift(self, other) -> "Tensor":
         if isinstance(other, Tensor):
             return other
+        # a Python/NumPy scalar: a shared read-only constant (uploaded once on a GPU)
+        if np.ndim(other) == 0:
+            return Tensor._wrap(get_backend(self.device).constant(other, self.dtype),
+                                self.device)
         return Tensor._wrap(get_backend(self.device).asarray(
             np.asarray(other, dtype=self.dtype)), self.device)
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..backends import get_backend
 from ..tensor import Function, Tensor, as_tensor
 
 
@@ -23,24 +24,31 @@ def softmax_cross_entropy(logits, target, sparse: bool = False, name: str = "los
     """Mean over the batch of -sum(target * log_softmax(logits)).
 
     `target` is a (N, K) distribution, or with `sparse=True` (N,) class ids.
+    Targets already on the GPU stay there; sparse labels there are not range
+    checked (that would copy them back): one out of range makes the loss NaN,
+    as in TensorFlow on a GPU. `fit` checks every label once, up front.
     """
     logits = as_tensor(logits)
     if logits.ndim != 2:
         raise ValueError(f"{name}: expected (batch, classes) logits, got shape {logits.shape}")
     n, k = logits.shape
+    backend = get_backend(logits.device)
     if sparse:
-        labels = np.asarray(target.numpy() if isinstance(target, Tensor) else target)
-        labels = labels.reshape(-1) if labels.ndim == 2 and labels.shape[1] == 1 else labels
-        if labels.shape != (n,):
-            raise ValueError(f"{name}: expected {n} integer labels, got shape {labels.shape}")
-        if labels.size and (labels.min() < 0 or labels.max() >= k):
+        labels = target.data if isinstance(target, Tensor) else target
+        on_host = backend.name == "cpu" or not backend.is_device_array(labels)
+        labels = np.asarray(labels) if on_host else labels
+        if labels.ndim == 2 and labels.shape[1] == 1:
+            labels = labels.reshape(labels.shape[0])
+        if tuple(labels.shape) != (n,):
+            raise ValueError(f"{name}: expected {n} integer labels, got shape "
+                             f"{tuple(labels.shape)}")
+        if on_host and labels.size and (labels.min() < 0 or labels.max() >= k):
             raise ValueError(f"{name}: labels must be in [0, {k}), got values in "
                              f"[{labels.min()}, {labels.max()}]")
-        target = np.zeros((n, k), logits.dtype)
-        target[np.arange(n), labels.astype(np.int64)] = 1
+        target = backend.one_hot(backend.asarray(labels, np.int64), k, logits.dtype)
     target = as_tensor(target, logits.device)
     if target.shape != (n, k):
         raise ValueError(f"{name}: expected targets of shape {(n, k)}, got {target.shape}")
     if target.dtype != logits.dtype:
-        target = as_tensor(target.numpy().astype(logits.dtype), logits.device)
+        target = Tensor(target.data, device=logits.device, dtype=logits.dtype)
     return SoftmaxCrossEntropy.apply(logits, target).mean()

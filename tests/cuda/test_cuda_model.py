@@ -150,3 +150,32 @@ def test_broadcast_arithmetic_gradients_have_input_shapes(sa, sb):
         tb.grad.numpy(), gb.sum(axis=tuple(range(lead_b))).sum(
             axis=tuple(i for i, s in enumerate(sb) if s == 1), keepdims=True).reshape(sb),
         rtol=1e-10)
+
+
+def test_fit_copies_only_the_data_once_and_scalars_back(monkeypatch):
+    """The data cross to the device once a fit (the shuffle order once an epoch);
+    each step sends nothing and brings back only the loss and the metric count."""
+    from minigrad.backends import get_backend
+    backend = get_backend("cuda")
+    copies = []
+    to_device = backend.cuda.to_device
+    monkeypatch.setattr(backend.cuda, "to_device",
+                        lambda a, *args, **kw: copies.append(("in", np.shape(a))) or
+                        to_device(a, *args, **kw))
+    array_type = type(backend.empty((1,), np.float32))
+    copy_to_host = array_type.copy_to_host
+    monkeypatch.setattr(array_type, "copy_to_host",
+                        lambda self, *args, **kw: copies.append(("out", tuple(self.shape))) or
+                        copy_to_host(self, *args, **kw))
+    x, y = data(12)
+    model = mg.Sequential([layers.Flatten(input_shape=(6, 6, 1)), layers.Dropout(0.5),
+                           layers.Dense(3, activation="softmax")])
+    model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"], device="cuda")
+    model.fit(x, y, batch_size=4, verbose=0)  # the first fit also uploads shared constants
+    copies.clear()
+    model.fit(x, y, batch_size=4, epochs=2, verbose=0, validation_data=(x[:4], y[:4]))
+    ins = [shape for kind, shape in copies if kind == "in"]
+    outs = [shape for kind, shape in copies if kind == "out"]
+    assert sorted(ins) == sorted([(12, 6, 6, 1), (12,), (4, 6, 6, 1), (4,), (12,), (12,)])
+    steps = 2 * (3 + 1)  # two epochs of three training and one validation batch
+    assert outs == [()] * (2 * steps)  # the loss and the accuracy count, per step

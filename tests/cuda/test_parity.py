@@ -122,6 +122,7 @@ def cases():
         ("asarray", (Host(x), F64), None, "host"),
         ("to_numpy", (x,), None, ""),
         ("zeros", ((2, 3), F32), None, ""),
+        ("constant", (0.25, F64), None, ""),
         ("full", ((3, 2), 1.5, F64), None, ""),
         ("add", (x, rand(4)), None, "row"),
         ("add", (rand(2, 1, 4), rand(3, 1)), None, "both"),
@@ -156,6 +157,16 @@ def cases():
         ("clip", (bounded, -1.0, 1.0), None, ""),
         ("clip_mask", (bounded, -1.0, 1.0), None, ""),
         ("one_hot", (Host(np.array([2, 0, 3, 3])), 4, F32), None, ""),
+        ("take", (rand(5, 2, 3), np.array([4, 0, 0, 2])), None, "rows"),
+        ("take", (np.array([7, 1, 3]), np.array([2, 1])), None, "labels"),
+        # ties: the first maximum wins on both
+        ("count_correct", (np.array([1, 0, 2, 2]),
+                           np.array([[0, 1, 0], [2, 2, 0], [1, 0, 3], [0, 1, 0]], F32),
+                           "sparse"), None, "sparse"),
+        ("count_correct", (np.eye(3, dtype=F32)[[0, 2, 1, 1]], rand(4, 3), "categorical"),
+         None, "categorical"),
+        ("count_correct", (np.array([[1], [0], [1]], F32), np.array([[.7], [.2], [.5]], F32),
+                           "binary"), None, "binary"),
         *conv_cases(),
         ("bias_act", (rand(2, 3, 3, 4), rand(4), True), (0,), "relu"),
         ("bias_act", (rand(5, 4), rand(4), False), (0,), "bias"),
@@ -188,7 +199,7 @@ def cases():
 
 
 CASES = cases()
-EXACT = {"dropout", "one_hot", "reshape", "transpose", "asarray", "to_numpy", "zeros", "full",
+EXACT = {"constant", "dropout", "one_hot", "reshape", "transpose", "asarray", "to_numpy", "zeros", "full",
          "negative", "relu_forward", "relu_backward", "clip", "clip_mask", "maxpool2d_forward"}
 # integer outputs (argmax) are compared exactly whatever the function
 
@@ -200,7 +211,7 @@ def run(backend, name, args, inplace):
     out = getattr(backend, name)(*moved)
     if inplace:
         out = tuple(moved[i] for i in inplace)
-    return tuple(backend.to_numpy(o) if o is not None else None
+    return tuple(np.asarray(backend.to_numpy(o)) if o is not None else None
                  for o in (out if isinstance(out, tuple) else (out,)))
 
 
@@ -272,3 +283,9 @@ def test_every_cpu_function_is_mirrored_and_covered():
         if all(fixed):
             assert list(inspect.signature(f).parameters) == \
                 list(inspect.signature(g).parameters), n
+
+
+def test_one_hot_of_a_label_out_of_range_is_a_nan_row():
+    out = CUDA.to_numpy(CUDA.one_hot(CUDA.asarray(np.array([1, 3, -1])), 3, F32))
+    np.testing.assert_array_equal(out[0], [0, 1, 0])
+    assert np.isnan(out[1:]).all()

@@ -64,6 +64,11 @@ def empty(shape, dtype) -> np.ndarray:
     return np.empty(shape, dtype)
 
 
+def constant(value, dtype) -> np.ndarray:
+    """A read-only 0-d operand (the CUDA backend uploads each value once)."""
+    return np.asarray(value, dtype)
+
+
 def zeros(shape, dtype) -> np.ndarray:
     return np.zeros(shape, dtype)
 
@@ -115,9 +120,28 @@ def clip_mask(a, low, high):
 
 
 def one_hot(labels, k, dtype):
+    """(N,) class ids in [0, k) -> (N, k)."""
     out = np.zeros((labels.shape[0], k), dtype)
     out[np.arange(labels.shape[0]), labels] = 1
     return out
+
+
+def take(a, idx):
+    """a[idx]: the rows of a picked by the integer array idx (a copy)."""
+    return a[idx]
+
+
+def count_correct(y_true, y_pred, kind: str) -> int:
+    """How many predictions are right. kind 'sparse': argmax(pred) == label;
+    'categorical': argmax(pred) == argmax(true); 'binary': (pred > 0.5) ==
+    (true > 0.5) per element (NumPy's argmax: the first maximum wins)."""
+    if kind == "binary":
+        right = (y_pred > 0.5) == (y_true.reshape(y_pred.shape) > 0.5)
+    elif kind == "categorical":
+        right = y_pred.argmax(-1) == y_true.argmax(-1)
+    else:
+        right = y_pred.argmax(-1) == y_true.reshape(-1)
+    return int(right.sum())
 
 
 # ---------------------------------------------------------------- convolution

@@ -120,6 +120,22 @@ def asarray(a, dtype=None):
     return cuda.to_device(np.asarray(a, dtype=dtype, order="C"))
 
 
+_constants: dict = {}
+
+
+def constant(value, dtype):
+    """A read-only 0-d operand, uploaded once per value and then shared: the
+    scalars of Tensor arithmetic (the 1/N of every mean) would otherwise cost a
+    host-to-device copy, which waits for the GPU, per op."""
+    a = np.asarray(value, dtype)
+    key = (a.dtype.str, a.tobytes())
+    if key not in _constants:
+        if len(_constants) >= 1024:  # many distinct values: start again
+            _constants.clear()
+        _constants[key] = cuda.to_device(a)
+    return _constants[key]
+
+
 def to_numpy(a) -> np.ndarray:
     return a.copy_to_host() if is_device_array(a) else np.asarray(a)
 
@@ -262,10 +278,36 @@ def sum_to_shape(g, shape):
 
 
 def one_hot(labels, k, dtype):
+    """(N,) class ids -> (N, k); a label outside [0, k) gives a row of NaN."""
     labels = asarray(labels, np.int64)
     out = zeros((labels.shape[0], k), dtype)
     _launch(K.one_hot, labels.shape[0], labels, out)
     return out
+
+
+def take(a, idx):
+    """a[idx]: the rows of a (any rank) picked by the integer array idx, on the device."""
+    idx = asarray(idx, np.int64)
+    out = empty((idx.shape[0],) + tuple(a.shape[1:]), a.dtype)
+    row = out.size // max(idx.shape[0], 1)
+    _launch(K.take_rows, out.size, _flat(a), idx, row, _flat(out))
+    return out
+
+
+def count_correct(y_true, y_pred, kind: str) -> int:
+    """How many predictions are right (see the CPU backend): one flag per row on
+    the device, summed there; only the count comes back."""
+    y_pred = asarray(y_pred)
+    k = tuple(y_pred.shape)[-1]
+    if kind == "sparse":
+        true = one_hot(asarray(y_true, np.int64).reshape(y_pred.size // k), k, y_pred.dtype)
+    else:
+        true = asarray(y_true, y_pred.dtype)
+    rows = (y_pred.size, 1) if kind == "binary" else (y_pred.size // k, k)
+    right = empty(rows[0], np.float32)  # exact counts up to 2**24 a batch
+    _launch(K.correct_rows, rows[0], y_pred.reshape(rows), true.reshape(rows),
+            kind == "binary", right)
+    return int(to_numpy(sum(right)))
 
 
 # ---------------------------------------------------------------- convolution

@@ -408,10 +408,44 @@ def softmax_cross_entropy_backward(probs, target, gloss, glogits):
 
 @cuda.jit
 def one_hot(labels, out):
-    """out (zeroed by the caller)[r, labels[r]] = 1."""
+    """out (zeroed by the caller)[r, labels[r]] = 1; a row of NaN for a label out of
+    range, so that the loss says so (range checks on the host would copy labels back)."""
     r = cuda.grid(1)
     if r < labels.shape[0]:
-        out[r, labels[r]] = 1
+        k = out.shape[1]
+        if 0 <= labels[r] < k:
+            out[r, labels[r]] = 1
+        else:
+            for j in range(k):
+                out[r, j] = math.nan
+
+
+@cuda.jit
+def correct_rows(pred, true, binary, right):
+    """right[r] = 1 where row r is predicted right, else 0: argmax(pred[r]) ==
+    argmax(true[r]) (first maximum, as NumPy), or with `binary` (one column)
+    (pred > 0.5) == (true > 0.5)."""
+    r = cuda.grid(1)
+    if r < pred.shape[0]:
+        if binary:
+            ok = (pred[r, 0] > 0.5) == (true[r, 0] > 0.5)
+        else:
+            bp = bt = 0
+            for j in range(1, pred.shape[1]):
+                if pred[r, j] > pred[r, bp]:
+                    bp = j
+                if true[r, j] > true[r, bt]:
+                    bt = j
+            ok = bp == bt
+        right[r] = 1 if ok else 0
+
+
+@cuda.jit
+def take_rows(a, idx, row, out):
+    """out[i] = a[idx[i // row] * row + i % row]: rows of a picked by idx (flat arrays)."""
+    i = cuda.grid(1)
+    if i < out.size:
+        out[i] = a[idx[i // row] * row + i % row]
 
 
 # ------------------------------------------------------------------ dropout
