@@ -4,8 +4,10 @@
 NUMBA_ENABLE_CUDASIM=1) are present, else raises one RuntimeError saying what
 is missing. Until then nothing here imports numba-cuda, so `import
 minigrad` works without it. Data stays on the device between calls; only
-`to_numpy` copies to the host. Every function mirrors the CPU backend's
-signature (see minigrad/backends/cpu/__init__.py); kernels are in kernels.py.
+`to_numpy` copies to the host. On a GPU, buffers come from the caching
+allocator in memory.py, so a training step allocates nothing after the
+first. Every function mirrors the CPU backend's signature (see
+minigrad/backends/cpu/__init__.py); kernels are in kernels.py.
 """
 from __future__ import annotations
 
@@ -48,6 +50,10 @@ def load():
     global cuda, K
     if K is None:
         cu = _import_cuda()
+        from numba.core import config
+        if not config.ENABLE_CUDASIM:  # the simulator has no device memory to manage
+            from . import memory
+            memory.install()  # before the first context, which takes its manager
         problem = _gpu_problem(cu)
         if problem is not None:
             raise RuntimeError(f"device 'cuda': no CUDA GPU/driver found ({problem}); "
