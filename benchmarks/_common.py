@@ -41,8 +41,16 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def machine_info(torch=None) -> dict:
-    return {"cpu": cpu_model(), "cores": os.cpu_count(), "threads": numba.get_num_threads(),
+def gpu_name() -> str | None:
+    """The GPU minigrad's CUDA backend runs on (None on the CPU)."""
+    from numba import cuda
+    name = cuda.get_current_device().name
+    return name.decode() if isinstance(name, bytes) else str(name)
+
+
+def machine_info(torch=None, device: str = "cpu") -> dict:
+    return {"gpu": gpu_name() if device == "cuda" else None,
+            "cpu": cpu_model(), "cores": os.cpu_count(), "threads": numba.get_num_threads(),
             "python": platform.python_version(), "numba": numba.__version__,
             "numpy": np.__version__, "minigrad": minigrad.__version__,
             "minigrad_path": os.path.dirname(minigrad.__file__),
@@ -113,8 +121,9 @@ def print_table(title: str, headers: list[str], rows: list[list], info: dict) ->
                                for i, (c, w) in enumerate(zip(r, widths)))
     rule = "  ".join("-" * w for w in widths)
     print(f"\n{title}", join(headers), rule, *map(join, cells), rule, sep="\n")
-    print("machine: {cpu}, {cores} cores, {threads} threads | python {python}, numba {numba}, "
-          "numpy {numpy}, minigrad {minigrad}, torch {torch}".format(**info))
+    print(("machine: " + ("GPU {gpu}, " if info.get("gpu") else "") +
+           "{cpu}, {cores} cores, {threads} threads | python {python}, numba {numba}, "
+           "numpy {numpy}, minigrad {minigrad}, torch {torch}").format(**info))
 
 
 def write_json(path: str | None, payload: dict) -> None:

@@ -2,6 +2,7 @@
 
     python benchmarks/ops.py                        # minigrad only
     python benchmarks/ops.py --vs torch --json ops.json
+    python benchmarks/ops.py --device cuda --vs torch   # on a GPU (each sample synchronises)
 
 Forward runs with autograd recording (as in training); backward is timed alone,
 on a fresh forward each sample. Samples of minigrad and torch alternate. The
@@ -34,9 +35,9 @@ CASES = [
 ]
 
 
-def make_case(op, x_np, p, input_grad, torch=None):
+def make_case(op, x_np, p, input_grad, device, torch=None):
     """(forward fn, params, output shape): minigrad's op, or with `torch` the same op
-    in torch (NCHW, weights permuted from minigrad's layout)."""
+    in torch (NCHW, weights permuted from minigrad's layout), on `device`."""
     rng = np.random.default_rng(0)
     c = x_np.shape[-1]
     w_np = b_np = None
@@ -47,9 +48,10 @@ def make_case(op, x_np, p, input_grad, torch=None):
         w_np = (rng.standard_normal((c, p["units"])) * 0.03).astype(np.float32)
         b_np = np.zeros(p["units"], np.float32)
     if torch is None:
-        x = mg.Tensor(x_np, requires_grad=input_grad)
-        w, b = (None, None) if w_np is None else (mg.Tensor(w_np, requires_grad=True),
-                                                   mg.Tensor(b_np, requires_grad=True))
+        x = mg.Tensor(x_np, requires_grad=input_grad, device=device)
+        w, b = (None, None) if w_np is None else (
+            mg.Tensor(w_np, requires_grad=True, device=device),
+            mg.Tensor(b_np, requires_grad=True, device=device))
         fwd = {"conv": lambda: mg.ops.conv2d(x, w, b, stride=p.get("stride", 1),
                                              padding=p.get("padding", "valid")),
                "pool": lambda: mg.ops.max_pool2d(x, 2),
@@ -57,7 +59,7 @@ def make_case(op, x_np, p, input_grad, torch=None):
     else:
         F = torch.nn.functional
         t = lambda a, *perm: torch.tensor(a.transpose(*perm) if perm else a,  # noqa: E731
-                                          requires_grad=True)
+                                          requires_grad=True, device=device)
         x = t(x_np, 0, 3, 1, 2) if x_np.ndim == 4 else t(x_np)
         x.requires_grad_(input_grad)
         if op == "conv":
@@ -77,14 +79,20 @@ def make_case(op, x_np, p, input_grad, torch=None):
     return fwd, params, shape
 
 
-def samplers(fwd, params, g):
-    """Two samplers: seconds of one forward; seconds of one backward (fresh forward untimed)."""
+def samplers(fwd, params, g, sync):
+    """Two samplers: seconds of one forward; seconds of one backward (fresh forward
+    untimed). `sync` waits for the device, so a GPU sample times the work, not its launch."""
+    def forward():
+        sync()
+        return C.timed(lambda: (fwd(), sync()))
+
     def backward():
         for a in params:
             a.grad = None
         y = fwd()
-        return C.timed(y.backward, g)
-    return (lambda: C.timed(fwd)), backward
+        sync()
+        return C.timed(lambda: (y.backward(g), sync()))
+    return forward, backward
 
 
 def conv_flops(n, out_shape, k, c, f):  # one direction: 2*N*OH*OW*KH*KW*C*F
@@ -100,24 +108,32 @@ def main():
                    help="keep sampling (up to 1000) until this many seconds per op and pass")
     p.add_argument("--gemm", type=int, default=2048, help="square reference matmul size")
     p.add_argument("--vs", choices=["torch"], help="also measure PyTorch")
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                   help="minigrad's device, and torch's with --vs torch")
     p.add_argument("--json", help="write the results to this file")
     a = p.parse_args()
 
     threads = numba.get_num_threads()
     torch = C.import_torch(threads) if a.vs == "torch" else None
     n, rng = a.batch, np.random.default_rng(0)
+    mg_sync = torch_sync = lambda: None  # noqa: E731
+    if a.device == "cuda":
+        backend = mg.backends.get_backend("cuda")
+        mg_sync = backend.cuda.synchronize
+        torch_sync = torch.cuda.synchronize if torch is not None else torch_sync
     results = []
     for name, op, shape, prm, input_grad in CASES:
         print(f"{name} ...", flush=True)
         x = rng.random((n,) + shape, dtype=np.float32)
-        fwd, params, out = make_case(op, x, prm, input_grad)
+        fwd, params, out = make_case(op, x, prm, input_grad, a.device)
         g = rng.standard_normal(out, dtype=np.float32)
-        s = dict(zip(("mg fwd", "mg bwd"), samplers(fwd, params, g)))
+        s = dict(zip(("mg fwd", "mg bwd"),
+                     samplers(fwd, params, mg.Tensor(g, device=a.device), mg_sync)))
         if torch is not None:
-            tf, tp, tout = make_case(op, x, prm, input_grad, torch)
-            tg = torch.tensor(g.transpose(0, 3, 1, 2) if g.ndim == 4 else g)
+            tf, tp, tout = make_case(op, x, prm, input_grad, a.device, torch)
+            tg = torch.tensor(g.transpose(0, 3, 1, 2) if g.ndim == 4 else g, device=a.device)
             assert tuple(tg.shape) == tout, (name, tg.shape, tout)
-            s.update(zip(("torch fwd", "torch bwd"), samplers(tf, tp, tg)))
+            s.update(zip(("torch fwd", "torch bwd"), samplers(tf, tp, tg, torch_sync)))
         t = {k: C.median(v) for k, v in
              C.alternate(s, a.reps, a.warmup, a.min_time).items()}
         flops = None
@@ -129,17 +145,20 @@ def main():
         results.append({"op": name, "input_grad": input_grad, "fwd_flop": flops,
                         "bwd_flop": flops and flops * dirs, **{k + " s": v for k, v in t.items()}})
 
-    # reference: float32 GEMMs, NumPy (the BLAS minigrad's dense uses) and torch
+    # reference: float32 GEMMs, the one minigrad's dense uses (NumPy's BLAS on the
+    # CPU, the tiled kernel on a GPU) and torch's
     c2 = (n * 11 * 11, 3 * 3 * 32, 64)  # the second conv's im2col GEMM
     for label, (m, k, nn) in [(f"matmul {a.gemm}^3 (reference)", (a.gemm,) * 3),
                               (f"matmul {c2[0]}x{c2[1]}x{c2[2]} (conv2 im2col)", c2)]:
         print(f"{label} ...", flush=True)
         A = rng.random((m, k), dtype=np.float32)
         B = rng.random((k, nn), dtype=np.float32)
-        s = {"mg fwd": lambda: C.timed(np.matmul, A, B)}
+        backend = mg.backends.get_backend(a.device)
+        dA, dB = backend.asarray(A), backend.asarray(B)
+        s = {"mg fwd": lambda: C.timed(lambda: (backend.matmul(dA, dB), mg_sync()))}
         if torch is not None:
-            tA, tB = torch.from_numpy(A), torch.from_numpy(B)
-            s["torch fwd"] = lambda: C.timed(torch.mm, tA, tB)
+            tA, tB = torch.from_numpy(A).to(a.device), torch.from_numpy(B).to(a.device)
+            s["torch fwd"] = lambda: C.timed(lambda: (torch.mm(tA, tB), torch_sync()))
         t = {k: C.median(v) for k, v in C.alternate(s, a.reps, a.warmup, a.min_time).items()}
         results.append({"op": label, "fwd_flop": 2 * m * k * nn, "bwd_flop": None,
                         **{k + " s": v for k, v in t.items()}})
@@ -158,11 +177,12 @@ def main():
         if torch is not None:
             row += [ms(r, "torch fwd s"), ms(r, "torch bwd s"), ratio(r, "fwd"), ratio(r, "bwd")]
         rows.append(row)
-    info = C.machine_info(torch)
+    info = C.machine_info(torch, a.device)
     C.write_json(a.json, {"benchmark": "ops", "machine": info, "args": vars(a),
                           "results": results})
-    C.print_table(f"per-op times, median of >= {a.reps} samples, {threads} threads "
-                  "(matmul rows: NumPy under minigrad's columns)", headers, rows, info)
+    C.print_table(f"per-op times, median of >= {a.reps} samples, device {a.device}, "
+                  f"{threads} threads (matmul rows: minigrad's backend matmul)", headers,
+                  rows, info)
 
 
 if __name__ == "__main__":

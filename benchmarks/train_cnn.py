@@ -237,7 +237,7 @@ def main():
         if name + " predict" in times:
             res[name]["predict_images_per_s"] = len(xp) / C.median(times[name + " predict"])
 
-    info = C.machine_info(torch)
+    info = C.machine_info(torch, a.device)
     cols = list(res)
     rows = []
     metrics = [("first step, cold cache (s)", "first_step_cold_s", False),
