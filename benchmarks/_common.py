@@ -44,7 +44,7 @@ def cpu_model() -> str:
 def gpu_name() -> str | None:
     """The GPU minigrad's CUDA backend runs on (None on the CPU)."""
     from numba import cuda
-    name = cuda.get_current_device().name
+    name = getattr(cuda.get_current_device(), "name", "Numba's CUDA simulator")
     return name.decode() if isinstance(name, bytes) else str(name)
 
 
