@@ -62,7 +62,7 @@ for dt in (T.float32, T.float64):
         "softmax_cross_entropy_forward": (f2, f2, f2, f1),
         "softmax_cross_entropy_backward": (f2, f2, f1, f2),
         "one_hot": (arr(i64, 1), f2),
-        "correct_rows": (f2, f2, b1, arr(T.float32, 1)),
+        "correct_rows": (f2, f2, i64, arr(T.float32, 1)),
         "take_rows": (f1, arr(i64, 1), i64, f1),
         "dropout_apply": (f1, f64, f64, u64, f1),
         "adam_update": (f1, f1, f1, f1, f64, f64, f64, f64),
@@ -71,7 +71,10 @@ for dt in (T.float32, T.float64):
     kernels = [(name, getattr(K, name).py_func, sig) for name, sig in sigs.items()]
     kernels.append(("matmul", K.matmul_kernel(np.dtype(str(dt))).py_func,
                     (f2, f2, f3, b1, b1, i64)))
-    if dt == T.float64:  # fit also gathers integer labels
+    # sparse accuracy reads integer class ids; fit also gathers integer labels
+    kernels.append(("correct_rows[labels]", K.correct_rows.py_func,
+                    (f2, arr(i64, 2), i64, arr(T.float32, 1))))
+    if dt == T.float64:
         kernels.append(("take_rows[int64]", K.take_rows.py_func, (arr(i64, 1),) * 2 +
                         (i64, arr(i64, 1))))
     for name, fn, sig in kernels:
@@ -100,4 +103,4 @@ def test_every_kernel_compiles_for_a_gpu():
         pytest.skip("numba-cuda cannot compile here (no NVVM/NVRTC): " + r.stdout.strip())
     assert "MISSING []" in r.stdout, r.stdout
     assert "FAILED" not in r.stdout, r.stdout
-    assert "COMPILED 49" in r.stdout, r.stdout
+    assert "COMPILED 51" in r.stdout, r.stdout

@@ -305,14 +305,14 @@ def count_correct(y_true, y_pred, kind: str) -> int:
     the device, summed there; only the count comes back."""
     y_pred = asarray(y_pred)
     k = tuple(y_pred.shape)[-1]
-    if kind == "sparse":
-        true = one_hot(asarray(y_true, np.int64).reshape(y_pred.size // k), k, y_pred.dtype)
-    else:
-        true = asarray(y_true, y_pred.dtype)
     rows = (y_pred.size, 1) if kind == "binary" else (y_pred.size // k, k)
+    if kind == "sparse":  # class ids, read as they are (no one-hot copy)
+        true, code = asarray(y_true, np.int64).reshape(rows[0], 1), K.SPARSE
+    else:
+        true = asarray(y_true, y_pred.dtype).reshape(rows)
+        code = K.BINARY if kind == "binary" else K.CATEGORICAL
     right = empty(rows[0], np.float32)  # exact counts up to 2**24 a batch
-    _launch(K.correct_rows, rows[0], y_pred.reshape(rows), true.reshape(rows),
-            kind == "binary", right)
+    _launch(K.correct_rows, rows[0], y_pred.reshape(rows), true, code, right)
     return int(to_numpy(sum(right)))
 
 

@@ -420,23 +420,26 @@ def one_hot(labels, out):
                 out[r, j] = math.nan
 
 
+SPARSE, CATEGORICAL, BINARY = 0, 1, 2  # kinds of correct_rows
+
+
 @cuda.jit
-def correct_rows(pred, true, binary, right):
-    """right[r] = 1 where row r is predicted right, else 0: argmax(pred[r]) ==
-    argmax(true[r]) (first maximum, as NumPy), or with `binary` (one column)
-    (pred > 0.5) == (true > 0.5)."""
+def correct_rows(pred, true, kind, right):
+    """right[r] = 1 where row r is predicted right, else 0. SPARSE: argmax(pred[r])
+    == true[r, 0], a class id; CATEGORICAL: == argmax(true[r]) (first maximum, as
+    NumPy); BINARY (one column): (pred > 0.5) == (true > 0.5)."""
     r = cuda.grid(1)
     if r < pred.shape[0]:
-        if binary:
+        if kind == BINARY:
             ok = (pred[r, 0] > 0.5) == (true[r, 0] > 0.5)
         else:
             bp = bt = 0
             for j in range(1, pred.shape[1]):
                 if pred[r, j] > pred[r, bp]:
                     bp = j
-                if true[r, j] > true[r, bt]:
+                if kind == CATEGORICAL and true[r, j] > true[r, bt]:
                     bt = j
-            ok = bp == bt
+            ok = bp == (true[r, 0] if kind == SPARSE else bt)
         right[r] = 1 if ok else 0
 
 
