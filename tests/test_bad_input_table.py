@@ -204,8 +204,8 @@ CASES = [
     ("compile_loss", lambda t: _model(None).compile(loss="hinge"), ValueError, "unknown loss 'hinge'"),
     ("compile_metrics_str", lambda t: _model(None).compile(loss="mse", metrics="accuracy"), TypeError, "`metrics` must be a list"),
     ("compile_metric_name", lambda t: _model(None).compile(loss="mse", metrics=["f1"]), ValueError, "unknown metric 'f1'"),
-    ("adam_lr_negative", lambda t: mg.optimizers.Adam(learning_rate=-1e-3), ValueError, "Adam: `learning_rate` must be a number in (0.0, inf], got -0.001"),
-    ("sgd_momentum", lambda t: mg.optimizers.SGD(momentum=1.5), ValueError, "SGD: `momentum` must be a number in [0.0, 1.0], got 1.5"),
+    ("adam_lr_negative", lambda t: mg.optimizers.Adam(learning_rate=-1e-3), ValueError, "Adam: `learning_rate` must be a finite number in (0.0, inf], got -0.001"),
+    ("sgd_momentum", lambda t: mg.optimizers.SGD(momentum=1.5), ValueError, "SGD: `momentum` must be a finite number in [0.0, 1.0], got 1.5"),
     # ---- fit / evaluate / predict inputs
     ("fit_not_compiled", lambda t: _model(None).fit(X, Y, verbose=0), ValueError, "must be compiled"),
     ("fit_x_rank", lambda t: _fit(x=X[..., 0]), ValueError, "expects inputs of shape (None, 8, 8, 1), got (6, 8, 8)"),
