@@ -1,4 +1,4 @@
-"""design.md's Keras-compatibility points: shapes, parameter counts, summary, names,
+"""The Keras-compatibility points of the API contract: shapes, parameter counts, summary, names,
 weights, padding arithmetic, initializers, fit/evaluate/predict and seeding."""
 import math
 
