@@ -6,6 +6,9 @@ return Tensors. PyTorch is the oracle where installed; each test also holds
 hand-computed values, so it runs without it."""
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 import minigrad as mg
 from minigrad import Tensor
@@ -303,3 +306,44 @@ def test_reshape_accepts_numpy_ints_and_minus_one():
     t = Tensor(np.ones(6))
     assert t.reshape(np.int64(2), 3).shape == (2, 3)
     assert t.reshape((3, -1)).shape == (3, 2)
+
+
+# ------------------------------------------------------------ properties
+@settings(max_examples=40, deadline=None)
+@given(shapes=hnp.mutually_broadcastable_shapes(num_shapes=2, max_dims=3, max_side=3),
+       dtype=st.sampled_from([np.float32, np.float64]),
+       op=st.sampled_from(["add", "sub", "mul"]), seed=st.integers(0, 2**16))
+def test_property_backward_ownership_dtype_and_retain_graph(shapes, dtype, op, seed):
+    """For any broadcast pair: each leaf's grad has its shape and dtype, shares no
+    memory with the caller's gradient or the other grad, and a retained second
+    backward adds exactly the same gradient again."""
+    rng = np.random.default_rng(seed)
+    (sa, sb), out_shape = shapes.input_shapes, shapes.result_shape
+    a, b = leaf(rng.standard_normal(sa), dtype), leaf(rng.standard_normal(sb), np.float64)
+    out = {"add": a + b, "sub": a - b, "mul": a * b}[op]
+    g = rng.standard_normal(out_shape)
+    out.backward(g, retain_graph=True)
+    first = [a.grad.numpy().copy(), b.grad.numpy().copy()]
+    for t, shape, want in ((a, sa, dtype), (b, sb, np.float64)):
+        assert t.grad.shape == shape and t.grad.dtype == want
+        assert not np.shares_memory(t.grad.data, g)
+    assert not np.shares_memory(a.grad.data, b.grad.data)
+    out.backward(g)
+    np.testing.assert_array_equal(a.grad.numpy(), first[0] + first[0])
+    np.testing.assert_array_equal(b.grad.numpy(), first[1] + first[1])
+    with pytest.raises(RuntimeError, match="retain_graph=True"):
+        out.backward(g)
+
+
+@settings(max_examples=40, deadline=None)
+@given(shape=hnp.array_shapes(min_dims=0, max_dims=3, max_side=3),
+       other=hnp.array_shapes(min_dims=0, max_dims=3, max_side=3))
+def test_property_a_gradient_of_another_shape_always_raises(shape, other):
+    x = leaf(np.ones(shape))
+    y = x * 2
+    if tuple(other) == tuple(shape):
+        y.backward(np.ones(other))
+        np.testing.assert_array_equal(x.grad.numpy(), np.full(shape, 2.0))
+    else:
+        with pytest.raises(RuntimeError, match="Mismatch in shape"):
+            y.backward(np.ones(other))
