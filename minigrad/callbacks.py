@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 import numbers
 import os
+import tempfile
 import warnings
 
 import numpy as np
@@ -73,6 +74,9 @@ class ModelCheckpoint(Callback):
     An epoch whose loss is NaN or infinite is never saved, so the last good
     checkpoint survives a diverged run. With `save_best_only`, pass the best
     value so far as `initial_value_threshold` when resuming (as in Keras).
+    The path is checked when training begins: an existing folder, or a folder
+    that cannot be made or written, raises then (an OSError), not after the
+    first epoch; missing folders are made, as in Keras.
     """
 
     def __init__(self, filepath, monitor: str = "val_loss", save_best_only: bool = False,
@@ -90,9 +94,10 @@ class ModelCheckpoint(Callback):
         self._warned = False
 
     def on_train_begin(self, logs=None):
-        """Check the filepath's fields before training, not after the first epoch."""
+        """Check the filepath's fields and its folder before training, not after the
+        first epoch."""
         names = ["loss"] + [m.name for m in getattr(self.model, "metrics", [])]
-        self._path(0, {k: 0.0 for n in names for k in (n, f"val_{n}")})
+        _check_writable(self._path(0, {k: 0.0 for n in names for k in (n, f"val_{n}")}))
 
     def _path(self, epoch, logs) -> str:
         try:
@@ -122,44 +127,116 @@ class ModelCheckpoint(Callback):
             if not self.better(value, self.best):
                 return
             self.best = value
+        folder = os.path.dirname(path)
+        if folder:  # as Keras: missing folders are made
+            os.makedirs(folder, exist_ok=True)
         self.model.save(path, epoch=epoch + 1)
         if self.verbose:
             print(f"Epoch {epoch + 1}: saved model to {path}")
 
 
+def _check_writable(path: str) -> None:
+    """Raise now if checkpoints cannot be written to `path`: it is a folder, or its
+    folder cannot be made or written (the nearest existing one is probed)."""
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"ModelCheckpoint: `filepath` {path!r} is an existing folder; "
+                                f"give a file path such as "
+                                f"{os.path.join(path, 'model.keras')!r}")
+    folder = os.path.dirname(os.path.abspath(path))
+    existing = folder
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise NotADirectoryError(f"ModelCheckpoint: cannot make the folder {folder!r} for "
+                                 f"{path!r}: {existing!r} is a file")
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as e:
+        where = repr(folder) if existing == folder else f"{folder!r} (in {existing!r})"
+        raise PermissionError(f"ModelCheckpoint: cannot write checkpoints to {where}: "
+                              f"{e.strerror or e}") from None
+
+
 class EarlyStopping(Callback):
-    """Stops when `monitor` has not improved by `min_delta` for `patience` epochs."""
+    """Stops when `monitor` has not improved by `min_delta` for `patience` epochs.
+
+    Keras 3's semantics: the first monitored value is the first best; with a
+    `baseline`, the patience count restarts only on epochs that beat both the
+    best so far and the baseline; epochs before `start_from_epoch` are not
+    monitored. With `restore_best_weights=True` the weights of the best epoch
+    are restored at the end of training whether or not it stopped early. A
+    `monitor` missing from the logs (e.g. 'val_loss' without validation data)
+    gives a warning that lists the logged names; `verbose=1` prints when it
+    stops and restores.
+    """
 
     def __init__(self, monitor: str = "val_loss", min_delta: float = 0.0, patience: int = 0,
-                 mode: str = "auto", restore_best_weights: bool = False):
-        if isinstance(patience, bool) or not isinstance(patience, numbers.Integral) or \
-                patience < 0:
-            raise ValueError(f"EarlyStopping: `patience` must be an int >= 0, got {patience!r}")
-        self.monitor, self.patience = monitor, int(patience)
+                 verbose: int = 0, mode: str = "auto", baseline: float | None = None,
+                 restore_best_weights: bool = False, start_from_epoch: int = 0):
+        self.monitor = monitor
+        self.patience = _count(patience, "patience")
+        self.start_from_epoch = _count(start_from_epoch, "start_from_epoch")
         self.min_delta = abs(_number(min_delta, "min_delta", "EarlyStopping"))
+        self.verbose = int(verbose) if isinstance(verbose, bool) else _count(verbose, "verbose")
+        self.baseline = None if baseline is None else _number(baseline, "baseline",
+                                                              "EarlyStopping")
         self.restore_best_weights = bool(restore_best_weights)
         self.better, self.mode = _improved(monitor, mode, "EarlyStopping")
+        self.on_train_begin()
 
     def on_train_begin(self, logs=None):
-        self.wait, self.stopped_epoch, self.best_weights = 0, 0, None
-        self.best = np.inf if self.mode == "min" else -np.inf
+        # as in Keras, one instance can be reused across fit() calls
+        self.wait, self.stopped_epoch, self.best_epoch = 0, 0, 0
+        self.best = self.best_weights = None
+        self._warned = False
+
+    def _is_improvement(self, value, reference) -> bool:
+        if reference is None:
+            return True
+        shifted = value + self.min_delta if self.mode == "min" else value - self.min_delta
+        return self.better(shifted, reference)
 
     def on_epoch_end(self, epoch, logs=None):
-        value = (logs or {}).get(self.monitor)
-        if value is None:
+        logs = logs or {}
+        current = logs.get(self.monitor)
+        if current is None:
+            if not self._warned:
+                warnings.warn(f"Early stopping conditioned on metric `{self.monitor}` which is "
+                              f"not available. Available metrics are: {','.join(logs)}",
+                              stacklevel=2)
+                self._warned = True
             return
-        shifted = value + self.min_delta if self.mode == "min" else value - self.min_delta
-        if self.better(shifted, self.best):
-            self.best, self.wait = value, 0
+        if epoch < self.start_from_epoch:
+            return
+        if self.restore_best_weights and self.best_weights is None:
+            self.best_weights, self.best_epoch = self.model.get_weights(), epoch
+        self.wait += 1
+        if self._is_improvement(current, self.best):
+            self.best, self.best_epoch = current, epoch
             if self.restore_best_weights:
                 self.best_weights = self.model.get_weights()
+            if self.baseline is None or self._is_improvement(current, self.baseline):
+                self.wait = 0
             return
-        self.wait += 1
-        if self.wait >= max(self.patience, 1):  # Keras: stop after `patience` bad epochs
+        if self.wait >= self.patience and epoch > 0:
             self.stopped_epoch = epoch
             self.model.stop_training = True
-            if self.restore_best_weights and self.best_weights is not None:
-                self.model.set_weights(self.best_weights)
+
+    def on_train_end(self, logs=None):
+        if self.stopped_epoch > 0 and self.verbose > 0:
+            print(f"Epoch {self.stopped_epoch + 1}: early stopping")
+        if self.restore_best_weights and self.best_weights is not None:
+            if self.verbose > 0:
+                print(f"Restoring model weights from the end of the best epoch: "
+                      f"{self.best_epoch + 1}.")
+            self.model.set_weights(self.best_weights)
+
+
+def _count(value, arg: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+        raise ValueError(f"EarlyStopping: `{arg}` must be an int >= 0, got {value!r}")
+    return int(value)
 
 
 def _number(value, arg: str, owner: str) -> float:

@@ -480,7 +480,7 @@ class Sequential:
             self._resolve_metrics()
         if np.issubdtype(y.dtype, np.floating) and not np.isfinite(y).all():
             raise ValueError(f"{where}: `y` contains NaN or infinite values")
-        return x, self.loss.check_targets(y, self.output_shape[-1])
+        return x, self.loss.check_targets(y, self.output_shape[-1], dtype=self._dtype)
 
     def _require_built(self, what: str) -> None:
         if not self.built:

@@ -9,6 +9,7 @@ ops (conv, pool, dense, activations, dropout, losses) in `minigrad.ops`.
 from __future__ import annotations
 
 import contextlib
+import numbers
 import threading
 from typing import Iterator
 
@@ -77,7 +78,7 @@ class Function:
         ctx = Context(get_backend(device), tuple(
             isinstance(a, Tensor) and a.requires_grad for a in args))
         raw = [a.data if isinstance(a, Tensor) else a for a in args]
-        out = Tensor._wrap(cls.forward(ctx, *raw), device)
+        out = Tensor._wrap(_array_result(cls.forward(ctx, *raw), cls, "forward"), device)
         if record:
             out.requires_grad = True
             out._fn, out._ctx, out._parents = cls, ctx, args
@@ -85,26 +86,37 @@ class Function:
 
 
 class Tensor:
-    """An n-dimensional array that can record operations for `backward()`."""
+    """An n-dimensional array that can record operations for `backward()`.
+
+    `Tensor(data)` copies `data`, as `torch.tensor` does: changing the caller's
+    array afterwards changes neither the tensor nor a gradient computed from
+    it (`as_tensor` shares a float32/float64 NumPy array, as
+    `torch.as_tensor`). A CUDA device array is wrapped as it is, on the device.
+
+    minigrad computes in float32 and float64 only. Without `dtype`, a NumPy
+    float32 or float64 array or scalar keeps its dtype (float64 for
+    gradcheck); Python numbers and (nested) lists become float32, as
+    `torch.tensor(1.5)` does; integer and bool data become float32. float16,
+    complex, string and object data raise TypeError (convert them first, or
+    pass `dtype='float32'` for float16); `dtype` itself must be float32 or
+    float64.
+    """
 
     __array_priority__ = 1000  # so ndarray + Tensor defers to Tensor.__radd__
 
     def __init__(self, data, requires_grad: bool = False, device: str | None = None,
                  dtype=None):
         device = check_device(device) if device is not None else None
+        dtype = None if dtype is None else _float_dtype(dtype, "Tensor: `dtype`")
         if isinstance(data, Tensor):
             data = data.numpy()
         backend = get_backend(device or default_device())
         if backend.name != "cpu" and not isinstance(data, np.ndarray) and \
                 backend.is_device_array(data):
+            _float_dtype(dtype or data.dtype, "Tensor: data")
             arr = backend.asarray(data, dtype=dtype)  # stays on the device
         else:
-            arr = np.asarray(data)
-            if dtype is None and arr.dtype not in (np.float32, np.float64):
-                # Python numbers, lists and integer arrays become float32, as in
-                # PyTorch's default dtype; float64 stays float64 (gradcheck).
-                dtype = np.float32
-            arr = backend.asarray(arr, dtype=dtype)
+            arr = backend.asarray(_host_copy(data, dtype))
         self.data = arr
         self.device: str = backend.name
         self.requires_grad = bool(requires_grad)
@@ -173,52 +185,96 @@ class Tensor:
         self.grad = None
 
     # ------------------------------------------------------------- autograd
-    def backward(self, grad=None) -> None:
-        """Accumulate d(self)/d(leaf) into every leaf's `.grad`.
+    def backward(self, gradient=None, retain_graph: bool = False) -> None:
+        """Accumulate d(self)/d(leaf) into every leaf's `.grad` (PyTorch's semantics).
 
-        Walks the graph once in reverse topological order, iteratively (no
-        recursion limit for deep graphs). The graph is freed afterwards, as in
-        PyTorch without `retain_graph`.
+        `gradient` is d(loss)/d(self), of exactly this tensor's shape (cast to
+        its dtype); it may be left out for a one-element tensor. The graph is
+        walked once in reverse topological order, iteratively (no recursion
+        limit), and freed as it goes unless `retain_graph=True`; a second
+        backward through a freed part raises RuntimeError. (PyTorch still lets
+        a second backward through ops that saved nothing, such as an
+        addition; minigrad frees every node.) Leaf gradients are arrays of
+        the leaf's dtype that no one else holds.
         """
         if not self.requires_grad:
-            raise RuntimeError("backward() on a tensor that does not require grad")
+            raise RuntimeError("element 0 of tensors does not require grad and does not have "
+                               "a grad_fn: backward() needs a tensor computed from one made "
+                               "with requires_grad=True")
         backend = get_backend(self.device)
-        if grad is None:
-            if self.size != 1:
-                raise RuntimeError(f"grad can be implicitly created only for scalar "
-                                   f"outputs; this tensor has shape {self.shape}")
-            grad = backend.full(self.shape, 1.0, self.dtype)
-        elif isinstance(grad, Tensor):
-            grad = grad.data
-        else:
-            grad = backend.asarray(np.asarray(grad, dtype=self.dtype))
-
+        grad = self._seed_gradient(gradient, backend)
         order = self._topological_order()
+        for node in order:
+            if node._fn is not None and node._ctx is None:
+                raise RuntimeError(
+                    "Trying to backward through the graph a second time: its saved values "
+                    "were freed by the first backward(). Specify retain_graph=True on the "
+                    "first backward() to backward through the graph a second time")
+
         grads = {id(self): grad}
         for node in order:
             g = grads.pop(id(node), None)
-            if g is None:
-                continue
             if node._fn is None:  # a leaf
-                node.grad = Tensor._wrap(g, node.device) if node.grad is None else \
-                    Tensor._wrap(backend.add(node.grad.data, g), node.device)
+                if g is not None:
+                    node._accumulate(g, backend)
                 continue
-            parent_grads = node._fn.backward(node._ctx, g)
-            if not isinstance(parent_grads, tuple):
-                parent_grads = (parent_grads,)
-            if len(parent_grads) != len(node._parents):
-                raise RuntimeError(f"{node._fn.__name__}.backward returned {len(parent_grads)} "
-                                   f"gradients for {len(node._parents)} forward inputs")
-            for parent, pg in zip(node._parents, parent_grads):
-                if pg is None or not isinstance(parent, Tensor) or not parent.requires_grad:
-                    continue
-                if tuple(pg.shape) != parent.shape:
-                    raise RuntimeError(f"{node._fn.__name__}.backward: gradient of shape "
-                                       f"{tuple(pg.shape)} for an input of shape {parent.shape}")
-                key = id(parent)
-                grads[key] = pg if key not in grads else backend.add(grads[key], pg)
-            node._fn = node._ctx = None  # free the graph as we go
-            node._parents = ()
+            if g is not None:
+                for parent, pg in node._parent_grads(g):
+                    key = id(parent)
+                    grads[key] = pg if key not in grads else backend.add(grads[key], pg)
+            if not retain_graph:  # free the graph as we go; the node stays a non-leaf
+                node._ctx, node._parents = None, ()
+
+    def _seed_gradient(self, gradient, backend):
+        """The gradient backward starts from, checked as PyTorch checks it."""
+        if gradient is None:
+            if self.size != 1:
+                raise RuntimeError(f"grad can be implicitly created only for scalar "
+                                   f"outputs; this tensor has shape {self.shape}")
+            return backend.full(self.shape, 1.0, self.dtype)
+        if isinstance(gradient, Tensor):
+            if gradient.device != self.device:
+                raise RuntimeError(f"backward: `gradient` is on {gradient.device!r}, the "
+                                   f"tensor on {self.device!r}")
+            data = gradient.data
+        else:
+            data = Tensor(gradient, device=self.device, dtype=self.dtype).data
+        if tuple(data.shape) != self.shape:
+            raise RuntimeError(f"Mismatch in shape: `gradient` has a shape of "
+                               f"{tuple(data.shape)} and the output a shape of {self.shape}")
+        return backend.asarray(data, dtype=self.dtype)
+
+    def _parent_grads(self, g) -> list:
+        """(parent, gradient) pairs from this node's backward, checked, each of its
+        parent's dtype."""
+        fn = self._fn
+        out = fn.backward(self._ctx, g)
+        if not isinstance(out, tuple):
+            out = (out,)
+        if len(out) != len(self._parents):
+            raise RuntimeError(f"{fn.__name__}.backward returned {len(out)} gradients for "
+                               f"{len(self._parents)} forward inputs")
+        pairs = []
+        for parent, pg in zip(self._parents, out):
+            if pg is None or not isinstance(parent, Tensor) or not parent.requires_grad:
+                continue
+            pg = _array_result(pg, fn, "backward")
+            if tuple(pg.shape) != parent.shape:
+                raise RuntimeError(f"{fn.__name__}.backward: gradient of shape "
+                                   f"{tuple(pg.shape)} for an input of shape {parent.shape}")
+            if pg.dtype != parent.dtype:  # as PyTorch: a gradient takes its input's dtype
+                pg = get_backend(parent.device).asarray(pg, dtype=parent.dtype)
+            pairs.append((parent, pg))
+        return pairs
+
+    def _accumulate(self, g, backend) -> None:
+        """Add g into this leaf's .grad; the result is a new array of the leaf's dtype
+        (g may be the caller's `gradient`, or be shared with other leaves)."""
+        if self.grad is None:
+            owned = backend.multiply(g, backend.constant(1, self.dtype))  # an exact copy
+        else:
+            owned = backend.add(self.grad.data, g)
+        self.grad = Tensor._wrap(backend.asarray(owned, dtype=self.dtype), self.device)
 
     def _topological_order(self) -> list:
         """Nodes from self to the leaves, each after every node that uses it."""
@@ -239,32 +295,49 @@ class Tensor:
         return order[::-1]
 
     # ------------------------------------------------------------ arithmetic
-    def _lift(self, other) -> "Tensor":
+    def _lift(self, other) -> "Tensor | None":
+        """`other` as a Tensor of this dtype on this device; None when it is not a
+        number or a numeric array (the operator then returns NotImplemented, and
+        Python raises its TypeError, as for a torch.Tensor and None)."""
         if isinstance(other, Tensor):
             return other
-        # a Python/NumPy scalar: a shared read-only constant (uploaded once on a GPU)
-        if np.ndim(other) == 0:
-            return Tensor._wrap(get_backend(self.device).constant(other, self.dtype),
-                                self.device)
-        return Tensor._wrap(get_backend(self.device).asarray(
-            np.asarray(other, dtype=self.dtype)), self.device)
+        try:
+            arr = np.asarray(other)
+        except (TypeError, ValueError):
+            return None
+        if arr.dtype.kind not in "biuf":
+            return None
+        backend = get_backend(self.device)
+        # a scalar: a shared read-only constant (uploaded once on a GPU)
+        if arr.ndim == 0:
+            return Tensor._wrap(backend.constant(arr, self.dtype), self.device)
+        return Tensor._wrap(backend.asarray(np.array(arr, dtype=self.dtype)), self.device)
 
-    def __add__(self, o): return Add.apply(self, self._lift(o))
-    def __radd__(self, o): return Add.apply(self._lift(o), self)
-    def __sub__(self, o): return Sub.apply(self, self._lift(o))
-    def __rsub__(self, o): return Sub.apply(self._lift(o), self)
-    def __mul__(self, o): return Mul.apply(self, self._lift(o))
-    def __rmul__(self, o): return Mul.apply(self._lift(o), self)
-    def __truediv__(self, o): return Div.apply(self, self._lift(o))
-    def __rtruediv__(self, o): return Div.apply(self._lift(o), self)
-    def __matmul__(self, o): return MatMul.apply(self, self._lift(o))
-    def __rmatmul__(self, o): return MatMul.apply(self._lift(o), self)
+    def _binary(self, fn, other, reflected: bool = False):
+        other = self._lift(other)
+        if other is None:
+            return NotImplemented
+        return fn.apply(other, self) if reflected else fn.apply(self, other)
+
+    def __add__(self, o): return self._binary(Add, o)
+    def __radd__(self, o): return self._binary(Add, o, reflected=True)
+    def __sub__(self, o): return self._binary(Sub, o)
+    def __rsub__(self, o): return self._binary(Sub, o, reflected=True)
+    def __mul__(self, o): return self._binary(Mul, o)
+    def __rmul__(self, o): return self._binary(Mul, o, reflected=True)
+    def __truediv__(self, o): return self._binary(Div, o)
+    def __rtruediv__(self, o): return self._binary(Div, o, reflected=True)
+    def __matmul__(self, o): return self._binary(MatMul, o)
+    def __rmatmul__(self, o): return self._binary(MatMul, o, reflected=True)
     def __neg__(self): return Neg.apply(self)
 
     def __pow__(self, exponent):
-        if isinstance(exponent, Tensor):
-            return Exp.apply(Mul.apply(exponent, Log.apply(self)))
-        return Pow.apply(self, float(exponent))
+        if isinstance(exponent, numbers.Real):  # Python and NumPy numbers
+            return Pow.apply(self, float(exponent))
+        return self._binary(Power, exponent)
+
+    def __rpow__(self, base):
+        return self._binary(Power, base, reflected=True)
 
     # ----------------------------------------------------------- reductions
     def sum(self, axis=None, keepdims: bool = False) -> "Tensor":
@@ -278,7 +351,9 @@ class Tensor:
     # ---------------------------------------------------------------- shape
     def reshape(self, *shape) -> "Tensor":
         shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
-        return Reshape.apply(self, tuple(int(s) for s in shape))
+        if not shape and self.size != 1:
+            raise TypeError(f"reshape: expected a shape, e.g. reshape({self.size})")
+        return Reshape.apply(self, _shape_arg(shape))
 
     def flatten(self) -> "Tensor":
         """(N, ...) -> (N, prod(...)), like Keras's Flatten."""
@@ -320,6 +395,67 @@ class Tensor:
     def log_softmax(self, axis: int = -1) -> "Tensor":
         from .ops import activations
         return activations.over_last_axis(activations.LogSoftmax, self, axis)
+
+
+def _float_dtype(dtype, what: str) -> np.dtype:
+    """dtype as np.float32 or np.float64, or a TypeError naming `what`."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        dt = None
+    if dt not in (np.float32, np.float64):
+        raise TypeError(f"{what} must be float32 or float64, got "
+                        f"{repr(dtype) if dt is None else dt.name}")
+    return dt
+
+
+def _host_copy(data, dtype) -> np.ndarray:
+    """A C-ordered NumPy copy of `data` in the dtype the Tensor docstring describes."""
+    probe = np.asarray(data) if isinstance(data, (np.ndarray, np.generic)) else None
+    if probe is None:
+        try:
+            probe = np.asarray(data)
+        except ValueError as e:  # ragged lists
+            raise ValueError(f"Tensor: data must be a rectangular (nested) list or array: "
+                             f"{e}") from None
+    kind = probe.dtype.kind
+    if kind == "c":
+        raise TypeError(f"Tensor: complex data ({probe.dtype}) is not supported; minigrad "
+                        f"computes in float32 and float64")
+    if kind not in "biuf":
+        shown = "None" if data is None else probe.dtype
+        raise TypeError(f"Tensor: data must be numbers, a (nested) list of numbers or a "
+                        f"numeric array, got {shown}")
+    if dtype is None:
+        if kind == "f" and probe.dtype not in (np.float32, np.float64):
+            raise TypeError(f"Tensor: {probe.dtype} data is not supported (minigrad computes "
+                            f"in float32 and float64); pass dtype='float32' to convert it")
+        python_data = not isinstance(data, (np.ndarray, np.generic))
+        dtype = probe.dtype if kind == "f" and not python_data else np.float32
+    return np.array(probe, dtype=dtype, order="C", copy=True)
+
+
+def _array_result(value, fn, method: str):
+    """What a Function's forward/backward returned, as a backend array: a Tensor is
+    unwrapped (a Tensor inside a Tensor or a .grad is never made)."""
+    if isinstance(value, Tensor):
+        return value.data
+    if isinstance(value, np.generic):
+        return np.asarray(value)
+    if not (hasattr(value, "shape") and hasattr(value, "dtype")):
+        raise TypeError(f"{fn.__name__}.{method} must return arrays (or Tensors), got "
+                        f"{type(value).__name__}")
+    return value
+
+
+def _shape_arg(shape) -> tuple:
+    """reshape's dims: ints (NumPy ints too) >= -1, like torch.reshape."""
+    for s in shape:
+        if isinstance(s, bool) or not isinstance(s, numbers.Integral):
+            raise TypeError(f"reshape: dims must be ints, got {s!r} in {tuple(shape)}")
+        if s < -1:
+            raise ValueError(f"reshape: invalid dim {s} in {tuple(shape)}")
+    return tuple(int(s) for s in shape)
 
 
 def _axes(axis, ndim: int) -> tuple:
@@ -408,6 +544,31 @@ class Pow(Function):
     def backward(ctx, g):
         B, (a,), e = ctx.backend, ctx.saved_tensors, ctx.exponent
         return B.multiply(g, B.multiply(B.power(a, a.dtype.type(e - 1)), a.dtype.type(e))), None
+
+
+class Power(Function):
+    """a ** b with a tensor exponent: NumPy's power, so (-2) ** 2 = 4 and
+    (-2) ** 0.5 = nan; gradients as PyTorch's (0 where b == 0 for a, and where
+    a == 0 and b >= 0 for b)."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        y = ctx.backend.power(a, b)
+        ctx.save_for_backward(a, b, y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        B, (a, b, y) = ctx.backend, ctx.saved_tensors
+        ga = gb = None
+        if ctx.needs_input_grad[0]:  # b * a^(b-1); the exponent is 0 where b == 0
+            exponent = B.add(B.subtract(b, B.constant(1, b.dtype)), B.clip_mask(b, 0, 0))
+            ga = B.sum_to_shape(B.multiply(g, B.multiply(b, B.power(a, exponent))), a.shape)
+        if ctx.needs_input_grad[1]:  # a^b * log(a); log(1) = 0 where a == 0 and b >= 0
+            zero_base = B.multiply(B.clip_mask(a, 0, 0), B.clip_mask(b, 0, np.inf))
+            gb = B.sum_to_shape(B.multiply(g, B.multiply(y, B.log(B.add(a, zero_base)))),
+                                b.shape)
+        return ga, gb
 
 
 class Exp(Function):
@@ -508,8 +669,14 @@ def tensor(data, requires_grad: bool = False, device: str | None = None, dtype=N
 
 
 def as_tensor(x, device: str | None = None) -> Tensor:
-    """x as a Tensor (no copy if it already is one on `device`)."""
+    """x as a Tensor, copied only where needed (like torch.as_tensor): a Tensor
+    already on `device` is returned as it is, and a float32/float64 NumPy array
+    on the CPU is shared, so changing the array changes the tensor. Anything
+    else is converted as `Tensor(x)` converts it."""
     if isinstance(x, Tensor):
         return x if device is None else x.to(device)
+    if isinstance(x, np.ndarray) and x.dtype in (np.float32, np.float64):
+        backend = get_backend(check_device(device) if device else default_device())
+        return Tensor._wrap(backend.asarray(x), backend.name)
     return Tensor(x, device=device)
 

@@ -1,11 +1,13 @@
 """Gradient checking against central finite differences, like torch.autograd.gradcheck."""
 from __future__ import annotations
 
+import math
+import numbers
 from typing import Callable, Sequence
 
 import numpy as np
 
-from .tensor import Tensor
+from .tensor import Tensor, no_grad
 
 
 class GradcheckError(AssertionError):
@@ -21,7 +23,14 @@ def gradcheck(fn: Callable, inputs: Sequence[Tensor], eps: float = 1e-6, atol: f
     sum(output * r) for a fixed random r, so every output element counts.
     Returns True, or raises GradcheckError naming the input and its worst
     element (returns False with raise_exception=False).
+
+    It fails closed: a NaN or infinity in either gradient is a failure, never
+    a pass; `eps` must be finite and > 0, `atol` and `rtol` finite and >= 0,
+    and the inputs finite (ValueError otherwise).
     """
+    _check_tolerance(eps, "eps", positive=True)
+    _check_tolerance(atol, "atol")
+    _check_tolerance(rtol, "rtol")
     inputs = tuple(inputs)
     for i, t in enumerate(inputs):
         if not isinstance(t, Tensor):
@@ -29,6 +38,9 @@ def gradcheck(fn: Callable, inputs: Sequence[Tensor], eps: float = 1e-6, atol: f
         if t.requires_grad and t.dtype != np.float64:
             raise TypeError(f"gradcheck: input {i} is {t.dtype}; finite differences need "
                             f"float64 inputs (Tensor(x.astype('float64'), requires_grad=True))")
+        if not np.isfinite(t.numpy()).all():
+            raise ValueError(f"gradcheck: input {i} holds NaN or infinite values; the "
+                             f"gradients there cannot be checked")
     checked = [i for i, t in enumerate(inputs) if t.requires_grad]
     if not checked:
         raise ValueError("gradcheck: no input has requires_grad=True")
@@ -39,11 +51,13 @@ def gradcheck(fn: Callable, inputs: Sequence[Tensor], eps: float = 1e-6, atol: f
     weights = np.random.default_rng(0).uniform(0.5, 1.5, out.shape)
 
     def scalar() -> float:
-        return float((fn(*inputs).numpy().astype(np.float64) * weights).sum())
+        with no_grad():  # only values are needed: record no graph
+            return float((fn(*inputs).numpy().astype(np.float64) * weights).sum())
 
     for t in inputs:
         t.grad = None
-    (out * Tensor(weights, device=out.device, dtype=out.dtype)).sum().backward()
+    if out.requires_grad:  # else autograd's gradient is zero: compared as such below
+        (out * Tensor(weights, device=out.device, dtype=out.dtype)).sum().backward()
 
     for i in checked:
         t = inputs[i]
@@ -62,17 +76,27 @@ def gradcheck(fn: Callable, inputs: Sequence[Tensor], eps: float = 1e-6, atol: f
             flat[j] = orig
             numeric.reshape(-1)[j] = (plus - minus) / (2 * eps)
         _set(t, host)
-        err = np.abs(analytic - numeric) - (atol + rtol * np.abs(numeric))
-        if (err > 0).any():
-            worst = np.unravel_index(int(np.argmax(err)), t.shape)
+        with np.errstate(invalid="ignore"):  # inf - inf: NaN, a failure below
+            err = np.abs(analytic - numeric) - (atol + rtol * np.abs(numeric))
+        wrong = ~(err <= 0)  # NaN compares false: a NaN gradient fails
+        if wrong.any():
+            worst = np.unravel_index(int(np.argmax(np.where(np.isnan(err), np.inf, err))),
+                                     t.shape)
             msg = (f"gradcheck: gradient of input {i} (shape {t.shape}) is wrong at "
                    f"{tuple(int(k) for k in worst)}: autograd {analytic[worst]:.6g}, numerical "
-                   f"{numeric[worst]:.6g} ({int((err > 0).sum())} of {err.size} elements "
-                   f"outside atol={atol}, rtol={rtol})")
+                   f"{numeric[worst]:.6g} ({int(wrong.sum())} of {err.size} elements "
+                   f"outside atol={atol}, rtol={rtol}, or not finite)")
             if raise_exception:
                 raise GradcheckError(msg)
             return False
     return True
+
+
+def _check_tolerance(value, name: str, positive: bool = False) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or \
+            not math.isfinite(value) or value < 0 or (positive and value == 0):
+        raise ValueError(f"gradcheck: `{name}` must be a finite number "
+                         f"{'> 0' if positive else '>= 0'}, got {value!r}")
 
 
 def _set(t: Tensor, host: np.ndarray) -> None:

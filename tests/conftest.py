@@ -21,7 +21,7 @@ def fresh_names():
 
 
 def build_mnist_convnet():
-    """The convnet from design.md / the Keras MNIST example."""
+    """The convnet of the README's quick start (the Keras MNIST example)."""
     import minigrad as mg
     from minigrad import layers
     return mg.Sequential([

@@ -158,6 +158,75 @@ def _zip_not_npz(tmp):
     return mg.load_model(path)
 
 
+# ---- fixtures of the tensor / loss / optimizer / callback / dataset cases
+def _leaf(values):
+    return mg.Tensor(np.asarray(values, np.float64), requires_grad=True)
+
+
+def _second_backward(tmp):
+    x = _leaf([1.0, 2.0])
+    y = x * x
+    (y * 2).sum().backward()
+    return (y * 3).sum().backward()
+
+
+class _ListBackward(mg.Function):
+    @staticmethod
+    def forward(ctx, x):
+        return x * 1
+
+    @staticmethod
+    def backward(ctx, grad):
+        return [grad]
+
+
+def _reused_optimizer(tmp, filters=2):
+    """An Adam built for one model's weights, then given to another (same count)."""
+    opt = mg.optimizers.Adam()
+    opt.build(_model().trainable_weights)
+    other = mg.Sequential([L.Conv2D(filters, 3, activation="relu", input_shape=(8, 8, 1)),
+                           L.MaxPooling2D(2), L.Flatten(), L.Dense(3, activation="softmax")])
+    other.compile(optimizer=opt, loss="sparse_categorical_crossentropy")
+    return other.fit(X, Y, epochs=1, batch_size=2, verbose=0)
+
+
+def _checkpoint_under_a_file(tmp):
+    open(os.path.join(tmp, "plain.txt"), "w").close()
+    return _fit(callbacks=[mg.callbacks.ModelCheckpoint(os.path.join(tmp, "plain.txt", "c.npz"))])
+
+
+def _mnist_folder(tmp, edit):
+    """A valid four-file MNIST folder (gzipped), then `edit(bytes of the training
+    images .gz)` -> new bytes for that file; loads it."""
+    import gzip
+    import struct
+
+    def idx(arr):
+        return bytes([0, 0, 8, arr.ndim]) + b"".join(struct.pack(">I", d) for d in arr.shape) + \
+            arr.astype(np.uint8).tobytes()
+    files = {"train-images-idx3-ubyte": idx(np.arange(32).reshape(2, 4, 4)),
+             "train-labels-idx1-ubyte": idx(np.zeros(2)),
+             "t10k-images-idx3-ubyte": idx(np.zeros((1, 4, 4))),
+             "t10k-labels-idx1-ubyte": idx(np.zeros(1))}
+    for name, data in files.items():
+        data = gzip.compress(data)
+        with open(os.path.join(tmp, name + ".gz"), "wb") as f:
+            f.write(edit(data) if name.startswith("train-images") else data)
+    return mg.datasets.mnist.load_data(path=tmp)
+
+
+def _flip_deflate_bytes(data):
+    data = bytearray(data)
+    for i in range(12, 18):  # inside the compressed stream: zlib.error
+        data[i] ^= 0xFF
+    return bytes(data)
+
+
+def _huge_dims(_):
+    import gzip
+    return gzip.compress(bytes([0, 0, 8, 4]) + bytes([0, 1, 0, 0]) * 4)  # 65536^4 = 2^64
+
+
 # (id, function of a temp dir, exception type, message fragment)
 CASES = [
     # ---- layer arguments
@@ -204,8 +273,8 @@ CASES = [
     ("compile_loss", lambda t: _model(None).compile(loss="hinge"), ValueError, "unknown loss 'hinge'"),
     ("compile_metrics_str", lambda t: _model(None).compile(loss="mse", metrics="accuracy"), TypeError, "`metrics` must be a list"),
     ("compile_metric_name", lambda t: _model(None).compile(loss="mse", metrics=["f1"]), ValueError, "unknown metric 'f1'"),
-    ("adam_lr_negative", lambda t: mg.optimizers.Adam(learning_rate=-1e-3), ValueError, "Adam: `learning_rate` must be a number in (0.0, inf], got -0.001"),
-    ("sgd_momentum", lambda t: mg.optimizers.SGD(momentum=1.5), ValueError, "SGD: `momentum` must be a number in [0.0, 1.0], got 1.5"),
+    ("adam_lr_negative", lambda t: mg.optimizers.Adam(learning_rate=-1e-3), ValueError, "Adam: `learning_rate` must be a finite number in (0.0, inf], got -0.001"),
+    ("sgd_momentum", lambda t: mg.optimizers.SGD(momentum=1.5), ValueError, "SGD: `momentum` must be a finite number in [0.0, 1.0], got 1.5"),
     # ---- fit / evaluate / predict inputs
     ("fit_not_compiled", lambda t: _model(None).fit(X, Y, verbose=0), ValueError, "must be compiled"),
     ("fit_x_rank", lambda t: _fit(x=X[..., 0]), ValueError, "expects inputs of shape (None, 8, 8, 1), got (6, 8, 8)"),
@@ -282,6 +351,40 @@ CASES = [
     # ---- callbacks
     ("checkpoint_mode", lambda t: mg.callbacks.ModelCheckpoint(os.path.join(t, "c.npz"), mode="up"), ValueError, "`mode` must be 'auto', 'min' or 'max', got 'up'"),
     ("earlystop_patience", lambda t: mg.callbacks.EarlyStopping(patience=-1), ValueError, "`patience` must be an int >= 0, got -1"),
+    ("earlystop_start_from_epoch", lambda t: mg.callbacks.EarlyStopping(start_from_epoch=-1), ValueError, "`start_from_epoch` must be an int >= 0, got -1"),
+    ("earlystop_baseline_nan", lambda t: mg.callbacks.EarlyStopping(baseline=float("nan")), ValueError, "`baseline` must be a finite number, got nan"),
+    ("checkpoint_under_a_file", _checkpoint_under_a_file, NotADirectoryError, "plain.txt' is a file"),
+    ("checkpoint_path_is_a_folder", lambda t: _fit(callbacks=[mg.callbacks.ModelCheckpoint(t)]), IsADirectoryError, "is an existing folder"),
+    # ---- tensors and autograd (PyTorch's errors where it has one)
+    ("tensor_none", lambda t: mg.Tensor(None), TypeError, "Tensor: data must be numbers, a (nested) list of numbers or a numeric array, got None"),
+    ("tensor_complex", lambda t: mg.Tensor(np.ones(2, np.complex64)), TypeError, "complex data (complex64) is not supported"),
+    ("tensor_float16", lambda t: mg.Tensor(np.ones(2, np.float16)), TypeError, "float16 data is not supported"),
+    ("tensor_object", lambda t: mg.Tensor(np.array([None, 1.0])), TypeError, "numeric array, got object"),
+    ("tensor_ragged", lambda t: mg.Tensor([[1.0, 2.0], [3.0]]), ValueError, "must be a rectangular (nested) list"),
+    ("tensor_dtype_int", lambda t: mg.Tensor([1.0], dtype="int64"), TypeError, "`dtype` must be float32 or float64, got int64"),
+    ("tensor_plus_none", lambda t: mg.Tensor([1.0]) + None, TypeError, "unsupported operand type(s) for +: 'Tensor' and 'NoneType'"),
+    ("tensor_reshape_float", lambda t: mg.Tensor(np.ones(6)).reshape(2.7, 3), TypeError, "reshape: dims must be ints, got 2.7"),
+    ("backward_gradient_shape", lambda t: (_leaf([1.0, 2.0, 3.0]) * 2).backward(np.ones(1)), RuntimeError, "Mismatch in shape: `gradient` has a shape of (1,)"),
+    ("backward_second_time", _second_backward, RuntimeError, "Specify retain_graph=True"),
+    ("custom_backward_list", lambda t: _ListBackward.apply(_leaf([1.0])).sum().backward(), TypeError, "_ListBackward.backward must return arrays (or Tensors), got list"),
+    ("gradcheck_eps_zero", lambda t: mg.testing.gradcheck(lambda a: a * a, (_leaf([1.0]),), eps=0), ValueError, "`eps` must be a finite number > 0, got 0"),
+    ("gradcheck_atol_nan", lambda t: mg.testing.gradcheck(lambda a: a * a, (_leaf([1.0]),), atol=float("nan")), ValueError, "`atol` must be a finite number >= 0, got nan"),
+    ("gradcheck_input_nan", lambda t: mg.testing.gradcheck(lambda a: a * a, (_leaf([1.0, np.nan]),)), ValueError, "input 0 holds NaN or infinite values"),
+    # ---- the functional losses check targets as fit does
+    ("loss_sparse_fractional", lambda t: mg.losses.sparse_categorical_crossentropy(np.array([0.5, 1.0]), np.full((2, 3), 0.3, "f4")), TypeError, "holding fractional values"),
+    ("loss_sparse_nan", lambda t: mg.losses.sparse_categorical_crossentropy(np.array([np.nan, 1.0]), np.full((2, 3), 0.3, "f4")), ValueError, "targets contain NaN or infinite values"),
+    ("loss_categorical_negative", lambda t: mg.losses.categorical_crossentropy(np.array([[-1.0, 2.0]]), np.full((1, 2), 0.5, "f4")), ValueError, "targets must be probabilities in [0, 1], got values in [-1.0, 2.0]"),
+    ("loss_mse_shape", lambda t: mg.losses.mse(np.zeros((2, 4)), np.zeros((2, 3), "f4")), ValueError, "expected targets of shape (samples, 3), got shape (2, 4)"),
+    # ---- optimizers
+    ("adam_lr_inf", lambda t: mg.optimizers.Adam(learning_rate=float("inf")), ValueError, "Adam: `learning_rate` must be a finite number in (0.0, inf], got inf"),
+    ("adam_beta_1_one", lambda t: mg.optimizers.Adam(beta_1=1.0), ValueError, "Adam: `beta_1` must be a finite number in [0.0, 1.0), got 1.0"),
+    ("adam_beta_2_one", lambda t: mg.optimizers.Adam(beta_2=1), ValueError, "Adam: `beta_2` must be a finite number in [0.0, 1.0), got 1"),
+    ("adam_epsilon_inf", lambda t: mg.optimizers.Adam(epsilon=float("inf")), ValueError, "Adam: `epsilon` must be a finite number in (0.0, inf], got inf"),
+    ("optimizer_reused_same_shapes", _reused_optimizer, ValueError, "Adam: unknown weight 0"),
+    ("optimizer_reused_other_shapes", lambda t: _reused_optimizer(t, filters=5), ValueError, "Adam: slot 'm' of weight 0 has shape (3, 3, 1, 2)"),
+    # ---- datasets
+    ("mnist_corrupted_gzip", lambda t: _mnist_folder(t, _flip_deflate_bytes), ValueError, "train-images-idx3-ubyte.gz' could not be read (a truncated or corrupted file?)"),
+    ("mnist_huge_dims", lambda t: _mnist_folder(t, _huge_dims), ValueError, "header says shape (65536, 65536, 65536, 65536)"),
 ]
 
 

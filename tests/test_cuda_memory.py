@@ -1,6 +1,7 @@
 """The CUDA caching allocator (minigrad/backends/cuda/memory.py) on a stand-in
 driver: its bookkeeping runs on numba-cuda's real pointer classes, so this needs
-numba-cuda but no GPU. tests/cuda/test_cuda_memory_gpu.py checks it on a GPU."""
+numba-cuda but no GPU. On a GPU, tests/cuda/test_step_allocations.py counts
+the device allocations it makes during training."""
 import gc
 import os
 

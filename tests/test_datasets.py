@@ -145,3 +145,29 @@ def test_missing_file_in_folder(tmp_path):
     (folder / NAMES["y_test"]).unlink()
     with pytest.raises(FileNotFoundError, match="t10k-labels"):
         mnist.load_data(path=folder)
+
+
+@pytest.mark.parametrize("where", ["deflate", "crc"])
+def test_corrupted_gzip_is_a_value_error_naming_the_file(tmp_path, where):
+    """Bytes flipped inside the compressed stream (zlib.error) or in the CRC trailer
+    (gzip.BadGzipFile): both a ValueError that names the file."""
+    folder = write_folder(tmp_path / "z", synthetic(), gz=True)
+    f = folder / (NAMES["x_train"] + ".gz")
+    data = bytearray(f.read_bytes())
+    span = range(12, 20) if where == "deflate" else range(len(data) - 8, len(data) - 4)
+    for i in span:
+        data[i] ^= 0xFF
+    f.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=r"train-images-idx3-ubyte\.gz.*corrupted"):
+        mnist.load_data(path=folder)
+
+
+@pytest.mark.parametrize("dims", [(65536,) * 4, (2**32 - 1, 2**32 - 1, 1), (2**31, 2**31, 4)])
+def test_header_with_huge_dims_is_a_clear_value_error(tmp_path, dims):
+    """Sizes whose product overflows 64 bits once wrapped to 0 and passed the size
+    check, failing later in reshape; the header is now compared exactly."""
+    folder = write_folder(tmp_path / "d", synthetic(), gz=False)
+    header = bytes([0, 0, 0x08, len(dims)]) + b"".join(struct.pack(">I", s) for s in dims)
+    (folder / NAMES["x_train"]).write_bytes(header)
+    with pytest.raises(ValueError, match=r"train-images-idx3-ubyte.*header says shape"):
+        mnist.load_data(path=folder)

@@ -78,7 +78,7 @@ def test_custom_kernel(tmp_path):
 
 
 def test_examples_run_without_matplotlib(tmp_path):
-    # as `python examples/x.py` would: the script's folder first on sys.path
+    # as `python examples/<script>.py` would: the script's folder first on sys.path
     hide = ("import os, runpy, sys; sys.modules['matplotlib'] = None; sys.argv = sys.argv[1:]; "
             "sys.path.insert(0, os.path.dirname(os.path.abspath(sys.argv[0]))); "
             "runpy.run_path(sys.argv[0], run_name='__main__')")

@@ -494,7 +494,7 @@ def _run_optimizer(opt, p0, grads):
     return w.numpy()
 
 
-def test_adam_optimizer_class_matches_keras(rng):
+def test_adam_optimizer_class_matches_hand_made_keras_formula(rng):
     p0 = rng.standard_normal((4, 3)).astype(np.float32)
     grads = [rng.standard_normal((4, 3)).astype(np.float32) for _ in range(5)]
     opt = mg.optimizers.Adam(learning_rate=0.01)
@@ -506,7 +506,7 @@ def test_adam_optimizer_class_matches_keras(rng):
 
 
 @pytest.mark.parametrize("momentum,nesterov", [(0.0, False), (0.9, False), (0.9, True)])
-def test_sgd_optimizer_class_matches_keras(momentum, nesterov, rng):
+def test_sgd_optimizer_class_matches_hand_made_keras_formula(momentum, nesterov, rng):
     p0 = rng.standard_normal((4, 3)).astype(np.float32)
     grads = [rng.standard_normal((4, 3)).astype(np.float32) for _ in range(5)]
     opt = mg.optimizers.SGD(learning_rate=0.05, momentum=momentum, nesterov=nesterov)

@@ -296,10 +296,35 @@ def test_composed_model_gradcheck(k, s, d, padding, pool, n, seed):
 
 
 def test_fit_on_float64_model_uses_float64():
+    """One full-batch SGD step on a float64 Dense model equals the float64 NumPy
+    step: targets that float32 would round (1e-9 apart) must not be rounded."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((8, 3))
+    y = rng.standard_normal((8, 2)) + 1e-9 * rng.standard_normal((8, 2))
+    assert not np.array_equal(y.astype(np.float32).astype(np.float64), y)
+    mg.random.seed(0)
     model = mg.Sequential([L.Dense(2, dtype="float64", input_shape=(3,))])
-    model.compile(optimizer="sgd", loss="mse")
-    model.fit(np.ones((4, 3)), np.ones((4, 2)), verbose=0)
-    assert model.predict(np.ones((2, 3)), verbose=0).dtype == np.float64
+    model.compile(optimizer=mg.optimizers.SGD(learning_rate=0.1), loss="mse")
+    w0, b0 = model.get_weights()
+    assert model.loss.check_targets(y, 2, dtype=np.float64).dtype == np.float64
+    np.testing.assert_array_equal(model.loss.check_targets(y, 2, dtype=np.float64), y)
+
+    # autograd's gradient is float64 and equals the NumPy one
+    loss = model.loss(y, model(mg.Tensor(x)))
+    loss.backward()
+    kernel = model.trainable_weights[0]
+    g_pred = 2 * (x @ w0 + b0 - y) / y.size
+    assert kernel.grad.dtype == np.float64
+    np.testing.assert_allclose(kernel.grad.numpy(), x.T @ g_pred, rtol=1e-13)
+    for w in model.trainable_weights:
+        w.grad = None
+
+    model.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    w1, b1 = model.get_weights()
+    assert w1.dtype == b1.dtype == np.float64
+    np.testing.assert_allclose(w1, w0 - 0.1 * (x.T @ g_pred), rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(b1, b0 - 0.1 * g_pred.sum(0), rtol=1e-13, atol=1e-15)
+    assert model.predict(x, verbose=0).dtype == np.float64
 
 
 # -------------------------------------------------------- divergence stops

@@ -372,7 +372,7 @@ def test_deep_chain_of_multiplications():
 
 
 class Square(mg.Function):
-    """The example from design.md."""
+    """x * x with a hand-written backward (the custom Function of the API contract)."""
 
     @staticmethod
     def forward(ctx, x):

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import gzip
+import math
 import os
+import zlib
 
 import numpy as np
 
@@ -45,8 +47,9 @@ def read_idx(filename: str) -> np.ndarray:
     try:
         with opener(filename, "rb") as f:
             raw = f.read()
-    except (OSError, EOFError) as e:  # a truncated or non-gzip file
-        raise ValueError(f"read_idx: {filename!r} could not be read: {e}") from None
+    except (OSError, EOFError, zlib.error) as e:  # truncated, corrupted or not gzip
+        raise ValueError(f"read_idx: {filename!r} could not be read (a truncated or "
+                         f"corrupted file?): {e}") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
         raise ValueError(f"read_idx: {filename!r} is not an IDX file (bad magic number "
                          f"{raw[:4].hex() or 'empty'})")
@@ -56,7 +59,7 @@ def read_idx(filename: str) -> np.ndarray:
         raise ValueError(f"read_idx: {filename!r} has a truncated header")
     shape = tuple(int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
     dtype = np.dtype(_IDX_DTYPES[raw[2]])
-    expected = header + int(np.prod(shape)) * dtype.itemsize
+    expected = header + math.prod(shape) * dtype.itemsize  # Python ints: no overflow
     if len(raw) != expected:
         raise ValueError(f"read_idx: {filename!r} is truncated or has trailing data: header "
                          f"says shape {shape} ({expected} bytes), file has {len(raw)} bytes")
