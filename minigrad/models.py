@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 from . import losses as losses_mod
 from . import metrics as metrics_mod
 from . import optimizers as optimizers_mod
-from . import random
+from . import compile_utils, random
 from .backends import check_device, default_device, get_backend
 from .callbacks import Callback, History, TerminateOnNaN
 from .layers.base import LAYER_CLASSES, Layer, _fmt, _name_counts
@@ -207,20 +207,30 @@ class Sequential:
                 ) -> None:
         """Choose the optimizer, loss and metrics (and, optionally, the device)."""
         self.optimizer = optimizers_mod.get(optimizer)
-        self.loss = None if loss is None else losses_mod.get(loss)
+        self.loss = compile_utils.get_loss(loss)
         if metrics is not None and not isinstance(metrics, (list, tuple)):
             raise TypeError(f"compile: `metrics` must be a list such as ['accuracy'], got "
                             f"{metrics!r}")
         self._metric_ids = list(metrics or [])
+        for m in self._metric_ids:
+            compile_utils.check_metric(m)
         self.metrics = []
         if device is not None:
             self.to(device)
-        if self.built:
-            self._resolve_metrics()
 
-    def _resolve_metrics(self) -> None:
-        outputs = self.output_shape[-1]
-        self.metrics = [metrics_mod.get(m, self.loss, outputs) for m in self._metric_ids]
+    def _resolve_metrics(self, y_shape: tuple) -> None:
+        """Metrics are resolved from the targets' and outputs' shapes (Keras: at the
+        first batch), which decide what 'accuracy' means."""
+        self.metrics = [compile_utils.get_metric(m, y_shape, self.output_shape)
+                        for m in self._metric_ids]
+
+    def _metric_predictions(self, out: Tensor, fused: bool) -> Tensor:
+        """The outputs metrics see: on logits (softmax fused into the loss) only the
+        argmax-based metrics can count; the others get the probabilities."""
+        if fused and not all(getattr(m, "_argmax_only", False) for m in self.metrics):
+            with no_grad():
+                return out.softmax()
+        return out
 
     def _fused_loss(self):
         """The loss to train with: fused on logits when the model ends in softmax."""
@@ -228,7 +238,8 @@ class Sequential:
         fuse = (self.loss.fuses_softmax and not self.loss.from_logits and
                 getattr(last, "activation", None) is activations.softmax and
                 hasattr(last, "pre_activation"))
-        return type(self.loss)(from_logits=True) if fuse else None
+        return self.loss.from_config({**self.loss.get_config(), "from_logits": True}) \
+            if fuse else None
 
     # ------------------------------------------------------------------- fit
     def fit(self, x=None, y=None, batch_size: int | None = None, epochs: int = 1,
@@ -294,7 +305,7 @@ class Sequential:
             order = backend.asarray(random.generator().permutation(len(x)) if shuffle
                                     else np.arange(len(x)))
             for m in self.metrics:
-                m.reset()
+                m.reset_state()
             seen, loss_sum, start = 0, 0.0, time.perf_counter()
             bar = tqdm(total=steps, desc=f"Epoch {epoch + 1}/{epochs}", unit="batch",
                        disable=verbose != 1, file=sys.stdout, dynamic_ncols=True,
@@ -308,7 +319,7 @@ class Sequential:
                 loss_sum += batch_loss * len(idx)
                 seen += len(idx)
                 logs = {"loss": loss_sum / seen}
-                logs.update({m.name: m.result() for m in self.metrics})
+                logs.update({m.name: metrics_mod.to_float(m.result()) for m in self.metrics})
                 bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items()}, refresh=False)
                 bar.update(1)
                 for c in cbs:
@@ -344,8 +355,9 @@ class Sequential:
         self.optimizer.apply_gradients(weights)
         for w in weights:  # applied: free them now, not during the next forward
             w.grad = None
+        preds = self._metric_predictions(out, train_loss is not self.loss)
         for m in self.metrics:  # argmax of logits = argmax of softmax
-            m.update(yb, out)
+            m.update_state(yb, preds)
         return loss.item()
 
     def warmup(self, batch_size: int = 2, verbose: int = 1) -> float:
@@ -409,7 +421,7 @@ class Sequential:
     def _evaluate_arrays(self, x, y, batch_size: int, show: bool = False) -> dict:
         fused = self._fused_loss()
         for m in self.metrics:
-            m.reset()
+            m.reset_state()
         backend = get_backend(self.device)
         x, y = backend.asarray(x), backend.asarray(y)  # on a GPU: once, not per batch
         total = 0.0
@@ -419,10 +431,11 @@ class Sequential:
                 xb, yb = x[start:start + batch_size], y[start:start + batch_size]
                 out = self._forward(Tensor(xb, device=self.device), False, logits=bool(fused))
                 total += (fused or self.loss)(yb, out).item() * len(xb)
+                preds = self._metric_predictions(out, bool(fused))
                 for m in self.metrics:
-                    m.update(yb, out)
+                    m.update_state(yb, preds)
         logs = {"loss": total / len(x)}
-        logs.update({m.name: m.result() for m in self.metrics})
+        logs.update({m.name: metrics_mod.to_float(m.result()) for m in self.metrics})
         return logs
 
     # --------------------------------------------------------------- predict
@@ -477,7 +490,7 @@ class Sequential:
         if not self.built:
             self.build((None,) + x.shape[1:])
         if not self.metrics and self._metric_ids:
-            self._resolve_metrics()
+            self._resolve_metrics((None,) + y.shape[1:])
         if np.issubdtype(y.dtype, np.floating) and not np.isfinite(y).all():
             raise ValueError(f"{where}: `y` contains NaN or infinite values")
         return x, self.loss.check_targets(y, self.output_shape[-1], dtype=self._dtype)
