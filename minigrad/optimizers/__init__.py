@@ -7,7 +7,7 @@ import weakref
 
 import numpy as np
 
-from .backends import get_backend
+from ..backends import get_backend
 
 
 def _check(value, arg: str, owner: str, low: float = 0.0, high: float = math.inf,
@@ -174,3 +174,4 @@ def get(identifier) -> Optimizer:
         return ALIASES[identifier.lower()]()
     raise ValueError(f"compile: unknown optimizer {identifier!r}; expected one of "
                      f"{sorted(ALIASES)} or a minigrad.optimizers.Optimizer")
+from . import schedules  # noqa: E402,F401  (keras.optimizers.schedules)
