@@ -276,7 +276,7 @@ class Sequential:
             raise TypeError(f"fit: `callbacks` must be a list of Callbacks, got "
                             f"{type(callbacks).__name__}")
         history = History()
-        cbs = [history] + list(callbacks or [])
+        cbs = list(callbacks or []) + [history]  # as Keras: History sees what others logged
         if not any(isinstance(c, TerminateOnNaN) for c in cbs):
             cbs.append(TerminateOnNaN())
         for c in cbs:
@@ -298,10 +298,12 @@ class Sequential:
         self.optimizer.build(weights)
 
         for c in cbs:
-            c.on_train_begin()
+            c.set_params(history.params)
+            c.on_train_begin({})
+        logs = {}
         for epoch in range(initial_epoch, epochs):
             for c in cbs:
-                c.on_epoch_begin(epoch)
+                c.on_epoch_begin(epoch, {})
             order = backend.asarray(random.generator().permutation(len(x)) if shuffle
                                     else np.arange(len(x)))
             for m in self.metrics:
@@ -312,6 +314,8 @@ class Sequential:
                        mininterval=0.25)
             for step in range(steps):
                 idx = order[step * batch_size:(step + 1) * batch_size]
+                for c in cbs:
+                    c.on_train_batch_begin(step, {})
                 # the batch lives only inside _train_step, so that each step's
                 # buffers are free again (on a GPU: reused) before the next
                 batch_loss = self._train_step(backend.take(x, idx), backend.take(y, idx),
@@ -323,7 +327,7 @@ class Sequential:
                 bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items()}, refresh=False)
                 bar.update(1)
                 for c in cbs:
-                    c.on_train_batch_end(step, {**logs, "loss": batch_loss})
+                    c.on_train_batch_end(step, dict(logs))  # running means, as Keras
                 if self.stop_training:
                     break
             if x_val is not None and not self.stop_training:
@@ -341,7 +345,7 @@ class Sequential:
                     warnings.warn(self.stop_reason, RuntimeWarning, stacklevel=2)
                 break
         for c in cbs:
-            c.on_train_end()
+            c.on_train_end(logs)
         return history
 
     def _train_step(self, xb, yb, train_loss, weights) -> float:

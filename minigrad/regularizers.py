@@ -91,7 +91,8 @@ l1, l2, l1_l2 = L1, L2, L1L2
 
 ALL_OBJECTS = (Regularizer, L1, L2, L1L2)
 ALL_OBJECTS_DICT = {**{c.__name__: c for c in ALL_OBJECTS},
-                    **{to_snake_case(c.__name__): c for c in ALL_OBJECTS}}
+                    **{to_snake_case(c.__name__): c for c in ALL_OBJECTS},
+                    "l1_l2": L1L2}  # the name Keras's docstring uses ('l1l2' is its key)
 
 
 def serialize(regularizer) -> dict:

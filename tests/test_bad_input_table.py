@@ -238,7 +238,7 @@ CASES = [
     ("conv_strides_zero", lambda t: L.Conv2D(8, 3, strides=0), ValueError, "`strides` must be >= 1"),
     ("conv_padding_name", lambda t: L.Conv2D(8, 3, padding="full"), ValueError, "`padding` must be 'valid' or 'same', got 'full'"),
     ("conv_dilation_zero", lambda t: L.Conv2D(8, 3, dilation_rate=(1, 0)), ValueError, "`dilation_rate` must be >= 1, got (1, 0)"),
-    ("conv_activation_name", lambda t: L.Conv2D(8, 3, activation="gelu"), ValueError, "unknown activation 'gelu'"),
+    ("conv_activation_name", lambda t: L.Conv2D(8, 3, activation="gelu_fast"), ValueError, "unknown activation 'gelu_fast'"),
     ("conv_data_format", lambda t: L.Conv2D(8, 3, data_format="channels_first"), ValueError, "data_format='channels_last'"),
     ("conv_initializer", lambda t: L.Conv2D(8, 3, kernel_initializer="lecun"), ValueError, "unknown initializer 'lecun'"),
     ("conv_use_bias_str", lambda t: L.Conv2D(8, 3, use_bias="no"), TypeError, "`use_bias` must be a bool, got 'no'"),

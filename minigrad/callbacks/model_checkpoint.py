@@ -81,7 +81,7 @@ class ModelCheckpoint(MonitorCallback):
                 f"(save_weights_only=False)")
         names = ["loss"] + [m.name for m in getattr(self.model, "metrics", [])]
         fields = {k: 0.0 for n in names for k in (n, f"val_{n}")}
-        _check_writable(self._path(0, None, fields))
+        _check_writable(self._path(0, None if self.save_freq == "epoch" else 0, fields))
 
     def _path(self, epoch: int, batch, logs: dict) -> str:
         try:

@@ -6,7 +6,7 @@ import numbers
 import numpy as np
 
 from .. import initializers, ops
-from ..ops import activations
+from .. import activations
 from ..tensor import Tensor
 from ..utils import pair, padding_mode, same_or_valid
 from .base import Layer, check_shape
