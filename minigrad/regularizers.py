@@ -7,12 +7,12 @@ penalty, which training adds to the loss (`kernel_regularizer=`,
 """
 from __future__ import annotations
 
-import inspect
 import math
 import numbers
 
 from .tensor import Tensor
 from .utils.naming import to_snake_case
+from .utils.serialization import Registry
 
 
 def validate_float_arg(value, name: str) -> float:
@@ -95,33 +95,6 @@ ALL_OBJECTS_DICT = {**{c.__name__: c for c in ALL_OBJECTS},
                     "l1_l2": L1L2}  # the name Keras's docstring uses ('l1l2' is its key)
 
 
-def serialize(regularizer) -> dict:
-    if not isinstance(regularizer, Regularizer):
-        raise ValueError(f"regularizers.serialize: {regularizer!r} is not a Regularizer (a "
-                         f"plain function cannot be saved; subclass Regularizer)")
-    return {"class_name": type(regularizer).__name__, "config": regularizer.get_config()}
-
-
-def deserialize(config, custom_objects: dict | None = None) -> Regularizer:
-    objects = {**ALL_OBJECTS_DICT, **(custom_objects or {})}
-    if not isinstance(config, dict) or config.get("class_name") not in objects:
-        raise ValueError(f"Could not interpret regularizer config: {config!r}; expected "
-                         f"{{'class_name': one of {sorted(ALL_OBJECTS_DICT)}, 'config': ...}}")
-    return objects[config["class_name"]].from_config(dict(config.get("config") or {}))
-
-
-def get(identifier):
-    """None, a name ('l1', 'l2', 'l1_l2', 'L2'), a config dict, a Regularizer or a
-    callable weight -> scalar Tensor."""
-    if identifier is None:
-        return None
-    if isinstance(identifier, dict):
-        obj = deserialize(identifier)
-    elif isinstance(identifier, str):
-        obj = ALL_OBJECTS_DICT.get(identifier)
-    else:
-        obj = identifier
-    if callable(obj):
-        return obj() if inspect.isclass(obj) else obj
-    raise ValueError(f"Could not interpret regularizer identifier: {identifier!r}; expected "
-                     f"one of {sorted(ALL_OBJECTS_DICT)}, a Regularizer or a callable")
+_REGISTRY = Registry("regularizer", ALL_OBJECTS_DICT, Regularizer,
+                     "a Regularizer or a callable weight -> scalar Tensor")
+serialize, deserialize, get = _REGISTRY.serialize, _REGISTRY.deserialize, _REGISTRY.get

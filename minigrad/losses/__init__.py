@@ -7,8 +7,7 @@ callable is returned as it is.
 """
 from __future__ import annotations
 
-import inspect
-
+from ..utils.serialization import Registry
 from .loss import Loss, LossFunctionWrapper, reduce_weighted_values  # noqa: F401
 from .losses import (BinaryCrossentropy, CategoricalCrossentropy, Hinge, Huber,  # noqa: F401
                      KLDivergence, MeanAbsoluteError, MeanSquaredError,
@@ -49,52 +48,6 @@ FUNCTION_CLASSES = {
 }
 
 
-def serialize(loss) -> dict | str:
-    """A Loss as {'class_name', 'config'}; a built-in function as its name."""
-    if isinstance(loss, Loss):
-        return {"class_name": type(loss).__name__, "config": loss.get_config()}
-    name = getattr(loss, "__name__", None)
-    if name in ALL_OBJECTS_DICT and ALL_OBJECTS_DICT[name] is loss:
-        return name
-    raise ValueError(f"losses.serialize: cannot serialize {loss!r}: expected a Loss or a "
-                     f"built-in loss function")
-
-
-def deserialize(config, custom_objects: dict | None = None):
-    """The loss a `serialize` result (or a name) describes."""
-    objects = {**ALL_OBJECTS_DICT, **(custom_objects or {})}
-    if isinstance(config, str):
-        if config not in objects:
-            raise ValueError(_unknown(config))
-        return objects[config]
-    if not isinstance(config, dict) or "class_name" not in config:
-        raise ValueError(f"losses.deserialize: expected a name or a dict with 'class_name' "
-                         f"and 'config', got {config!r}")
-    cls = objects.get(config["class_name"])
-    if not inspect.isclass(cls):
-        raise ValueError(_unknown(config["class_name"]))
-    return cls.from_config(dict(config.get("config") or {}))
-
-
-def get(identifier):
-    """Keras's `losses.get`: None, a name, a config dict, a Loss or a callable."""
-    if identifier is None:
-        return None
-    if isinstance(identifier, dict):
-        obj = deserialize(identifier)
-    elif isinstance(identifier, str):
-        obj = ALL_OBJECTS_DICT.get(identifier)
-        if obj is None:
-            raise ValueError(_unknown(identifier))
-    else:
-        obj = identifier
-    if not callable(obj):
-        raise ValueError(f"Could not interpret loss identifier: {identifier!r}; expected a "
-                         f"loss name, a Loss or a function fn(y_true, y_pred)")
-    return obj() if inspect.isclass(obj) else obj
-
-
-def _unknown(name) -> str:
-    return (f"Could not interpret loss identifier: {name!r}; expected one of "
-            f"{sorted(ALL_OBJECTS_DICT)}, a minigrad.losses.Loss or a function "
-            f"fn(y_true, y_pred)")
+_REGISTRY = Registry("loss", ALL_OBJECTS_DICT, Loss,
+                     "a minigrad.losses.Loss or a function fn(y_true, y_pred)")
+serialize, deserialize, get = _REGISTRY.serialize, _REGISTRY.deserialize, _REGISTRY.get

@@ -108,8 +108,11 @@ class MeanMetricWrapper(Mean):
 
     @classmethod
     def from_config(cls, config):
-        from . import deserialize
+        from . import FUNCTIONS  # a built-in metric function, by the name get_config gave
         config = dict(config)
         if isinstance(config.get("fn"), str):
-            config["fn"] = deserialize(config["fn"])
+            if config["fn"] not in FUNCTIONS:
+                raise ValueError(f"MeanMetricWrapper: unknown metric function "
+                                 f"{config['fn']!r}; known: {sorted(FUNCTIONS)}")
+            config["fn"] = FUNCTIONS[config["fn"]]
         return cls(**config)

@@ -53,26 +53,32 @@ def evaluate(schedule, step: int) -> float:
     return value
 
 
-class ExponentialDecay(LearningRateSchedule):
-    """initial_learning_rate * decay_rate ** (step / decay_steps) (the exponent
-    floored with `staircase=True`)."""
+class _RateDecay(LearningRateSchedule):
+    """A decay by `decay_rate` over `decay_steps`, continuous or (staircase) stepwise."""
 
     def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase: bool = False,
-                 name: str = "ExponentialDecay"):
-        _positive_steps(decay_steps, name)
+                 name: str | None = None):
+        _positive_steps(decay_steps, name or type(self).__name__)
         self.initial_learning_rate, self.decay_steps = initial_learning_rate, decay_steps
-        self.decay_rate, self.staircase, self.name = decay_rate, staircase, name
+        self.decay_rate, self.staircase = decay_rate, staircase
+        self.name = name or type(self).__name__
 
-    def __call__(self, step):
+    def _progress(self, step) -> float:
         p = float(step) / self.decay_steps
-        if self.staircase:
-            p = math.floor(p)
-        return self.initial_learning_rate * self.decay_rate ** p
+        return math.floor(p) if self.staircase else p
 
     def get_config(self):
         return {"initial_learning_rate": self.initial_learning_rate,
                 "decay_steps": self.decay_steps, "decay_rate": self.decay_rate,
                 "staircase": self.staircase, "name": self.name}
+
+
+class ExponentialDecay(_RateDecay):
+    """initial_learning_rate * decay_rate ** (step / decay_steps) (the exponent
+    floored with `staircase=True`)."""
+
+    def __call__(self, step):
+        return self.initial_learning_rate * self.decay_rate ** self._progress(step)
 
 
 class PiecewiseConstantDecay(LearningRateSchedule):
@@ -123,26 +129,12 @@ class PolynomialDecay(LearningRateSchedule):
                 "power": self.power, "cycle": self.cycle, "name": self.name}
 
 
-class InverseTimeDecay(LearningRateSchedule):
+class InverseTimeDecay(_RateDecay):
     """initial_learning_rate / (1 + decay_rate * step / decay_steps) (the ratio floored
     with `staircase=True`)."""
 
-    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase: bool = False,
-                 name: str = "InverseTimeDecay"):
-        _positive_steps(decay_steps, name)
-        self.initial_learning_rate, self.decay_steps = initial_learning_rate, decay_steps
-        self.decay_rate, self.staircase, self.name = decay_rate, staircase, name
-
     def __call__(self, step):
-        p = float(step) / self.decay_steps
-        if self.staircase:
-            p = math.floor(p)
-        return self.initial_learning_rate / (1 + self.decay_rate * p)
-
-    def get_config(self):
-        return {"initial_learning_rate": self.initial_learning_rate,
-                "decay_steps": self.decay_steps, "decay_rate": self.decay_rate,
-                "staircase": self.staircase, "name": self.name}
+        return self.initial_learning_rate / (1 + self.decay_rate * self._progress(step))
 
 
 class CosineDecay(LearningRateSchedule):
