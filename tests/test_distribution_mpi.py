@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -95,14 +96,21 @@ def test_a_raising_rank_ends_the_job_within_seconds():
     assert took < 30, f"the job took {took:.1f} s to end"
 
 
-def test_the_collective_timeout_aborts_naming_the_stalled_rank():
+@pytest.mark.parametrize("scenario, why", [
+    ("timeout", "it is in no collective; its last was #1"),
+    ("timeout-holding-the-gil", "not responding: hung, or in a long computation")])
+def test_the_collective_timeout_aborts_naming_the_stalled_rank(scenario, why):
+    """Rank 1 stays away from the second collective for 60 s (sleeping, or in a
+    loop that never lets its watchdog thread answer); rank 0 aborts at 2 s."""
     start = time.monotonic()
-    proc = mpirun("collectives.py", "timeout", timeout=60, env={"TEST_TIMEOUT": "2"})
+    proc = mpirun("collectives.py", scenario, timeout=60, env={"TEST_TIMEOUT": "2"})
     took = time.monotonic() - start
     assert proc.returncode != 0
-    assert "rank 0 waited 2.0 s in collective #2 (allreduce), past the timeout of 2 s: " \
-           "rank 1 did not reach it (not responding" in proc.stderr, proc.stderr[-3000:]
-    assert took < 40, f"the job took {took:.1f} s to end"   # rank 1 sleeps 60 s
+    assert "UNREACHED" not in proc.stdout
+    assert re.search(r"rank 0 waited \d+\.\d s in collective #2 \(allreduce\), past the "
+                     r"timeout of 2 s: rank 1 did not reach it \(" + re.escape(why),
+                     proc.stderr), proc.stderr[-3000:]
+    assert took < 40, f"the job took {took:.1f} s to end"
 
 
 @pytest.mark.parametrize("override", [False, True])

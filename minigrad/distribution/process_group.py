@@ -2,20 +2,22 @@
 
 `ProcessGroup` is one process (every collective is the identity), `MPIGroup`
 the MPI job. Both have the same methods, so the trainer never asks which it
-has. MPI's collectives here never block for ever: each is started
-non-blocking and polled; past the timeout, the waiting rank asks the others
-where they are, names the ranks that did not reach the collective, and aborts
-the whole job. An uncaught exception on any rank aborts the whole job too
-(`comm.Abort`), instead of leaving the other ranks waiting in a collective.
+has. MPI's collectives here are MPI's own blocking calls, timed by a watchdog
+thread: past the timeout, it asks the other ranks where they are, names the
+ranks that did not reach the collective, and aborts the whole job. An
+uncaught exception on any rank aborts the whole job too (`comm.Abort`),
+instead of leaving the other ranks waiting in a collective.
 
 mpi4py is imported only here, and only when a launcher started the process.
 """
 from __future__ import annotations
 
+import atexit
 import math
 import os
 import pickle
 import sys
+import threading
 import time
 import traceback
 
@@ -74,15 +76,17 @@ class MPIGroup(ProcessGroup):
         self.local_rank, self.local_size = local.Get_rank(), local.Get_size()
         local.Free()
         self.timeout = timeout
-        self._seq, self._current = 0, None   # the collective this rank is in, if any
+        # the collective the main thread is in: its number, name and start time
+        self._seq, self._current, self._since = 0, None, 0.0
+        self._watchdog = Watchdog(self)
 
     # ------------------------------------------------------------ collectives
     def allreduce_(self, buf, what="allreduce"):
-        self._run(lambda: self.comm.Iallreduce(self.MPI.IN_PLACE, buf, op=self.MPI.SUM), what)
+        self._run(lambda: self.comm.Allreduce(self.MPI.IN_PLACE, buf, op=self.MPI.SUM), what)
         return buf
 
     def broadcast_(self, buf, root=0, what="broadcast"):
-        self._run(lambda: self.comm.Ibcast(buf, root=root), what)
+        self._run(lambda: self.comm.Bcast(buf, root=root), what)
         return buf
 
     def broadcast_object(self, obj, root=0, what="broadcast"):
@@ -96,69 +100,26 @@ class MPIGroup(ProcessGroup):
     def allgather_object(self, obj, what="allgather"):
         data = np.frombuffer(pickle.dumps(obj), np.uint8)
         sizes = np.empty(self.size, np.int64)
-        self._run(lambda: self.comm.Iallgather(np.array([data.size], np.int64), sizes), what)
+        self._run(lambda: self.comm.Allgather(np.array([data.size], np.int64), sizes), what)
         out = np.empty(int(sizes.sum()), np.uint8)
         offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-        self._run(lambda: self.comm.Iallgatherv(
+        self._run(lambda: self.comm.Allgatherv(
             data, [out, (sizes.tolist(), offsets.tolist()), self.MPI.BYTE]), what)
         return [pickle.loads(out[o:o + s].tobytes()) for o, s in zip(offsets, sizes)]
 
     def barrier(self, what="barrier"):
-        self._run(self.comm.Ibarrier, what)
+        self._run(self.comm.Barrier, what)
 
-    # ---------------------------------------------------- waiting with a timeout
-    def _run(self, start, what: str) -> None:
-        """Start a non-blocking collective and wait for it, at most `timeout` s."""
+    def _run(self, collective, what: str) -> None:
+        """Run a blocking collective, marked as the one this rank is in, so that the
+        watchdog can time it (MPI's own blocking wait: no polling overhead)."""
         self._seq += 1
+        self._since = time.monotonic()
         self._current = what
-        request = start()
-        began = time.monotonic()
-        spin_until = began + 1e-3   # spin first, as a blocking MPI wait would
-        pause = 50e-6
-        while not request.Test():
-            now = time.monotonic()
-            if now < spin_until:
-                continue
-            self._answer_queries()
-            if self.timeout is not None and now - began > self.timeout:
-                self._stalled(what, now - began)
-            time.sleep(pause)   # then sleep, so a rank that waits long frees its core
-            pause = min(2 * pause, 1e-3)
-        self._current = None
-
-    def _answer_queries(self) -> None:
-        status = self.MPI.Status()
-        while self.comm.Iprobe(source=self.MPI.ANY_SOURCE, tag=_QUERY, status=status):
-            self.comm.Recv(np.empty(1, np.int64), source=status.Get_source(), tag=_QUERY)
-            waiting = self._current is not None
-            self.comm.Send(np.array([self._seq, waiting], np.int64),
-                           dest=status.Get_source(), tag=_REPLY)
-
-    def _stalled(self, what: str, waited: float) -> None:
-        """Ask every other rank where it is; abort the job naming those not here."""
-        others = [r for r in range(self.size) if r != self.rank]
-        replies = {r: np.full(2, -1, np.int64) for r in others}
-        recvs = {r: self.comm.Irecv(replies[r], source=r, tag=_REPLY) for r in others}
-        for r in others:
-            self.comm.Send(np.array([self._seq], np.int64), dest=r, tag=_QUERY)
-        deadline = time.monotonic() + _GRACE
-        while time.monotonic() < deadline and not all(q.Test() for q in recvs.values()):
-            self._answer_queries()   # others may be asking us at the same moment
-            time.sleep(1e-3)
-        absent = []
-        for r in others:
-            seq, waiting = replies[r]
-            if seq < 0:
-                absent.append(f"rank {r} did not reach it (not responding: busy outside "
-                              f"minigrad's collectives, or hung)")
-            elif not waiting or seq != self._seq:
-                absent.append(f"rank {r} did not reach it (it is "
-                              f"{'waiting in' if waiting else 'past'} collective #{seq})")
-        self.abort(f"minigrad.distribution: rank {self.rank} waited {waited:.1f} s in "
-                   f"collective #{self._seq} ({what}), past the timeout of {self.timeout:g} s: "
-                   f"{'; '.join(absent) or 'every rank reached it, yet it did not complete'}"
-                   f". Aborting the job (set the timeout with "
-                   f"minigrad.distribution.initialize(timeout=...) or {TIMEOUT_ENV}).")
+        try:
+            collective()
+        finally:
+            self._current = None
 
     # ------------------------------------------------------------------ abort
     def abort(self, message: str, code: int = ABORT_CODE) -> None:
@@ -180,6 +141,81 @@ class MPIGroup(ProcessGroup):
             time.sleep(1e-3)
         self.abort(f"minigrad.distribution: rank {self.rank} raised {exc_type.__name__}; "
                    f"aborting all {self.size} processes")
+
+
+class Watchdog:
+    """A daemon thread per process that (1) answers the other ranks' "where are
+    you?" queries with the collective this process is in, and (2) when this
+    process has waited in one past the timeout, asks every other rank, names
+    those that did not reach it, and aborts the job. Its MPI calls run beside
+    the main thread's, which MPI_THREAD_MULTIPLE allows (MPICH provides it)."""
+
+    def __init__(self, group: MPIGroup):
+        self.group = group
+        MPI = group.MPI
+        self.can_ask = MPI.Query_thread() == MPI.THREAD_MULTIPLE
+        self._stop = False
+        self._thread = threading.Thread(target=self._loop, name="minigrad-mpi-watchdog",
+                                        daemon=True)
+        self._thread.start()
+        atexit.register(self.stop)   # before mpi4py's MPI_Finalize (atexit runs LIFO)
+
+    def stop(self) -> None:
+        self._stop = True
+        self._thread.join()
+
+    def _loop(self) -> None:
+        g = self.group
+        while not self._stop:
+            time.sleep(0.05 if g.timeout is None else min(0.05, g.timeout / 8))
+            if self.can_ask:
+                self._answer_queries()
+            what = g._current
+            if what is not None and g.timeout is not None and \
+                    time.monotonic() - g._since > g.timeout:
+                self._stalled(what, time.monotonic() - g._since)
+
+    def _answer_queries(self) -> None:
+        g, status = self.group, self.group.MPI.Status()
+        while g.comm.Iprobe(source=g.MPI.ANY_SOURCE, tag=_QUERY, status=status):
+            g.comm.Recv(np.empty(1, np.int64), source=status.Get_source(), tag=_QUERY)
+            g.comm.Send(np.array([g._seq, g._current is not None], np.int64),
+                        dest=status.Get_source(), tag=_REPLY)
+
+    def _stalled(self, what: str, waited: float) -> None:
+        """Ask every other rank where it is; abort the job naming those not here."""
+        g = self.group
+        seq = g._seq
+        absent = [] if self.can_ask else ["(this MPI library does not allow asking "
+                                          "the other ranks where they are)"]
+        if self.can_ask:
+            others = [r for r in range(g.size) if r != g.rank]
+            replies = {r: np.full(2, -1, np.int64) for r in others}
+            recvs = [g.comm.Irecv(replies[r], source=r, tag=_REPLY) for r in others]
+            for r in others:
+                g.comm.Send(np.array([seq], np.int64), dest=r, tag=_QUERY)
+            deadline = time.monotonic() + _GRACE
+            while time.monotonic() < deadline and not all(q.Test() for q in recvs):
+                self._answer_queries()   # others may be asking us at the same moment
+                time.sleep(1e-3)
+            for r in others:
+                their_seq, waiting = replies[r]
+                if their_seq < 0:
+                    absent.append(f"rank {r} did not reach it (not responding: hung, or in "
+                                  f"a long computation that holds Python's lock)")
+                elif not waiting:
+                    absent.append(f"rank {r} did not reach it (it is in no collective; its "
+                                  f"last was #{their_seq})")
+                elif their_seq < seq:
+                    absent.append(f"rank {r} did not reach it (it waits in collective "
+                                  f"#{their_seq})")
+                elif their_seq > seq:
+                    absent.append(f"rank {r} is ahead, in collective #{their_seq}")
+        g.abort(f"minigrad.distribution: rank {g.rank} waited {waited:.1f} s in "
+                f"collective #{seq} ({what}), past the timeout of {g.timeout:g} s: "
+                f"{'; '.join(absent) or 'every rank reached it, yet it did not complete'}"
+                f". Aborting the job (set the timeout with "
+                f"minigrad.distribution.initialize(timeout=...) or {TIMEOUT_ENV}).")
 
 
 # ------------------------------------------------------------------ the group

@@ -92,6 +92,17 @@ elif scenario == "timeout":
     group.allreduce_(buf)
     print(f"UNREACHED rank {rank}", flush=True)
 
+elif scenario == "timeout-holding-the-gil":
+    buf = np.ones(4, "f4")
+    group.allreduce_(buf)
+    if rank == 1:
+        sys.setswitchinterval(1000)   # its watchdog thread cannot run, so cannot answer
+        end = time.monotonic() + 60
+        while time.monotonic() < end:
+            pass
+    group.allreduce_(buf)
+    print(f"UNREACHED rank {rank}", flush=True)
+
 elif scenario == "threads":
     numba_threads, blas_threads = threads.current_threads()
     want = int(os.environ.get(process_group.THREADS_ENV) or threads.default_threads(2))
