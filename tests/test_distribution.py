@@ -112,6 +112,16 @@ def test_bad_arguments_are_clear_errors():
         dist.list_devices("tpu")
 
 
+def test_a_second_initialize_changes_only_a_given_timeout(monkeypatch):
+    monkeypatch.delenv(process_group.TIMEOUT_ENV, raising=False)
+    dist.initialize(timeout=5)
+    assert dist.group().timeout == 5
+    dist.initialize()
+    assert dist.group().timeout == 5
+    dist.initialize(timeout=9)
+    assert dist.group().timeout == 9
+
+
 def test_timeout_from_the_environment(monkeypatch):
     check = process_group.check_timeout
     monkeypatch.delenv(process_group.TIMEOUT_ENV, raising=False)

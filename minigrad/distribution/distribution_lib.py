@@ -51,6 +51,8 @@ def initialize(job_addresses: str | None = None, num_processes: int | None = Non
     that did not arrive. Calling it again changes only `timeout`.
     """
     del job_addresses  # MPI's launcher (and its hostfile) places the processes
+    if pg._group is not None and timeout is None:
+        return
     timeout = pg.check_timeout(timeout)
     for value, arg in ((num_processes, "num_processes"), (process_id, "process_id"),
                        (threads, "threads")):
@@ -77,6 +79,7 @@ def initialize(job_addresses: str | None = None, num_processes: int | None = Non
                           f"({MPI_EXTRA})", RuntimeWarning, stacklevel=2)
         else:
             group = pg.MPIGroup(MPI.COMM_WORLD, timeout)
+    group.timeout = timeout
     if process_id is not None and process_id != group.rank:
         raise ValueError(f"initialize(process_id={process_id}): this process is rank "
                          f"{group.rank} of the MPI job")
