@@ -21,8 +21,9 @@ RESULT_MARK = "BENCH-RESULT "  # a worker's result line; frameworks print other 
 # workers run without them unless --keep-openblas-env (each worker reports its BLAS kernel).
 OPENBLAS_WORKAROUND_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 # Every worker gets the same thread count through each library's own knob.
+# (NUM_CPU_THREADS: tinygrad's; JAX has no such knob: see run_worker's pinning)
 THREAD_VARS = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-               "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "NUM_CPU_THREADS")  # the last: tinygrad
+               "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "NUM_CPU_THREADS")
 # Pointed at an empty folder for the cold-cache run.
 CACHE_VARS = ("NUMBA_CACHE_DIR", "TORCHINDUCTOR_CACHE_DIR", "TRITON_CACHE_DIR",
               "CACHEDB")  # the last: tinygrad's cache file
@@ -58,6 +59,15 @@ def import_torch(threads: int):
         return None
     torch.set_num_threads(threads)
     return torch
+
+
+def gpu_name(torch=None) -> str:
+    """The GPU the worker runs on: torch's view with `torch`, else Numba's."""
+    if torch is not None:
+        return torch.cuda.get_device_name()
+    from numba import cuda
+    name = getattr(cuda.get_current_device(), "name", "Numba's CUDA simulator")
+    return name.decode() if isinstance(name, bytes) else str(name)
 
 
 def emit(result: dict) -> None:

@@ -69,6 +69,8 @@ def minigrad_runner(threads, device, batch):
                 "numba_threads": numba.get_num_threads(),
                 "numba_cpu": numba.config.CPU_NAME or "host",
                 "numba_avx512": "+avx512f" in features}
+    if device == "cuda":
+        versions["gpu"] = C.gpu_name()
 
     def build():
         model = mg.Sequential([
@@ -98,6 +100,8 @@ def torch_runner(threads, device, batch, compiled=False):
     versions = {"torch": torch.__version__, "torch_threads": torch.get_num_threads(),
                 "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
                 "torch_blas": blas, "numpy": np.__version__}
+    if device == "cuda":
+        versions["gpu"] = C.gpu_name(torch)
     F = torch.nn.functional
 
     def prepare(x, y):
