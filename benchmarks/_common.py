@@ -292,6 +292,14 @@ def machine_line(info: dict) -> str:
     return line
 
 
+def isa_line(isa: str, notes: dict) -> str:
+    """What --isa set in the workers' environment, for the report."""
+    env = {k: ("Haswell's" if k == "NUMBA_CPU_FEATURES" else v)
+           for k, v in notes["env_set"].items() if k not in THREAD_VARS}
+    return (f"--isa {isa}: the workers ran with " + ", ".join(f"{k}={v}" for k, v in env.items())
+            + f", XLA_FLAGS+={ISA_XLA_FLAGS[isa]}")
+
+
 def versions_line(name: str, sample: dict) -> str:
     """'name: python X, lib version, ...; BLAS: library kernel, ...' from a worker's result."""
     vers = ", ".join(f"{k} {v}" for k, v in sample.get("versions", {}).items()

@@ -269,6 +269,8 @@ def report(a, info, notes, summary, sgemm, first, status) -> str:
     lines += [C.format_table(headers, rows), C.machine_line(info)]
     lines += [C.versions_line(fw, s) for fw, s in first.items()]
     lines += [f"{fw}: {st}" for fw, st in status.items()]
+    if a.isa != "native":
+        lines.append(C.isa_line(a.isa, notes))
     removed = notes.get("openblas_env_removed")
     if removed:
         lines.append("removed from the workers' environment: " +

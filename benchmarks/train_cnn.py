@@ -140,9 +140,7 @@ def report(a, info, notes, frameworks, status, summary, first) -> str:
     for fw, sample in first.items():
         lines.append(C.versions_line(fw, sample))
     if a.isa != "native":
-        lines.append(f"--isa {a.isa}: the workers ran with " + ", ".join(
-            f"{k}={v}" for k, v in notes["env_set"].items() if k not in C.THREAD_VARS)
-            + f", XLA_FLAGS={C.ISA_XLA_FLAGS[a.isa]}")
+        lines.append(C.isa_line(a.isa, notes))
     removed = notes.get("openblas_env_removed")
     if removed:
         lines.append("removed from the workers' environment: " +
