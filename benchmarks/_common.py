@@ -145,6 +145,22 @@ def alternate(samplers: dict, reps: int, warmup: int = 1, min_time: float = 0.0,
 
 
 # ------------------------------------------------------------------ parent side
+def add_common_args(p, frameworks) -> None:
+    """The options train_cnn.py and ops.py share: the workers' environment, device, JSON."""
+    p.add_argument("--isa", choices=["native", "avx2"], default="native",
+                   help="avx2: every framework limited to AVX2 through its own switches")
+    p.add_argument("--threads", type=int, default=default_threads(),
+                   help="threads for every worker (default: NUMBA_NUM_THREADS or all CPUs)")
+    p.add_argument("--keep-openblas-env", action="store_true",
+                   help="keep OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE in the workers' environment")
+    p.add_argument("--timeout", type=float, default=900, help="seconds per worker process")
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                   help="minigrad's device, and torch's where torch runs")
+    p.add_argument("--json", help="write everything, raw samples included, to this file")
+    p.add_argument("--worker", choices=frameworks,
+                   help="run one sample in this process and print its JSON (the parent's job)")
+
+
 def available_cpus() -> list[int]:
     try:
         return sorted(os.sched_getaffinity(0))
@@ -191,6 +207,8 @@ def run_worker(cmd: list[str], env: dict, timeout: float, threads: int | None = 
                            preexec_fn=pin)
     except subprocess.TimeoutExpired:
         return {"error": f"timed out after {timeout:.0f} s"}
+    except OSError as e:  # e.g. a --python-for interpreter that does not exist
+        return {"error": f"could not start {cmd[0]}: {e}"}
     lines = [ln for ln in p.stdout.splitlines() if ln.startswith(RESULT_MARK)]
     if p.returncode or not lines:
         tail = (p.stderr or p.stdout).strip()[-1500:]
@@ -292,12 +310,20 @@ def machine_line(info: dict) -> str:
     return line
 
 
-def isa_line(isa: str, notes: dict) -> str:
-    """What --isa set in the workers' environment, for the report."""
-    env = {k: ("Haswell's" if k == "NUMBA_CPU_FEATURES" else v)
-           for k, v in notes["env_set"].items() if k not in THREAD_VARS}
-    return (f"--isa {isa}: the workers ran with " + ", ".join(f"{k}={v}" for k, v in env.items())
-            + f", XLA_FLAGS+={ISA_XLA_FLAGS[isa]}")
+def footer_lines(first: dict, notes: dict) -> list[str]:
+    """The report's last lines: each framework's versions and BLAS (from its first good
+    worker), what --isa set, and the OpenBLAS variables removed from the workers' env."""
+    lines = [versions_line(fw, sample) for fw, sample in first.items()]
+    isa = notes["isa"]
+    if isa != "native":
+        env = {k: ("Haswell's" if k == "NUMBA_CPU_FEATURES" else v)
+               for k, v in notes["env_set"].items() if k not in THREAD_VARS}
+        lines.append(f"--isa {isa}: the workers ran with " + ", ".join(
+            f"{k}={v}" for k, v in env.items()) + f", XLA_FLAGS+={ISA_XLA_FLAGS[isa]}")
+    if notes.get("openblas_env_removed"):
+        lines.append("removed from the workers' environment: " + ", ".join(
+            f"{k}={v}" for k, v in notes["openblas_env_removed"].items()))
+    return lines
 
 
 def versions_line(name: str, sample: dict) -> str:

@@ -198,17 +198,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--cases", help="only the ops whose names contain one of these "
                                    "comma-separated strings, e.g. 'conv 13,dense'")
     p.add_argument("--vs", choices=["torch"], help="also measure PyTorch")
-    p.add_argument("--isa", choices=["native", "avx2"], default="native",
-                   help="avx2: every framework limited to AVX2 through its own switches")
-    p.add_argument("--threads", type=int, default=C.default_threads(),
-                   help="threads for every worker (default: NUMBA_NUM_THREADS or all CPUs)")
-    p.add_argument("--keep-openblas-env", action="store_true",
-                   help="keep OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE in the workers' environment")
-    p.add_argument("--timeout", type=float, default=900, help="seconds per worker process")
-    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
-                   help="minigrad's device, and torch's with --vs torch")
-    p.add_argument("--json", help="write everything, raw samples included, to this file")
-    p.add_argument("--worker", choices=FRAMEWORKS, help="run one sample and print its JSON")
+    C.add_common_args(p, FRAMEWORKS)
     return p.parse_args(argv)
 
 
@@ -267,15 +257,8 @@ def report(a, info, notes, summary, sgemm, first, status) -> str:
         lines.append("minigrad/torch: torch's time over minigrad's in the same round, median "
                      "(min-max); > 1 = minigrad faster")
     lines += [C.format_table(headers, rows), C.machine_line(info)]
-    lines += [C.versions_line(fw, s) for fw, s in first.items()]
     lines += [f"{fw}: {st}" for fw, st in status.items()]
-    if a.isa != "native":
-        lines.append(C.isa_line(a.isa, notes))
-    removed = notes.get("openblas_env_removed")
-    if removed:
-        lines.append("removed from the workers' environment: " +
-                     ", ".join(f"{k}={v}" for k, v in removed.items()))
-    return "\n".join(lines)
+    return "\n".join(lines + C.footer_lines(first, notes))
 
 
 def main(argv=None) -> None:

@@ -43,21 +43,11 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "torch.compile, keras-jax, keras-tf, tinygrad, all")
     p.add_argument("--no-compile", action="store_true", help="--vs torch without torch.compile")
     p.add_argument("--no-cold", action="store_true", help="skip the cold-cache processes")
-    p.add_argument("--isa", choices=["native", "avx2"], default="native",
-                   help="avx2: every framework limited to AVX2 through its own switches")
-    p.add_argument("--threads", type=int, default=C.default_threads(),
-                   help="threads for every worker (default: NUMBA_NUM_THREADS or all CPUs)")
-    p.add_argument("--keep-openblas-env", action="store_true",
-                   help="keep OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE in the workers' environment")
     p.add_argument("--python-for", action="append", default=[], metavar="NAME=PYTHON",
                    help="the Python that runs a peer, e.g. keras=/tmp/kvenv/bin/python "
                         "(NAME: a framework, or keras / torch for both of theirs)")
-    p.add_argument("--timeout", type=float, default=900, help="seconds per worker process")
-    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
-                   help="minigrad's and torch's device")
-    p.add_argument("--json", help="write everything, raw samples included, to this file")
+    C.add_common_args(p, FRAMEWORKS)
     # a worker's own options (the parent passes them)
-    p.add_argument("--worker", choices=FRAMEWORKS, help="run one sample and print its JSON")
     p.add_argument("--data", help="(worker) the .npz of images the parent wrote")
     p.add_argument("--cold", action="store_true", help="(worker) first step only")
     return p.parse_args(argv)
@@ -78,6 +68,8 @@ def peers(vs: list[str], no_compile: bool) -> list[str]:
 def python_for(specs: list[str], framework: str) -> str:
     """The interpreter for `framework`: --python-for's exact name, else its family's
     (keras-jax -> keras, torch.compile -> torch), else this one."""
+    if any("=" not in s for s in specs):
+        raise SystemExit(f"--python-for wants NAME=PYTHON, got {specs}")
     table = dict(s.split("=", 1) for s in specs)
     family = framework.replace(".", "-").split("-")[0]
     return table.get(framework) or table.get(family) or sys.executable
@@ -137,15 +129,7 @@ def report(a, info, notes, frameworks, status, summary, first) -> str:
              "minigrad/peer: minigrad's img/s over the peer's in the same round, median "
              "(min-max) over the rounds; > 1 = minigrad faster",
              C.format_table(headers, rows), C.machine_line(info)]
-    for fw, sample in first.items():
-        lines.append(C.versions_line(fw, sample))
-    if a.isa != "native":
-        lines.append(C.isa_line(a.isa, notes))
-    removed = notes.get("openblas_env_removed")
-    if removed:
-        lines.append("removed from the workers' environment: " +
-                     ", ".join(f"{k}={v}" for k, v in removed.items()))
-    return "\n".join(lines)
+    return "\n".join(lines + C.footer_lines(first, notes))
 
 
 def main(argv=None) -> None:
@@ -158,6 +142,8 @@ def main(argv=None) -> None:
             raise SystemExit("--worker needs --data (train_cnn.py writes it)")
         return C.emit(work(a))
     frameworks = ["minigrad"] + peers(a.vs, a.no_compile)
+    for fw in frameworks:
+        python_for(a.python_for, fw)  # a malformed --python-for stops here, not mid-run
     env, notes = C.worker_env(a.threads, None if a.isa == "native" else a.isa,
                               a.keep_openblas_env)
     info = C.machine_info(a.threads)
@@ -178,17 +164,18 @@ def main(argv=None) -> None:
                                     a.threads)
 
         def record(fw, r, label):
+            fw_label = f"{fw} ({label})" if label else fw
             if "not_installed" in r:
                 status[fw] = "not installed"
                 print(f"  {fw}: not installed ({r['not_installed']})", flush=True)
             elif "error" in r:
-                print(f"  {fw} {label}: FAILED: {r['error']}", file=sys.stderr, flush=True)
+                print(f"  {fw_label}: FAILED: {r['error']}", file=sys.stderr, flush=True)
             else:
                 first.setdefault(fw, r)
                 speed = (f"train {r['train_images_per_s']:,.0f} img/s, predict "
                          f"{r['predict_images_per_s']:,.0f} img/s, "
                          if "train_images_per_s" in r else "")
-                print(f"  {fw} {label}: {speed}first step {r['first_step_s']:.2f} s "
+                print(f"  {fw_label}: {speed}first step {r['first_step_s']:.2f} s "
                       f"({r['process_s']:.1f} s in all)", flush=True)
 
         if not a.no_cold:
