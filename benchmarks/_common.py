@@ -238,10 +238,11 @@ def spread(xs) -> dict | None:
 
 def pair_ratios(rounds: list[dict], a: str, b: str, key) -> list[float]:
     """Per round, `a`'s value over `b`'s; `key(sample)` reads a value. Rounds where either
-    failed or lacks the value are skipped."""
+    failed, was not installed or lacks the value are skipped."""
     out = []
     for r in rounds:
-        va, vb = (None if r.get(n) is None or "error" in r[n] else key(r[n]) for n in (a, b))
+        va, vb = (None if r.get(n) is None or "error" in r[n] or "not_installed" in r[n]
+                  else key(r[n]) for n in (a, b))
         if va is not None and vb:
             out.append(va / vb)
     return out

@@ -225,7 +225,7 @@ def summarize(rounds: list[dict], names: list[str]) -> tuple[dict, float | None]
                 row[f"{d}_gflops"] and sgemm) else None
             row[f"{d}_ratio"] = C.spread(C.pair_ratios(
                 rounds, "torch", "minigrad",
-                lambda s, d=d, op=op: s["ops"].get(op, {}).get(f"{d}_s")))
+                lambda s, d=d, op=op: s.get("ops", {}).get(op, {}).get(f"{d}_s")))
         out[op] = row
     return out, sgemm
 

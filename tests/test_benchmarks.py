@@ -48,6 +48,24 @@ def test_summarize_reports_medians_and_ratio_per_round():
     assert "train_ratio" not in s["minigrad"]
 
 
+def test_ops_summary_per_op_ratio_and_share_of_sgemm():
+    def worker(fwd_s, bwd_s=None):
+        op = {"fwd_s": fwd_s, "fwd_flop": 4e9} | ({"bwd_s": bwd_s, "bwd_flop": 8e9}
+                                                   if bwd_s else {})
+        return {"ops": {"conv": op}}
+    sgemm = {"ops": {"sgemm 2048^3": {"fwd_s": 0.1, "fwd_flop": 2e10}}}  # 200 GFLOP/s
+    rounds = [{"minigrad": worker(0.04, 0.1), "torch": worker(0.08, 0.05), "sgemm": sgemm},
+              {"minigrad": worker(0.04, 0.1), "torch": {"not_installed": "torch"},
+               "sgemm": sgemm}]
+    summary, rate = ops.summarize(rounds, ["conv"])
+    row = summary["conv"]
+    assert rate == 2e11
+    assert row["fwd_gflops"] == pytest.approx(100) and row["fwd_of_sgemm"] == pytest.approx(0.5)
+    assert row["bwd_gflops"] == pytest.approx(80)
+    assert row["fwd_ratio"]["median"] == pytest.approx(2.0)  # torch's time over minigrad's
+    assert row["bwd_ratio"]["median"] == pytest.approx(0.5) and row["bwd_ratio"]["n"] == 1
+
+
 def test_abba_order():
     names = ["minigrad", "torch", "keras-jax"]
     assert C.abba(names, 0) == names
