@@ -13,8 +13,8 @@ import numba as _numba
 if "NUMBA_THREADING_LAYER" not in _os.environ:
     _numba.config.THREADING_LAYER = "workqueue"
 
-from . import (callbacks, datasets, initializers, layers, losses, metrics, ops,  # noqa: F401
-               optimizers, random, testing)
+from . import (callbacks, datasets, distribution, initializers, layers, losses,  # noqa: F401
+               metrics, ops, optimizers, random, testing)
 from .models import Sequential, load_model  # noqa: F401
 from .tensor import Function, Tensor, no_grad, tensor  # noqa: F401
 
