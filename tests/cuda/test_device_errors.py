@@ -101,13 +101,13 @@ def test_cpu_still_works_without_numba_cuda():
 def test_the_check_is_patchable_in_process(monkeypatch):
     """load() asks _gpu_problem; with a failing check get_backend raises, nothing cached."""
     import minigrad.backends.cuda as cuda_backend
-    monkeypatch.setattr(cuda_backend, "K", None)
+    monkeypatch.setattr(cuda_backend, "BACKEND", None)
     monkeypatch.setattr(cuda_backend, "_import_cuda", lambda: object())
     monkeypatch.setattr(cuda_backend, "_gpu_problem", lambda cu: "no device")
     with pytest.raises(RuntimeError, match=r"^device 'cuda': no CUDA GPU/driver found "
                                            r"\(no device\)"):
         mg.backends.get_backend("cuda")
-    assert cuda_backend.K is None
+    assert cuda_backend.BACKEND is None
 
 
 @pytest.mark.parametrize("make", [
