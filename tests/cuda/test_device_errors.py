@@ -13,12 +13,15 @@ import minigrad as mg
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+# A plain install: numba's own (deprecated) numba.cuda, no numba_cuda, and not the
+# finder numba-cuda installs to redirect numba.cuda to itself.
 HIDE_NUMBA_CUDA = """
 import sys, importlib.abc
+sys.meta_path[:] = [f for f in sys.meta_path if type(f).__name__ != "NumbaCudaFinder"]
 class Block(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
         if name == "numba_cuda" or name.startswith("numba_cuda."):
-            raise ImportError("No module named 'numba_cuda'")
+            raise ModuleNotFoundError("No module named 'numba_cuda'", name=name)
 sys.meta_path.insert(0, Block())
 """
 
@@ -125,3 +128,16 @@ def test_unknown_device_is_a_value_error(make):
 def test_device_must_be_a_string():
     with pytest.raises(TypeError):
         mg.Tensor([1.0], device=0)
+
+
+def test_allocator_tests_skip_cleanly_without_numba_cuda():
+    """README's `pytest` in a plain install: the allocator tests skip, not error at
+    collection (numba's own deprecated numba.cuda lacks numba-cuda's driver bindings)."""
+    r = run_python(HIDE_NUMBA_CUDA, f"""
+        import sys, pytest
+        sys.exit(pytest.main(["-q", "-p", "no:cacheprovider", "-rs",
+                              {os.path.join(ROOT, "tests", "test_cuda_memory.py")!r}]))
+        """)
+    assert r.returncode == 5, r.stdout + r.stderr  # "no tests ran"; a collection error is 2
+    assert "1 skipped" in r.stdout and "needs numba-cuda" in r.stdout, r.stdout
+    assert "error" not in r.stdout.lower(), r.stdout
