@@ -130,7 +130,7 @@ class Conv2DMaxPoolFn(Function):
         B, (x, w, cols, arg, y), geom = ctx.backend, ctx.saved_tensors, ctx.geom
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         g, gb = bias_act_grads(B, y, g, need_b)
-        gz = B.maxpool2d_backward(g, arg, (x.shape[0], geom.oh, geom.ow, w.shape[-1]))
+        gz = B.maxpool2d_backward(g, arg, (x.shape[0], geom.oh, geom.ow, w.shape[3]))
         gw = B.conv2d_backward_weight(gz, cols, w.shape) if need_w else None
         gx = B.conv2d_backward_input(gz, w, x.shape, geom) if need_x else None
         return gx, gw, gb, None, None, None

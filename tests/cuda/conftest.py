@@ -4,8 +4,8 @@
 
 Anywhere else (the plain `pytest` run) they are skipped, except the files of
 NEEDS_NO_GPU, which need neither (device errors, launch geometry, PTX
-compilation), and the CPU half of the files of EITHER_DEVICE, whose tests take
-a `device` parameter and run on each backend in turn.
+compilation), and all but the CUDA half of the files of EITHER_DEVICE, whose
+tests take a `device` parameter and run on each backend in turn.
 """
 import os
 
@@ -45,6 +45,6 @@ def pytest_collection_modifyitems(config, items):
         if not path.startswith(here) or name in NEEDS_NO_GPU:
             continue
         callspec = getattr(item, "callspec", None)
-        if name in EITHER_DEVICE and callspec and callspec.params.get("device") == "cpu":
+        if name in EITHER_DEVICE and (callspec is None or callspec.params.get("device") != "cuda"):
             continue
         item.add_marker(skip)
