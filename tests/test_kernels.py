@@ -11,6 +11,7 @@ import pytest
 import minigrad as mg
 from minigrad.backends import get_backend
 from minigrad.backends.contract import ConvGeometry, PoolGeometry
+from minigrad.backends.cpu.buffers import BufferPool
 
 B = get_backend("cpu")
 F32 = dict(rtol=2e-5, atol=2e-5)
@@ -514,3 +515,53 @@ def test_optimizer_defaults_are_keras():
     assert mg.optimizers.get("adam").learning_rate == 0.001
     sgd = mg.optimizers.get("sgd")
     assert (sgd.learning_rate, sgd.momentum, sgd.nesterov) == (0.01, 0.0, False)
+
+
+# ---------------------------------------------------------------- buffer pool
+def test_buffer_pool_never_hands_out_memory_still_in_use():
+    """A buffer is reused only once nothing can reach it: a view kept anywhere (here
+    a reshaped slice, as a Function saves for backward) keeps it in use."""
+    pool = BufferPool()
+    shape = (512, 256)                                       # 512 KiB of float32
+    a = pool.empty(shape, np.float32)
+    kept = a.reshape(-1)[100:].reshape(-1, 2).T              # views of views
+    kept[...] = 7.0
+    address = a.ctypes.data
+    del a
+    b = pool.empty(shape, np.float32)
+    assert not np.shares_memory(b, kept) and b.ctypes.data != address
+    b[...] = -1.0
+    assert (kept == 7.0).all()                               # untouched by b's user
+    addresses = {address, b.ctypes.data}
+    del kept, b
+    c = pool.empty((256, 512), np.float32)                   # free again: reused, any shape
+    assert c.ctypes.data in addresses and pool.in_use() == 1
+    assert c.flags.writeable and c.flags.c_contiguous and c.shape == (256, 512)
+    reused = {pool.empty(shape, np.float32).ctypes.data for _ in range(3)}
+    assert len(reused) == 1                                  # each dropped at once, reused
+
+
+def test_buffer_pool_reuses_dropped_buffers():
+    pool = BufferPool()
+    first = pool.empty((1024, 256), np.float32).ctypes.data
+    assert pool.empty((1024, 256), np.float32).ctypes.data == first
+    assert pool.in_use() == 0
+    small = pool.empty((10, 10), np.float32)                 # below MIN_BYTES: plain NumPy
+    assert small.base is None
+
+
+def test_a_buffer_saved_for_backward_is_not_handed_out_again(rng):
+    """conv2d saves its im2col columns (a pooled buffer) for backward; a second
+    forward of the same shapes before that backward must not overwrite them."""
+    x1, x2 = (rng.standard_normal((8, 16, 16, 8)).astype(np.float32) for _ in range(2))
+    w = rng.standard_normal((3, 3, 8, 4)).astype(np.float32)
+    geom = conv_geom(x1.shape, (3, 3), (1, 1), "valid", (1, 1))
+    assert 8 * 14 * 14 * 72 * 4 >= BufferPool.MIN_BYTES      # the columns are pooled
+    tw = mg.Tensor(w, requires_grad=True)
+    y1 = mg.ops.conv2d(mg.Tensor(x1), tw)
+    y2 = mg.ops.conv2d(mg.Tensor(x2), tw)                    # same shapes, while y1's graph lives
+    gy = rng.standard_normal(y1.shape).astype(np.float32)
+    y1.backward(gy)
+    np.testing.assert_allclose(tw.grad.numpy(), ref_conv_grads(x1, w, gy, *geom)[1],
+                               rtol=1e-4, atol=1e-3)
+    del y2
