@@ -110,7 +110,8 @@ def test_a_nan_weight_makes_the_loss_nan_and_fit_stops(device):
         def on_train_batch_end(self, batch, logs=None):
             batches.append(logs["loss"])
 
-    history = model.fit(x, y, batch_size=4, epochs=3, verbose=0, callbacks=[Count()])
+    with pytest.warns(RuntimeWarning, match="TerminateOnNaN: batch 0 produced loss nan"):
+        history = model.fit(x, y, batch_size=4, epochs=3, verbose=0, callbacks=[Count()])
     assert len(batches) == 1 and np.isnan(batches[0])  # stopped at the first batch
     assert "TerminateOnNaN" in model.stop_reason
     assert np.isnan(history.history["loss"][0])
