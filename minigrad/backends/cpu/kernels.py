@@ -185,6 +185,8 @@ def maxpool_backward(gy, arg, gx):
 # ------------------------------------------------------ elementwise (bodies)
 # One template per direction; each op of bodies.ELEMENTWISE gets a copy whose
 # global `f` / `df` is its body, under its own name (and so its own cache file).
+# Not a closure over the body: Numba keys its cache on the pickled closure cells,
+# and a compiled body pickles with a per-process id, so it would recompile each run.
 def _map_template(x, y):
     for i in prange(x.size):
         y[i] = f(x[i])  # noqa: F821 - bound per op by _specialise
