@@ -85,7 +85,7 @@ def _check_conv_args(x, w, b, name: str) -> tuple:
     if w.ndim != 4:
         raise ValueError(f"{name}: expected a 4-D kernel (kh, kw, in_channels, filters), "
                          f"got shape {w.shape}")
-    c, (kh, kw, kc, f) = x.shape[3], w.shape
+    c, (_, _, kc, f) = x.shape[3], w.shape
     if kc != c:
         raise ValueError(f"{name}: the input has {c} channels but the kernel expects {kc} "
                          f"(kernel shape {w.shape}, input shape {x.shape})")
