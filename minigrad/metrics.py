@@ -39,8 +39,6 @@ class Accuracy(Metric):
             backend, y_pred = get_backend(y_pred.device), y_pred.data
         else:
             backend, y_pred = get_backend("cpu"), np.asarray(y_pred)
-        if backend.name == "cpu":
-            y_true = np.asarray(y_true)
         self.total += backend.count_correct(y_true, y_pred, self.kind)
         self.count += y_pred.size if self.kind == "binary" else \
             y_pred.size // tuple(y_pred.shape)[-1]
