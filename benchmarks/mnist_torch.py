@@ -12,12 +12,13 @@ from __future__ import annotations
 import argparse
 import time
 
-import _common as C  # first: puts the repo root on sys.path if minigrad is not installed
-import numba
 import numpy as np
 
-import minigrad as mg
-from train_cnn import load_mnist, nchw, torch_model
+import _common as C
+from cnn_workers import load_mnist, nchw, torch_model
+
+mg = C.import_minigrad()  # the installed minigrad, else this checkout's
+import numba  # noqa: E402  (after minigrad, which needs it)
 
 
 def main() -> None:

@@ -1,24 +1,26 @@
-"""Per-op forward/backward time and GFLOP/s for the MNIST convnet's layers (and a few more).
+"""Per-op forward/backward time and GFLOP/s for the MNIST convnet's layers (and a few more),
+against the machine's sgemm rate; minigrad, torch and the sgemm reference each in their own
+fresh processes, alternating process by process.
 
-    python benchmarks/ops.py                        # minigrad only
+    python benchmarks/ops.py                        # minigrad and the sgemm reference
     python benchmarks/ops.py --vs torch --json ops.json
     python benchmarks/ops.py --device cuda --vs torch   # on a GPU (each sample synchronises)
 
-Forward runs with autograd recording (as in training); backward is timed alone,
-on a fresh forward each sample. Samples of minigrad and torch alternate. The
-reference lines are NumPy (and torch) float32 matmuls measured in the same run.
+In a worker, each op's forward runs with autograd recording (as in training) and its
+backward is timed alone on a fresh untimed forward; the two alternate, and the worker keeps
+each one's median. The parent runs --pairs rounds of one process per framework (ABBA order)
+and reports medians over the rounds and, per op, minigrad's speed over torch's in the same
+round: median (min-max).
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
-import _common as C  # first: puts the repo root on sys.path if minigrad is not installed
-
-import numba
 import numpy as np
 
-import minigrad as mg
+import _common as C
 
 # name, op, input shape without batch (NHWC), params; input_grad=False where the real
 # model needs no gradient for the input (the first conv reads the data)
@@ -32,12 +34,27 @@ CASES = [
      True),
     ("conv 28x28x32->14x14x64 3x3 s2 same", "conv", (28, 28, 32),
      dict(k=3, f=64, stride=2, padding="same"), True),
+    # the second conv's im2col GEMM at batch 128 (whatever --batch): minigrad's backend
+    # matmul, torch.mm; its shape is the whole input's
+    ("matmul 15488x288x64 (conv2 im2col)", "matmul", (15488, 288), dict(n=64), False),
 ]
+FRAMEWORKS = ("minigrad", "torch", "sgemm")
 
 
-def make_case(op, x_np, p, input_grad, device, torch=None):
-    """(forward fn, params, output shape): minigrad's op, or with `torch` the same op
-    in torch (NCHW, weights permuted from minigrad's layout), on `device`."""
+def flops(op, x_shape, p, out_shape):
+    """Forward FLOPs from the input and (NHWC) output shapes: 2*N*OH*OW*KH*KW*C*F for a
+    conv, 2*M*K*N for a product; None for a pool."""
+    if op == "conv":
+        n, oh, ow, f = out_shape
+        return 2 * n * oh * ow * p["k"] ** 2 * x_shape[-1] * f
+    if op in ("dense", "matmul"):
+        return 2 * x_shape[0] * x_shape[1] * out_shape[1]
+    return None
+
+
+def make_case(op, x_np, p, input_grad, device, mg=None, torch=None):
+    """(forward fn, params needing grads, output shape as NHWC) of the op in minigrad (`mg`)
+    or torch (NCHW, weights permuted from minigrad's layout), on `device`."""
     rng = np.random.default_rng(0)
     c = x_np.shape[-1]
     w_np = b_np = None
@@ -47,7 +64,13 @@ def make_case(op, x_np, p, input_grad, device, torch=None):
     elif op == "dense":
         w_np = (rng.standard_normal((c, p["units"])) * 0.03).astype(np.float32)
         b_np = np.zeros(p["units"], np.float32)
+    elif op == "matmul":
+        w_np = rng.random((c, p["n"]), dtype=np.float32)
     if torch is None:
+        if op == "matmul":  # the backend's raw product, no autograd
+            backend = mg.backends.get_backend(device)
+            da, db = backend.asarray(x_np), backend.asarray(w_np)
+            return (lambda: backend.matmul(da, db)), [], (len(x_np), p["n"])
         x = mg.Tensor(x_np, requires_grad=input_grad, device=device)
         w, b = (None, None) if w_np is None else (
             mg.Tensor(w_np, requires_grad=True, device=device),
@@ -59,29 +82,33 @@ def make_case(op, x_np, p, input_grad, device, torch=None):
     else:
         F = torch.nn.functional
         t = lambda a, *perm: torch.tensor(a.transpose(*perm) if perm else a,  # noqa: E731
-                                          requires_grad=True, device=device)
+                                          requires_grad=op != "matmul", device=device)
         x = t(x_np, 0, 3, 1, 2) if x_np.ndim == 4 else t(x_np)
         x.requires_grad_(input_grad)
+        w = b = None
         if op == "conv":
             w, b = t(w_np, 3, 2, 0, 1), t(b_np)
         elif op == "dense":
             w, b = t(w_np, 1, 0), t(b_np)
-        else:
-            w = b = None
+        elif op == "matmul":
+            w = t(w_np)
         # 'same': torch's symmetric padding (k-1)//2 gives the same output size and FLOPs
         # (TensorFlow's split puts a stride-2 conv's extra pixel bottom/right)
         pad = (p.get("k", 1) - 1) // 2 if p.get("padding") == "same" else 0
         fwd = {"conv": lambda: F.conv2d(x, w, b, stride=p.get("stride", 1), padding=pad),
                "pool": lambda: F.max_pool2d(x, 2),
-               "dense": lambda: F.linear(x, w, b)}[op]
+               "dense": lambda: F.linear(x, w, b),
+               "matmul": lambda: torch.mm(x, w)}[op]
     params = [a for a in (x, w, b) if a is not None and a.requires_grad]
     shape = tuple(fwd().shape)
+    if torch is not None and len(shape) == 4:
+        shape = (shape[0], shape[2], shape[3], shape[1])
     return fwd, params, shape
 
 
-def samplers(fwd, params, g, sync):
-    """Two samplers: seconds of one forward; seconds of one backward (fresh forward
-    untimed). `sync` waits for the device, so a GPU sample times the work, not its launch."""
+def samplers(fwd, params, g, sync) -> dict:
+    """Seconds of one forward; with params, seconds of one backward (fresh forward untimed).
+    `sync` waits for the device, so a GPU sample times the work, not its launch."""
     def forward():
         sync()
         return C.timed(lambda: (fwd(), sync()))
@@ -92,98 +119,189 @@ def samplers(fwd, params, g, sync):
         y = fwd()
         sync()
         return C.timed(lambda: (y.backward(g), sync()))
-    return forward, backward
+    return {"fwd": forward, "bwd": backward} if params else {"fwd": forward}
 
 
-def conv_flops(n, out_shape, k, c, f):  # one direction: 2*N*OH*OW*KH*KW*C*F
-    return 2 * n * out_shape[1] * out_shape[2] * k * k * c * f
+# ------------------------------------------------------------------ the worker
+def work(a) -> dict:
+    """One framework's samples of every selected op, in this fresh process."""
+    out = {"framework": a.worker, "python": sys.version.split()[0], "ops": {}}
+    mg = torch = None
+    try:
+        if a.worker == "torch":
+            import torch
+            torch.set_num_threads(a.threads)
+            out["versions"] = {"torch": torch.__version__,
+                               "torch_threads": torch.get_num_threads(),
+                               "torch_cpu_capability": torch.backends.cpu.get_cpu_capability()}
+        elif a.worker == "minigrad" or a.device == "cuda":
+            mg = C.import_minigrad()
+            import numba
+            out["versions"] = {"minigrad": mg.__version__, "numba": numba.__version__,
+                               "numpy": np.__version__, "numba_threads": numba.get_num_threads(),
+                               "numba_cpu": numba.config.CPU_NAME or "host"}
+        else:  # the CPU's sgemm: NumPy alone
+            out["versions"] = {"numpy": np.__version__}
+    except ImportError as e:
+        return {"framework": a.worker, "not_installed": f"{type(e).__name__}: {e}"}
+    sync = lambda: None  # noqa: E731
+    if a.device == "cuda":
+        out["versions"]["gpu"] = C.gpu_name(torch)
+        sync = torch.cuda.synchronize if torch else mg.backends.get_backend("cuda").cuda.synchronize
+    rng = np.random.default_rng(0)
+    if a.worker == "sgemm":  # the machine's rate: the BLAS minigrad calls (its kernel on a GPU)
+        n = a.gemm
+        A, B = (rng.random((n, n), dtype=np.float32) for _ in range(2))
+        fwd = lambda: np.matmul(A, B)  # noqa: E731
+        if mg is not None:
+            fwd, _, _ = make_case("matmul", A, {"n": n}, False, a.device, mg=mg)
+        t = C.alternate(samplers(fwd, [], None, sync), a.reps, a.warmup, a.min_time)["fwd"]
+        out["ops"][f"sgemm {n}^3"] = {"fwd_s": C.median(t), "fwd_samples": t,
+                                      "fwd_flop": 2 * n ** 3}
+        cases = []
+    else:
+        cases = selected(a.cases)
+    for name, op, shape, prm, input_grad in cases:
+        x = rng.random(shape if op == "matmul" else (a.batch,) + shape, dtype=np.float32)
+        fwd, params, oshape = make_case(op, x, prm, input_grad, a.device, mg=mg, torch=torch)
+        g = rng.standard_normal(oshape, dtype=np.float32)  # NHWC, like the output shape
+        if params and torch is not None:
+            g = torch.tensor(g.transpose(0, 3, 1, 2) if g.ndim == 4 else g, device=a.device)
+        elif params:
+            g = mg.Tensor(g, device=a.device)
+        t = C.alternate(samplers(fwd, params, g, sync), a.reps, a.warmup, a.min_time)
+        f = flops(op, x.shape, prm, oshape)
+        # backward: the weight gradient, and the input's where the model needs it
+        out["ops"][name] = {"fwd_flop": f, "bwd_flop": f and f * (1 + input_grad)}
+        for d, ts in t.items():
+            out["ops"][name] |= {f"{d}_s": C.median(ts), f"{d}_samples": ts}
+    out["blas"] = C.blas_info()
+    return out
 
 
-def main():
+def selected(cases: str | None):
+    keys = [k.strip() for k in (cases or "").split(",") if k.strip()]
+    return [c for c in CASES if not keys or any(k in c[0] for k in keys)]
+
+
+# ------------------------------------------------------------------ the parent
+def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--reps", type=int, default=10, help="samples at least, per op and pass")
-    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--warmup", type=int, default=2, help="untimed samples per op and pass")
     p.add_argument("--min-time", type=float, default=0.3,
                    help="keep sampling (up to 1000) until this many seconds per op and pass")
-    p.add_argument("--gemm", type=int, default=2048, help="square reference matmul size")
+    p.add_argument("--gemm", type=int, default=2048, help="square sgemm reference size")
+    p.add_argument("--pairs", type=int, default=3,
+                   help="rounds of one process per framework (ABBA order)")
+    p.add_argument("--cases", help="only the ops whose names contain one of these "
+                                   "comma-separated strings, e.g. 'conv 13,dense'")
     p.add_argument("--vs", choices=["torch"], help="also measure PyTorch")
-    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
-                   help="minigrad's device, and torch's with --vs torch")
-    p.add_argument("--json", help="write the results to this file")
-    a = p.parse_args()
+    C.add_common_args(p, FRAMEWORKS)
+    return p.parse_args(argv)
 
-    threads = numba.get_num_threads()
-    torch = C.import_torch(threads) if a.vs == "torch" else None
-    n, rng = a.batch, np.random.default_rng(0)
-    mg_sync = torch_sync = lambda: None  # noqa: E731
-    if a.device == "cuda":
-        backend = mg.backends.get_backend("cuda")
-        mg_sync = backend.cuda.synchronize
-        torch_sync = torch.cuda.synchronize if torch is not None else torch_sync
-    results = []
-    for name, op, shape, prm, input_grad in CASES:
-        print(f"{name} ...", flush=True)
-        x = rng.random((n,) + shape, dtype=np.float32)
-        fwd, params, out = make_case(op, x, prm, input_grad, a.device)
-        g = rng.standard_normal(out, dtype=np.float32)
-        s = dict(zip(("mg fwd", "mg bwd"),
-                     samplers(fwd, params, mg.Tensor(g, device=a.device), mg_sync)))
-        if torch is not None:
-            tf, tp, tout = make_case(op, x, prm, input_grad, a.device, torch)
-            tg = torch.tensor(g.transpose(0, 3, 1, 2) if g.ndim == 4 else g, device=a.device)
-            assert tuple(tg.shape) == tout, (name, tg.shape, tout)
-            s.update(zip(("torch fwd", "torch bwd"), samplers(tf, tp, tg, torch_sync)))
-        t = {k: C.median(v) for k, v in
-             C.alternate(s, a.reps, a.warmup, a.min_time).items()}
-        flops = None
-        if op == "conv":
-            flops = conv_flops(n, out, prm["k"], shape[-1], prm["f"])
-        elif op == "dense":
-            flops = 2 * n * shape[0] * prm["units"]
-        dirs = 1 + input_grad  # backward: weight grad (+ input grad); pools have no FLOPs
-        results.append({"op": name, "input_grad": input_grad, "fwd_flop": flops,
-                        "bwd_flop": flops and flops * dirs, **{k + " s": v for k, v in t.items()}})
 
-    # reference: float32 GEMMs, the one minigrad's dense uses (NumPy's BLAS on the
-    # CPU, the tiled kernel on a GPU) and torch's
-    c2 = (n * 11 * 11, 3 * 3 * 32, 64)  # the second conv's im2col GEMM
-    for label, (m, k, nn) in [(f"matmul {a.gemm}^3 (reference)", (a.gemm,) * 3),
-                              (f"matmul {c2[0]}x{c2[1]}x{c2[2]} (conv2 im2col)", c2)]:
-        print(f"{label} ...", flush=True)
-        A = rng.random((m, k), dtype=np.float32)
-        B = rng.random((k, nn), dtype=np.float32)
-        backend = mg.backends.get_backend(a.device)
-        dA, dB = backend.asarray(A), backend.asarray(B)
-        s = {"mg fwd": lambda: C.timed(lambda: (backend.matmul(dA, dB), mg_sync()))}
-        if torch is not None:
-            tA, tB = torch.from_numpy(A).to(a.device), torch.from_numpy(B).to(a.device)
-            s["torch fwd"] = lambda: C.timed(lambda: (torch.mm(tA, tB), torch_sync()))
-        t = {k: C.median(v) for k, v in C.alternate(s, a.reps, a.warmup, a.min_time).items()}
-        results.append({"op": label, "fwd_flop": 2 * m * k * nn, "bwd_flop": None,
-                        **{k + " s": v for k, v in t.items()}})
+def summarize(rounds: list[dict], names: list[str]) -> tuple[dict, float | None]:
+    """Per op: medians over the rounds of each framework's per-process medians, and the
+    per-round speed ratios minigrad/torch (torch's time over minigrad's); the sgemm rate."""
+    def vals(fw, op, k):
+        return [r[fw]["ops"][op].get(k) for r in rounds
+                if "ops" in r.get(fw, {}) and op in r[fw]["ops"]]
+    rates = [s["fwd_flop"] / s["fwd_s"] for r in rounds if "ops" in r.get("sgemm", {})
+             for s in r["sgemm"]["ops"].values()]
+    sgemm = C.median(rates) if rates else None
+    out = {}
+    for op in names:
+        row = {}
+        for fw in ("minigrad", "torch"):
+            for d in ("fwd", "bwd"):
+                row[f"{fw} {d}_s"] = C.spread(vals(fw, op, f"{d}_s"))
+        for d in ("fwd", "bwd"):
+            f = next(iter(vals("minigrad", op, f"{d}_flop")), None)
+            t = row[f"minigrad {d}_s"]
+            row[f"{d}_gflops"] = f / t["median"] / 1e9 if f and t else None
+            row[f"{d}_of_sgemm"] = row[f"{d}_gflops"] * 1e9 / sgemm if (
+                row[f"{d}_gflops"] and sgemm) else None
+            row[f"{d}_ratio"] = C.spread(C.pair_ratios(
+                rounds, "torch", "minigrad",
+                lambda s, d=d, op=op: s.get("ops", {}).get(op, {}).get(f"{d}_s")))
+        out[op] = row
+    return out, sgemm
 
-    ms = lambda r, k: None if r.get(k) is None else r[k] * 1e3  # noqa: E731
-    gf = lambda r, k, f: None if r.get(k) is None or not r[f] else r[f] / r[k] / 1e9  # noqa
-    ratio = lambda r, d: (None if r.get(f"torch {d} s") is None or r.get(f"mg {d} s") is None
-                          else r[f"mg {d} s"] / r[f"torch {d} s"])  # noqa: E731
-    headers = ["op (batch %d)" % n, "fwd ms", "fwd GFLOP/s", "bwd ms", "bwd GFLOP/s"]
-    if torch is not None:
+
+def report(a, info, notes, summary, sgemm, first, status) -> str:
+    m = lambda s: None if s is None else s["median"] * 1e3  # noqa: E731  (ms)
+    pct = lambda x: None if x is None else f"{100 * x:.0f}%"  # noqa: E731
+    headers = [f"op (batch {a.batch})", "fwd ms", "fwd GFLOP/s", "of sgemm", "bwd ms",
+               "bwd GFLOP/s", "of sgemm"]
+    with_torch = a.vs == "torch" and "torch" not in status
+    if with_torch:
         headers += ["torch fwd ms", "torch bwd ms", "fwd minigrad/torch", "bwd minigrad/torch"]
     rows = []
-    for r in results:
-        row = [r["op"], ms(r, "mg fwd s"), gf(r, "mg fwd s", "fwd_flop"), ms(r, "mg bwd s"),
-               gf(r, "mg bwd s", "bwd_flop")]
-        if torch is not None:
-            row += [ms(r, "torch fwd s"), ms(r, "torch bwd s"), ratio(r, "fwd"), ratio(r, "bwd")]
+    for op, r in summary.items():
+        row = [op, m(r["minigrad fwd_s"]), r["fwd_gflops"], pct(r["fwd_of_sgemm"]),
+               m(r["minigrad bwd_s"]), r["bwd_gflops"], pct(r["bwd_of_sgemm"])]
+        if with_torch:
+            row += [m(r["torch fwd_s"]), m(r["torch bwd_s"]), r["fwd_ratio"], r["bwd_ratio"]]
         rows.append(row)
-    info = C.machine_info(torch, a.device)
-    C.write_json(a.json, {"benchmark": "ops", "machine": info, "args": vars(a),
-                          "results": results})
-    C.print_table(f"per-op times, median of >= {a.reps} samples, device {a.device}, "
-                  f"{threads} threads (matmul rows: minigrad's backend matmul)", headers,
-                  rows, info)
+    ref = ("n/a" if sgemm is None else f"{sgemm / 1e9:,.0f} GFLOP/s") + (
+        f" ({'NumPy float32 matmul' if a.device == 'cpu' else 'minigrad CUDA matmul'} "
+        f"{a.gemm}^3, median over its own {a.pairs} process(es))")
+    lines = [f"\nper-op times, device {a.device}, ISA {a.isa}, {a.threads} threads: "
+             f"{a.pairs} round(s) of one fresh process per framework, ABBA order; per "
+             f"process >= {a.reps} samples per op and pass (median); columns: medians over "
+             "the rounds",
+             f"sgemm reference: {ref}"]
+    if with_torch:
+        lines.append("minigrad/torch: torch's time over minigrad's in the same round, median "
+                     "(min-max); > 1 = minigrad faster")
+    lines += [C.format_table(headers, rows), C.machine_line(info)]
+    lines += [f"{fw}: {st}" for fw, st in status.items()]
+    return "\n".join(lines + C.footer_lines(first, notes))
+
+
+def main(argv=None) -> None:
+    a = parse_args(argv)
+    if min(a.batch, a.reps, a.pairs, a.gemm) < 1:
+        raise SystemExit("--batch, --reps, --pairs and --gemm must be at least 1")
+    if a.worker:
+        return C.emit(work(a))
+    if not selected(a.cases):
+        raise SystemExit(f"--cases {a.cases!r} selects no op; ops: "
+                         + "; ".join(c[0] for c in CASES))
+    frameworks = ["minigrad"] + (["torch"] if a.vs == "torch" else []) + ["sgemm"]
+    env, notes = C.worker_env(a.threads, None if a.isa == "native" else a.isa,
+                              a.keep_openblas_env)
+    info = C.machine_info(a.threads)
+    rounds, first, status = [], {}, {}
+    for rnd in range(a.pairs):
+        print(f"round {rnd + 1}/{a.pairs} ...", flush=True)
+        sample = {}
+        for fw in C.abba([f for f in frameworks if f not in status], rnd):
+            cmd = [sys.executable, os.path.abspath(__file__), "--worker", fw,
+                   "--device", a.device, f"--cases={a.cases or ''}"]
+            cmd += [f"--{k.replace('_', '-')}={getattr(a, k)}" for k in
+                    ("batch", "reps", "warmup", "min_time", "gemm", "threads")]
+            r = sample[fw] = C.run_worker(cmd, env, a.timeout, a.threads)
+            if "not_installed" in r:
+                status[fw] = f"not installed ({r['not_installed']})"
+            elif "error" in r:
+                print(f"  {fw}: FAILED: {r['error']}", file=sys.stderr, flush=True)
+            else:
+                first.setdefault(fw, r)
+                print(f"  {fw}: {len(r['ops'])} op(s), {r['process_s']:.1f} s", flush=True)
+        rounds.append(sample)
+    for fw in frameworks:
+        if fw not in status and fw not in first:
+            status[fw] = "failed"
+    info["loadavg_end"] = os.getloadavg()
+    summary, sgemm = summarize(rounds, [c[0] for c in selected(a.cases)])
+    C.write_json(a.json, {"benchmark": "ops", "args": vars(a), "machine": info, "env": notes,
+                          "status": status, "sgemm_flops_per_s": sgemm, "summary": summary,
+                          "rounds": rounds})
+    print(report(a, info, notes, summary, sgemm, first, status))
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -13,8 +13,8 @@ import numba as _numba
 if "NUMBA_THREADING_LAYER" not in _os.environ:
     _numba.config.THREADING_LAYER = "workqueue"
 
-from . import (activations, callbacks, datasets, initializers, layers, losses,  # noqa: F401
-               metrics, ops, optimizers, random, regularizers, testing, utils)
+from . import (activations, callbacks, datasets, distribution, initializers,  # noqa: F401
+               layers, losses, metrics, ops, optimizers, random, regularizers, testing, utils)
 from .models import Sequential, load_model  # noqa: F401
 from .tensor import Function, Tensor, no_grad, tensor  # noqa: F401
 from .variables import Variable  # noqa: F401

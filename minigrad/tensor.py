@@ -385,26 +385,9 @@ class Tensor:
     def exp(self) -> "Tensor": return Exp.apply(self)
     def log(self) -> "Tensor": return Log.apply(self)
 
-    # Activations are Numba kernels: their Functions live in ops.activations.
-    def relu(self) -> "Tensor":
-        from .ops import activations
-        return activations.ReLU.apply(self)
-
-    def sigmoid(self) -> "Tensor":
-        from .ops import activations
-        return activations.Sigmoid.apply(self)
-
-    def tanh(self) -> "Tensor":
-        from .ops import activations
-        return activations.Tanh.apply(self)
-
-    def softmax(self, axis: int = -1) -> "Tensor":
-        from .ops import activations
-        return activations.over_last_axis(activations.Softmax, self, axis)
-
-    def log_softmax(self, axis: int = -1) -> "Tensor":
-        from .ops import activations
-        return activations.over_last_axis(activations.LogSoftmax, self, axis)
+    # Activation methods (relu, sigmoid, tanh, softmax(axis), log_softmax(axis)) are
+    # added by minigrad.ops.activations, where their Functions live: the core does
+    # not import the layer ops.
 
 
 def _float_dtype(dtype, what: str) -> np.dtype:

@@ -24,7 +24,7 @@ if ROOT not in sys.path:
 
 import minigrad as mg  # noqa: E402
 from minigrad import layers as L  # noqa: E402
-from minigrad.backends.cpu import kernels as K  # noqa: E402
+from numba.core.registry import CPUDispatcher  # noqa: E402
 
 
 # ------------------------------------------------------------------ fixtures
@@ -238,7 +238,7 @@ CASES = [
     ("conv_strides_zero", lambda t: L.Conv2D(8, 3, strides=0), ValueError, "`strides` must be >= 1"),
     ("conv_padding_name", lambda t: L.Conv2D(8, 3, padding="full"), ValueError, "`padding` must be 'valid' or 'same', got 'full'"),
     ("conv_dilation_zero", lambda t: L.Conv2D(8, 3, dilation_rate=(1, 0)), ValueError, "`dilation_rate` must be >= 1, got (1, 0)"),
-    ("conv_activation_name", lambda t: L.Conv2D(8, 3, activation="gelu_fast"), ValueError, "unknown activation 'gelu_fast'"),
+    ("conv_activation_name", lambda t: L.Conv2D(8, 3, activation="gelux"), ValueError, "unknown activation 'gelux'"),
     ("conv_data_format", lambda t: L.Conv2D(8, 3, data_format="channels_first"), ValueError, "data_format='channels_last'"),
     ("conv_initializer", lambda t: L.Conv2D(8, 3, kernel_initializer="lecun"), ValueError, "unknown initializer 'lecun'"),
     ("conv_use_bias_str", lambda t: L.Conv2D(8, 3, use_bias="no"), TypeError, "`use_bias` must be a bool, got 'no'"),
@@ -343,6 +343,18 @@ CASES = [
     ("op_dense_kernel", lambda t: mg.ops.dense(np.zeros((2, 3), "f4"), np.zeros((4, 5), "f4")), ValueError, "expected a kernel of shape (3, units)"),
     ("op_xent_labels", lambda t: mg.ops.softmax_cross_entropy(np.zeros((2, 3), "f4"), np.array([0, 5]), sparse=True), ValueError, "labels must be in [0, 3)"),
     ("op_dropout_rate", lambda t: mg.ops.dropout(np.zeros(3, "f4"), 1.0), ValueError, "`rate` must be in [0, 1)"),
+    ("op_dropout_seed_huge", lambda t: mg.ops.dropout(np.zeros(3, "f4"), 0.5, seed=2**64), ValueError, "`seed` must be None or an int in [0, 2**64), got 18446744073709551616"),
+    ("op_dropout_seed_negative", lambda t: mg.ops.dropout(np.zeros(3, "f4"), 0.5, seed=-1), ValueError, "`seed` must be None or an int in [0, 2**64)"),
+    ("op_conv_stride_huge", lambda t: mg.ops.conv2d(np.zeros((1, 5, 5, 1), "f4"), np.zeros((3, 3, 1, 1), "f4"), stride=2**64), ValueError, "conv2d: `strides` must be <= 2147483647"),
+    ("op_pool_size_huge", lambda t: mg.ops.max_pool2d(np.zeros((1, 5, 5, 1), "f4"), 2**64), ValueError, "max_pooling2d: `pool_size` must be <= 2147483647"),
+    ("conv_strides_huge", lambda t: L.Conv2D(2, 3, strides=(1, 2**64)), ValueError, "`strides` must be <= 2147483647, got (1, 18446744073709551616)"),
+    ("pool_size_huge", lambda t: L.MaxPooling2D(2**64), ValueError, "`pool_size` must be <= 2147483647"),
+    ("op_relu_float16", lambda t: mg.ops.relu(mg.Tensor(np.ones(3, "f2"), dtype="float16")), TypeError, "relu: expected a float32 or float64 input, got dtype float16"),
+    ("op_conv_float16", lambda t: mg.ops.conv2d(mg.Tensor(np.ones((1, 4, 4, 1)), dtype="float16"), np.ones((3, 3, 1, 1), "f4")), TypeError, "conv2d: expected a float32 or float64 input, got dtype float16"),
+    ("op_softmax_axis", lambda t: mg.ops.softmax(np.zeros((2, 3), "f4"), axis=5), ValueError, "softmax: axis 5 is out of range for a tensor of rank 2"),
+    ("tensor_log_softmax_axis", lambda t: mg.Tensor(np.zeros((2, 3), "f4")).log_softmax(axis=-3), ValueError, "log_softmax: axis -3 is out of range for a tensor of rank 2"),
+    ("op_softmax_0d", lambda t: mg.ops.softmax(mg.Tensor(1.0)), ValueError, "softmax: expected a tensor of rank >= 1, got a 0-d tensor"),
+    ("op_gelu_approximate", lambda t: mg.ops.gelu(np.zeros(2, "f4"), approximate=True), ValueError, "gelu: approximate=True (the tanh form) is not implemented"),
     ("gradcheck_float32", lambda t: mg.testing.gradcheck(lambda a: a * a, (mg.Tensor(np.ones(2, "f4"), requires_grad=True),)), TypeError, "finite differences need float64"),
     ("random_seed_str", lambda t: mg.random.seed("42"), TypeError, "minigrad.random.seed: expected a non-negative int, got '42'"),
     ("random_set_state", lambda t: mg.random.set_state({"state": 1}), ValueError, "expected a PCG64 state from get_state()"),
@@ -396,21 +408,24 @@ def _dense_built():
 
 @contextlib.contextmanager
 def kernel_tripwire():
-    """Every Numba CPU kernel raises while active: bad input must be rejected first."""
-    saved = {}
-    for name in dir(K):
-        obj = getattr(K, name)
-        if hasattr(obj, "py_func"):  # a Numba dispatcher
-            saved[name] = obj
+    """Every Numba CPU kernel raises while active: bad input must be rejected first.
 
-            def trip(*a, _name=name, **k):
-                raise AssertionError(f"Numba kernel {_name} ran on bad input")
-            setattr(K, name, trip)
+    Set on the dispatcher class, so it catches every kernel however it is reached
+    (a module attribute, a table of generated kernels, a name bound at import).
+    """
+    own = "__call__" in vars(CPUDispatcher)
+    saved = vars(CPUDispatcher).get("__call__")
+
+    def trip(self, *a, **k):
+        raise AssertionError(f"Numba kernel {self.py_func.__name__} ran on bad input")
+    CPUDispatcher.__call__ = trip
     try:
         yield
     finally:
-        for name, obj in saved.items():
-            setattr(K, name, obj)
+        if own:
+            CPUDispatcher.__call__ = saved
+        else:
+            del CPUDispatcher.__call__
 
 
 def run_case(case, tmp):
@@ -427,6 +442,19 @@ def run_case(case, tmp):
             return False, f"message lacks {fragment!r}: {got}"
         return True, got
     return False, "no exception raised"
+
+
+def test_the_tripwire_catches_every_kernel():
+    """Kernels reached through a module attribute, a table of generated kernels, or a
+    fused op all trip it (the activations' were once bound at import and missed)."""
+    x = mg.Tensor(np.ones((1, 4, 4, 1), "f4"))
+    for call, kernel in [(lambda: x.relu(), "relu_forward"),
+                         (lambda: mg.ops.softmax(x), "softmax_forward"),
+                         (lambda: mg.ops.dropout(x, 0.5, seed=1), "dropout_apply"),
+                         (lambda: mg.ops.max_pool2d(x), "maxpool_forward")]:
+        with kernel_tripwire(), pytest.raises(AssertionError, match=f"kernel {kernel} ran"):
+            call()
+    assert x.relu().numpy().sum() == 16  # and it is gone afterwards
 
 
 def test_table_is_large_enough():

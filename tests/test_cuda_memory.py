@@ -1,7 +1,7 @@
 """The CUDA caching allocator (minigrad/backends/cuda/memory.py) on a stand-in
 driver: its bookkeeping runs on numba-cuda's real pointer classes, so this needs
-numba-cuda but no GPU. On a GPU, tests/cuda/test_step_allocations.py counts
-the device allocations it makes during training."""
+numba-cuda but no GPU. On a GPU, tests/cuda/test_step_allocations.py counts the
+real allocator's cuMemAlloc calls over a training run."""
 import gc
 import os
 
@@ -9,7 +9,10 @@ import pytest
 
 if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
     pytest.skip("the simulator replaces numba-cuda's driver module", allow_module_level=True)
-drv = pytest.importorskip("numba.cuda.cudadrv.driver", reason="needs numba-cuda")
+# numba itself still ships a deprecated numba.cuda without numba-cuda's driver
+# bindings: ask for numba-cuda by name, so a plain install skips instead of erroring
+pytest.importorskip("numba_cuda", reason="needs numba-cuda (pip install minigrad[cuda])")
+from numba.cuda.cudadrv import driver as drv  # noqa: E402
 from minigrad.backends.cuda import memory  # noqa: E402
 
 OOM = drv.binding.CUresult.CUDA_ERROR_OUT_OF_MEMORY

@@ -3,7 +3,6 @@
 The references below are written for clarity (explicit window slices, einsum,
 Keras's optimizer formulas spelled out), in float64; the kernels run on float32.
 """
-import inspect
 import math
 
 import numpy as np
@@ -11,6 +10,8 @@ import pytest
 
 import minigrad as mg
 from minigrad.backends import get_backend
+from minigrad.backends.contract import ConvGeometry, PoolGeometry
+from minigrad.backends.cpu.buffers import BufferPool
 
 B = get_backend("cpu")
 F32 = dict(rtol=2e-5, atol=2e-5)
@@ -64,13 +65,6 @@ def ref_conv_grads(x, w, gy, sh, sw, pt, pl, dh, dw, oh, ow):
     return gxp[:, pt:pt + h, pl:pl + wd, :], gw
 
 
-def conv_forward(x, w, geom):
-    """The backend's conv2d_forward, whether or not it takes the bias itself."""
-    if "b" in inspect.signature(B.conv2d_forward).parameters:
-        return B.conv2d_forward(x, w, None, *geom)
-    return B.conv2d_forward(x, w, *geom)
-
-
 # (N, H, W, C), (KH, KW), F, strides, padding, dilation
 CONV_CASES = [
     ((2, 7, 7, 3), (3, 3), 4, (1, 1), "valid", (1, 1)),
@@ -91,7 +85,7 @@ CONV_CASES = [
 def conv_geom(xs, k, s, pad, d):
     oh, pt = geometry(xs[1], k[0], s[0], d[0], pad)
     ow, pl = geometry(xs[2], k[1], s[1], d[1], pad)
-    return (s[0], s[1], pt, pl, d[0], d[1], oh, ow)
+    return ConvGeometry(s[0], s[1], pt, pl, d[0], d[1], oh, ow)
 
 
 @pytest.mark.parametrize("xs,k,f,s,pad,d", CONV_CASES)
@@ -100,13 +94,13 @@ def test_conv2d_forward_and_backward(xs, k, f, s, pad, d, rng):
     w = rng.standard_normal(k + (xs[3], f)).astype(np.float32)
     geom = conv_geom(xs, k, s, pad, d)
     sh, sw, pt, pl, dh, dw, oh, ow = geom
-    y, cols = conv_forward(x, w, geom)
+    y, cols = B.conv2d_forward(x, w, geom)
     assert y.shape == (xs[0], oh, ow, f) and y.dtype == np.float32
     np.testing.assert_allclose(y, ref_conv(x, w, *geom), **F32)
 
     gy = rng.standard_normal(y.shape).astype(np.float32)
     gx_ref, gw_ref = ref_conv_grads(x, w, gy, *geom)
-    gx = B.conv2d_backward_input(gy, w, x.shape, sh, sw, pt, pl, dh, dw)
+    gx = B.conv2d_backward_input(gy, w, x.shape, geom)
     assert gx.shape == x.shape and gx.dtype == np.float32
     np.testing.assert_allclose(gx, gx_ref, **F32)
     gw = B.conv2d_backward_weight(gy, cols, w.shape)
@@ -120,8 +114,8 @@ def test_conv2d_backward_input_overwrites_output_buffer(rng):
     w = rng.standard_normal((3, 3, 2, 2)).astype(np.float32)
     geom = conv_geom(x.shape, (3, 3), (1, 1), "same", (1, 1))
     gy = rng.standard_normal((2, 6, 6, 2)).astype(np.float32)
-    a = B.conv2d_backward_input(gy, w, x.shape, *geom[:6])
-    b = B.conv2d_backward_input(gy, w, x.shape, *geom[:6])
+    a = B.conv2d_backward_input(gy, w, x.shape, geom)
+    b = B.conv2d_backward_input(gy, w, x.shape, geom)
     np.testing.assert_array_equal(a, b)
 
 
@@ -194,7 +188,7 @@ def test_maxpool2d_forward_and_backward(xs, pool, s, pad, rng):
     x = rng.standard_normal(xs).astype(np.float32)
     oh, pt = geometry(xs[1], pool[0], s[0], 1, pad)
     ow, pl = geometry(xs[2], pool[1], s[1], 1, pad)
-    y, arg = B.maxpool2d_forward(x, pool[0], pool[1], s[0], s[1], pt, pl, oh, ow)
+    y, arg = B.maxpool2d_forward(x, PoolGeometry(pool[0], pool[1], s[0], s[1], pt, pl, oh, ow))
     gy = rng.standard_normal(y.shape).astype(np.float32)
     y_ref, gx_ref = ref_maxpool(x, pool[0], pool[1], s[0], s[1], pt, pl, oh, ow, gy)
     assert y.shape == (xs[0], oh, ow, xs[3])
@@ -206,7 +200,7 @@ def test_maxpool2d_forward_and_backward(xs, pool, s, pad, rng):
 
 def test_maxpool2d_ties_go_to_first_element_and_all_negative_inputs():
     x = np.full((1, 4, 4, 1), -3.0, np.float32)   # all tied, all negative
-    y, arg = B.maxpool2d_forward(x, 2, 2, 2, 2, 0, 0, 2, 2)
+    y, arg = B.maxpool2d_forward(x, PoolGeometry(2, 2, 2, 2, 0, 0, 2, 2))
     np.testing.assert_array_equal(y, np.full((1, 2, 2, 1), -3.0))
     gx = B.maxpool2d_backward(np.ones((1, 2, 2, 1), np.float32), arg, x.shape)
     expected = np.zeros((4, 4))
@@ -217,11 +211,11 @@ def test_maxpool2d_ties_go_to_first_element_and_all_negative_inputs():
 def test_maxpool2d_same_padding_never_picks_padding():
     x = np.full((1, 3, 3, 1), -5.0, np.float32)   # padding (as 0 or -inf) must not win
     oh, pt = geometry(3, 2, 2, 1, "same")
-    y, arg = B.maxpool2d_forward(x, 2, 2, 2, 2, pt, pt, oh, oh)
+    y, arg = B.maxpool2d_forward(x, PoolGeometry(2, 2, 2, 2, pt, pt, oh, oh))
     np.testing.assert_array_equal(y, np.full((1, 2, 2, 1), -5.0))
 
 
-# conv geometry, pool geometry; kh*kw*c <= 16 takes the direct path, more im2col
+# conv geometry, pool geometry of the fused op (composed from the kernels above in ops)
 FUSED_CASES = [
     ((2, 10, 10, 1), (3, 3), 4, (1, 1), "valid", (1, 1), (2, 2), (2, 2), "valid"),
     ((2, 9, 9, 1), (3, 3), 3, (1, 1), "same", (1, 1), (3, 3), (2, 2), "same"),
@@ -242,22 +236,24 @@ def test_conv2d_maxpool_fused(xs, k, f, s, pad, d, pool, ps, ppad, relu, rng):
     oh, ow = geom[6], geom[7]
     poh, ppt = geometry(oh, pool[0], ps[0], 1, ppad)
     pow_, ppl = geometry(ow, pool[1], ps[1], 1, ppad)
-    pgeom = (pool[0], pool[1], ps[0], ps[1], ppt, ppl, poh, pow_)
-    y, arg, cols = B.conv2d_maxpool_forward(x, w, b, relu, geom, pgeom)
+    tx, tw, tb = (mg.Tensor(a, requires_grad=True) for a in (x, w, b))
+    out = mg.ops.conv2d_maxpool(tx, tw, tb, s, pad, d, "relu" if relu else None, pool, ps, ppad)
+    y = out.numpy()
 
     z = ref_conv(x, w, *geom) + b
     z = np.maximum(z, 0) if relu else z
     g = rng.standard_normal((xs[0], poh, pow_, f)).astype(np.float32)
-    y_ref, _ = ref_maxpool(z, pool[0], pool[1], ps[0], ps[1], ppt, ppl, poh, pow_, g)
+    y_ref, gz = ref_maxpool(z, pool[0], pool[1], ps[0], ps[1], ppt, ppl, poh, pow_, g)
     assert y.shape == y_ref.shape
     np.testing.assert_allclose(y, y_ref, rtol=1e-4, atol=1e-4)
 
-    g = np.where(y > 0, g, 0).astype(np.float32) if relu else g   # past ReLU's mask
-    _, gz = ref_maxpool(z, pool[0], pool[1], ps[0], ps[1], ppt, ppl, poh, pow_, g)
+    out.backward(g)
+    if relu:  # ReLU's mask on the conv output
+        gz = np.where(z > 0, gz, 0)
     gx_ref, gw_ref = ref_conv_grads(x, w, gz, *geom)
-    gx, gw = B.conv2d_maxpool_backward(g, arg, x, cols, w, True, True, geom, pgeom)
-    np.testing.assert_allclose(gx, gx_ref, rtol=1e-4, atol=1e-4)
-    np.testing.assert_allclose(gw, gw_ref, rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(tx.grad.numpy(), gx_ref, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(tw.grad.numpy(), gw_ref, rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(tb.grad.numpy(), gz.sum(axis=(0, 1, 2)), rtol=1e-4, atol=1e-3)
 
 
 # ---------------------------------------------------------------- activations
@@ -519,3 +515,53 @@ def test_optimizer_defaults_are_keras():
     assert mg.optimizers.get("adam").learning_rate == 0.001
     sgd = mg.optimizers.get("sgd")
     assert (sgd.learning_rate, sgd.momentum, sgd.nesterov) == (0.01, 0.0, False)
+
+
+# ---------------------------------------------------------------- buffer pool
+def test_buffer_pool_never_hands_out_memory_still_in_use():
+    """A buffer is reused only once nothing can reach it: a view kept anywhere (here
+    a reshaped slice, as a Function saves for backward) keeps it in use."""
+    pool = BufferPool()
+    shape = (512, 256)                                       # 512 KiB of float32
+    a = pool.empty(shape, np.float32)
+    kept = a.reshape(-1)[100:].reshape(-1, 2).T              # views of views
+    kept[...] = 7.0
+    address = a.ctypes.data
+    del a
+    b = pool.empty(shape, np.float32)
+    assert not np.shares_memory(b, kept) and b.ctypes.data != address
+    b[...] = -1.0
+    assert (kept == 7.0).all()                               # untouched by b's user
+    addresses = {address, b.ctypes.data}
+    del kept, b
+    c = pool.empty((256, 512), np.float32)                   # free again: reused, any shape
+    assert c.ctypes.data in addresses and pool.in_use() == 1
+    assert c.flags.writeable and c.flags.c_contiguous and c.shape == (256, 512)
+    reused = {pool.empty(shape, np.float32).ctypes.data for _ in range(3)}
+    assert len(reused) == 1                                  # each dropped at once, reused
+
+
+def test_buffer_pool_reuses_dropped_buffers():
+    pool = BufferPool()
+    first = pool.empty((1024, 256), np.float32).ctypes.data
+    assert pool.empty((1024, 256), np.float32).ctypes.data == first
+    assert pool.in_use() == 0
+    small = pool.empty((10, 10), np.float32)                 # below MIN_BYTES: plain NumPy
+    assert small.base is None
+
+
+def test_a_buffer_saved_for_backward_is_not_handed_out_again(rng):
+    """conv2d saves its im2col columns (a pooled buffer) for backward; a second
+    forward of the same shapes before that backward must not overwrite them."""
+    x1, x2 = (rng.standard_normal((8, 16, 16, 8)).astype(np.float32) for _ in range(2))
+    w = rng.standard_normal((3, 3, 8, 4)).astype(np.float32)
+    geom = conv_geom(x1.shape, (3, 3), (1, 1), "valid", (1, 1))
+    assert 8 * 14 * 14 * 72 * 4 >= BufferPool.MIN_BYTES      # the columns are pooled
+    tw = mg.Tensor(w, requires_grad=True)
+    y1 = mg.ops.conv2d(mg.Tensor(x1), tw)
+    y2 = mg.ops.conv2d(mg.Tensor(x2), tw)                    # same shapes, while y1's graph lives
+    gy = rng.standard_normal(y1.shape).astype(np.float32)
+    y1.backward(gy)
+    np.testing.assert_allclose(tw.grad.numpy(), ref_conv_grads(x1, w, gy, *geom)[1],
+                               rtol=1e-4, atol=1e-3)
+    del y2

@@ -64,8 +64,8 @@ def test_top_k_accuracies_match_numpy_with_ties(rng):
 def test_accuracy_counts_on_the_backend_without_copying_predictions(monkeypatch, rng):
     """No sample weights: backend.count_correct does the counting; NumPy is never asked
     for the predictions (on a GPU only the count crosses)."""
-    from minigrad.backends import cpu
-    calls = []
+    from minigrad.backends import get_backend
+    cpu, calls = get_backend("cpu"), []
     real = cpu.count_correct
     monkeypatch.setattr(cpu, "count_correct", lambda *a: calls.append(a[2]) or real(*a))
     p, labels = _probs(rng), rng.integers(0, 5, 40)

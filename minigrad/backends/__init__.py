@@ -1,4 +1,4 @@
-"""Backend lookup: a device name -> the module of kernels for it."""
+"""Backend lookup: a device name -> its backend (an implementation of contract.Backend)."""
 from __future__ import annotations
 
 import importlib
@@ -23,9 +23,9 @@ def default_device() -> str:
 
 
 def get_backend(device: str):
-    """The backend module for `device`; 'cuda' raises one clear error if unusable."""
+    """The backend for `device`; 'cuda' raises one clear error if unusable."""
     name = check_device(device)
     if name == "cpu":
-        from . import cpu
-        return cpu
+        from .cpu import BACKEND
+        return BACKEND
     return importlib.import_module(".cuda", __name__).load()

@@ -8,7 +8,7 @@ import numpy as np
 from .. import initializers, ops
 from .. import activations
 from ..tensor import Tensor
-from ..utils import pair, padding_mode, same_or_valid
+from ..utils import pair, padding_mode
 from .base import Layer, check_shape
 
 
@@ -81,15 +81,9 @@ class Conv2D(_WithActivation):
 
     def compute_output_shape(self, input_shape):
         self._check_rank(tuple(input_shape))
-        n, h, w, _ = input_shape
-        (kh, kw), (sh, sw), (dh, dw) = self.kernel_size, self.strides, self.dilation_rate
-        oh = same_or_valid(h, kh, sh, dh, self.padding)[0]
-        ow = same_or_valid(w, kw, sw, dw, self.padding)[0]
-        if oh < 1 or ow < 1:
-            raise ValueError(f"Conv2D {self.name!r}: kernel_size {self.kernel_size} with "
-                             f"dilation_rate {self.dilation_rate} is larger than the "
-                             f"{self.padding!r} input {(h, w)}")
-        return (n, oh, ow, self.filters)
+        geom = ops.conv2d_geometry(input_shape, self.kernel_size, self.strides, self.padding,
+                                   self.dilation_rate, name=f"Conv2D {self.name!r}")
+        return (input_shape[0], geom.oh, geom.ow, self.filters)
 
     fuses_relu = True
 
@@ -125,13 +119,9 @@ class MaxPooling2D(Layer):
 
     def compute_output_shape(self, input_shape):
         self._check_rank(tuple(input_shape))
-        n, h, w, c = input_shape
-        oh = same_or_valid(h, self.pool_size[0], self.strides[0], 1, self.padding)[0]
-        ow = same_or_valid(w, self.pool_size[1], self.strides[1], 1, self.padding)[0]
-        if oh < 1 or ow < 1:
-            raise ValueError(f"MaxPooling2D {self.name!r}: pool_size {self.pool_size} is larger "
-                             f"than the 'valid' input {(h, w)}")
-        return (n, oh, ow, c)
+        geom = ops.pool2d_geometry(input_shape, self.pool_size, self.strides, self.padding,
+                                   name=f"MaxPooling2D {self.name!r}")
+        return (input_shape[0], geom.oh, geom.ow, input_shape[3])
 
     def build(self, input_shape):
         self.compute_output_shape(input_shape)

@@ -1,19 +1,41 @@
-"""2-D convolution, NHWC input, (KH, KW, C, F) kernel, as Keras's Conv2D."""
+"""2-D convolution, NHWC input, (KH, KW, C, F) kernel, as Keras's Conv2D; and the
+fused Conv2D + bias + ReLU + MaxPooling2D op, composed from the backend's parts."""
 from __future__ import annotations
 
-from ..tensor import Function, Tensor, as_tensor
+from ..backends.contract import ConvGeometry
+from ..tensor import Function, Tensor
 from ..utils import pair, padding_mode, same_or_valid
-from .pool import pool_geometry
+from .checks import float_tensor
+from .pool import pool2d_geometry
 
 
-class Conv2D(Function):
+def conv2d_geometry(input_shape, kernel_size, strides=1, padding: str = "valid",
+                    dilation_rate=1, name: str = "conv2d") -> ConvGeometry:
+    """The output size and padding of a conv over an (N, H, W, C) input: the one
+    shape function behind layers.Conv2D.compute_output_shape and ops.conv2d."""
+    kh, kw = pair(kernel_size, "kernel_size", name)
+    sh, sw = pair(strides, "strides", name)
+    dh, dw = pair(dilation_rate, "dilation_rate", name)
+    padding = padding_mode(padding, name)
+    if len(input_shape) != 4:
+        raise ValueError(f"{name}: expected a 4-D input (batch, height, width, channels), "
+                         f"got shape {tuple(input_shape)}")
+    _, h, w, _ = input_shape
+    oh, pt, _ = same_or_valid(h, kh, sh, dh, padding)
+    ow, pl, _ = same_or_valid(w, kw, sw, dw, padding)
+    if oh < 1 or ow < 1:
+        raise ValueError(f"{name}: kernel_size {(kh, kw)} with dilation_rate {(dh, dw)} is "
+                         f"larger than the {padding!r} input {(h, w)}")
+    return ConvGeometry(sh, sw, pt, pl, dh, dw, oh, ow)
+
+
+class Conv2DFn(Function):
     """conv, + bias, then ReLU if asked: the epilogue is one fused pass."""
 
     @staticmethod
     def forward(ctx, x, w, b, geom, relu):
         B = ctx.backend
-        sh, sw, pt, pl, dh, dw, oh, ow = geom
-        y, cols = B.conv2d_forward(x, w, sh, sw, pt, pl, dh, dw, oh, ow)
+        y, cols = B.conv2d_forward(x, w, geom)
         if b is not None or relu:
             B.bias_act(y, b, relu)
         ctx.save_for_backward(cols, w, y if relu else None)
@@ -23,10 +45,9 @@ class Conv2D(Function):
     @staticmethod
     def backward(ctx, g):
         B, (cols, w, y) = ctx.backend, ctx.saved_tensors
-        sh, sw, pt, pl, dh, dw, _, _ = ctx.geom
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         g, gb = bias_act_grads(B, y, g, need_b)
-        gx = B.conv2d_backward_input(g, w, ctx.x_shape, sh, sw, pt, pl, dh, dw) if need_x else None
+        gx = B.conv2d_backward_input(g, w, ctx.x_shape, ctx.geom) if need_x else None
         gw = B.conv2d_backward_weight(g, cols, w.shape) if need_w else None
         return gx, gw, gb, None, None
 
@@ -49,25 +70,22 @@ def conv2d(x, w, b=None, stride=1, padding: str = "valid", dilation=1, *,
     'same' (TensorFlow's split: the extra pixel goes bottom/right).
     `activation='relu'` applies ReLU in the same pass as the bias.
     """
-    x, w = as_tensor(x), as_tensor(w)
-    b = None if b is None else as_tensor(b)
-    geom = _conv_geometry(x, w, b, stride, padding, dilation, name)
-    return Conv2D.apply(x, w, b, geom, fused_relu(activation, name))
+    x, w, b = _check_conv_args(x, w, b, name)
+    geom = conv2d_geometry(x.shape, w.shape[:2], stride, padding, dilation, name)
+    return Conv2DFn.apply(x, w, b, geom, fused_relu(activation, name))
 
 
-def _conv_geometry(x, w, b, stride, padding, dilation, name: str) -> tuple:
-    """Check conv2d's arguments (Tensors); (sh, sw, pad_top, pad_left, dh, dw, oh, ow)."""
-    sh, sw = pair(stride, "strides", name)
-    dh, dw = pair(dilation, "dilation_rate", name)
-    padding = padding_mode(padding, name)
+def _check_conv_args(x, w, b, name: str) -> tuple:
+    """conv2d's x, w, b as float Tensors of matching shapes and one dtype."""
+    x, w = float_tensor(x, name), float_tensor(w, name, "kernel")
+    b = None if b is None else float_tensor(b, name, "bias")
     if x.ndim != 4:
         raise ValueError(f"{name}: expected a 4-D input (batch, height, width, channels), "
                          f"got shape {x.shape}")
     if w.ndim != 4:
         raise ValueError(f"{name}: expected a 4-D kernel (kh, kw, in_channels, filters), "
                          f"got shape {w.shape}")
-    n, h, wd, c = x.shape
-    kh, kw, kc, f = w.shape
+    c, (_, _, kc, f) = x.shape[3], w.shape
     if kc != c:
         raise ValueError(f"{name}: the input has {c} channels but the kernel expects {kc} "
                          f"(kernel shape {w.shape}, input shape {x.shape})")
@@ -76,12 +94,7 @@ def _conv_geometry(x, w, b, stride, padding, dilation, name: str) -> tuple:
     if x.dtype != w.dtype or (b is not None and b.dtype != x.dtype):
         raise TypeError(f"{name}: input, kernel and bias must share one dtype, got "
                         f"{x.dtype}, {w.dtype}" + ("" if b is None else f", {b.dtype}"))
-    oh, pt, _ = same_or_valid(h, kh, sh, dh, padding)
-    ow, pl, _ = same_or_valid(wd, kw, sw, dw, padding)
-    if oh < 1 or ow < 1:
-        raise ValueError(f"{name}: the kernel {(kh, kw)} with dilation {(dh, dw)} is larger "
-                         f"than the {padding!r} input {(h, wd)}; output would be {(oh, ow)}")
-    return sh, sw, pt, pl, dh, dw, oh, ow
+    return x, w, b
 
 
 def fused_relu(activation, name: str) -> bool:
@@ -92,28 +105,34 @@ def fused_relu(activation, name: str) -> bool:
     return activation == "relu"
 
 
-class Conv2DMaxPool(Function):
+class Conv2DMaxPoolFn(Function):
     """max_pool2d(act(conv2d(x, w) + b)) as one op (act: ReLU or none).
 
-    Same values and gradients as the three ops in a row; the backward applies
-    ReLU's mask on the small pooled grid (relu(max z) = max relu(z)), and the
-    backend may skip the full-size conv output altogether.
+    The backend's conv, pool and epilogue in a row: since the bias is per channel
+    and ReLU monotone, max(relu(z + b)) = relu(max(z) + b), so the epilogue runs on
+    the pooled output, 4x smaller, and the backward applies ReLU's mask there and
+    scatters the pooled gradient to the conv grid once, for both GEMMs.
     """
 
     @staticmethod
     def forward(ctx, x, w, b, geom, pgeom, relu):
-        y, arg, cols = ctx.backend.conv2d_maxpool_forward(x, w, b, relu, geom, pgeom)
+        B = ctx.backend
+        z, cols = B.conv2d_forward(x, w, geom)
+        y, arg = B.maxpool2d_forward(z, pgeom)
+        if b is not None or relu:
+            B.bias_act(y, b, relu)
         ctx.save_for_backward(x, w, cols, arg, y if relu else None)
-        ctx.geom, ctx.pgeom = geom, pgeom
+        ctx.geom = geom
         return y
 
     @staticmethod
     def backward(ctx, g):
-        B, (x, w, cols, arg, y) = ctx.backend, ctx.saved_tensors
+        B, (x, w, cols, arg, y), geom = ctx.backend, ctx.saved_tensors, ctx.geom
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         g, gb = bias_act_grads(B, y, g, need_b)
-        gx, gw = B.conv2d_maxpool_backward(g, arg, x, cols, w, need_x, need_w, ctx.geom,
-                                           ctx.pgeom)
+        gz = B.maxpool2d_backward(g, arg, (x.shape[0], geom.oh, geom.ow, w.shape[3]))
+        gw = B.conv2d_backward_weight(gz, cols, w.shape) if need_w else None
+        gx = B.conv2d_backward_input(gz, w, x.shape, geom) if need_x else None
         return gx, gw, gb, None, None, None
 
 
@@ -121,13 +140,12 @@ def conv2d_maxpool(x, w, b=None, stride=1, padding: str = "valid", dilation=1,
                    activation: str | None = None, pool_size=(2, 2), pool_stride=None,
                    pool_padding: str = "valid", name: str = "conv2d") -> Tensor:
     """`max_pool2d(conv2d(x, w, b, ..., activation), pool_size, ...)`, fused."""
-    x, w = as_tensor(x), as_tensor(w)
-    b = None if b is None else as_tensor(b)
-    geom = _conv_geometry(x, w, b, stride, padding, dilation, name)
-    z_shape = (x.shape[0], geom[6], geom[7], w.shape[-1])
-    pgeom = pool_geometry(z_shape, pool_size, pool_stride, pool_padding, name)
+    x, w, b = _check_conv_args(x, w, b, name)
+    geom = conv2d_geometry(x.shape, w.shape[:2], stride, padding, dilation, name)
+    z_shape = (x.shape[0], geom.oh, geom.ow, w.shape[-1])
+    pgeom = pool2d_geometry(z_shape, pool_size, pool_stride, pool_padding, name)
     # A 'valid' pool can leave the conv's last rows and columns unused (11 -> 5
     # with 2x2 pooling): compute only the conv outputs some window reads.
-    ph, pw, psh, psw, ppt, ppl, poh, pow_ = pgeom
-    used = (min(geom[6], (poh - 1) * psh - ppt + ph), min(geom[7], (pow_ - 1) * psw - ppl + pw))
-    return Conv2DMaxPool.apply(x, w, b, geom[:6] + used, pgeom, fused_relu(activation, name))
+    used = geom._replace(oh=min(geom.oh, (pgeom.oh - 1) * pgeom.sh - pgeom.pad_top + pgeom.ph),
+                         ow=min(geom.ow, (pgeom.ow - 1) * pgeom.sw - pgeom.pad_left + pgeom.pw))
+    return Conv2DMaxPoolFn.apply(x, w, b, used, pgeom, fused_relu(activation, name))

@@ -1,17 +1,18 @@
 """Fully connected layer op: x @ w + b."""
 from __future__ import annotations
 
-from ..tensor import Function, Tensor, as_tensor
+from ..tensor import Function, Tensor
+from .checks import float_tensor
 from .conv import bias_act_grads, fused_relu
 
 
-class Dense(Function):
-    """x @ w, + bias, then ReLU if asked (the epilogue fused as in Conv2D)."""
+class DenseFn(Function):
+    """x @ w, + bias, then ReLU if asked (the epilogue fused as in Conv2DFn)."""
 
     @staticmethod
     def forward(ctx, x, w, b, relu):
         B = ctx.backend
-        y = B.matmul(x, w)  # NumPy's BLAS on the CPU: see backends/cpu
+        y = B.matmul(x, w)  # OpenBLAS on the CPU: see backends/cpu/backend.py
         if b is not None or relu:
             B.bias_act(y, b, relu)
         ctx.save_for_backward(x, w, y if relu else None)
@@ -29,8 +30,8 @@ class Dense(Function):
 
 def dense(x, w, b=None, *, activation: str | None = None, name: str = "dense") -> Tensor:
     """x (N, in) @ w (in, units) + b (units,); `activation='relu'` fused in."""
-    x, w = as_tensor(x), as_tensor(w)
-    b = None if b is None else as_tensor(b)
+    x, w = float_tensor(x, name), float_tensor(w, name, "kernel")
+    b = None if b is None else float_tensor(b, name, "bias")
     if x.ndim != 2:
         raise ValueError(f"{name}: expected a 2-D input (batch, features), got shape {x.shape}")
     if w.ndim != 2 or w.shape[0] != x.shape[1]:
@@ -38,4 +39,4 @@ def dense(x, w, b=None, *, activation: str | None = None, name: str = "dense") -
                          f"{x.shape}, got {w.shape}")
     if b is not None and b.shape != (w.shape[1],):
         raise ValueError(f"{name}: expected a bias of shape ({w.shape[1]},), got {b.shape}")
-    return Dense.apply(x, w, b, fused_relu(activation, name))
+    return DenseFn.apply(x, w, b, fused_relu(activation, name))

@@ -1,11 +1,14 @@
 """Inverted dropout with a counter-based mask (recomputed in backward, never stored)."""
 from __future__ import annotations
 
+import numbers
+
 from .. import random
-from ..tensor import Function, Tensor, as_tensor
+from ..tensor import Function, Tensor
+from .checks import float_tensor
 
 
-class Dropout(Function):
+class DropoutFn(Function):
     @staticmethod
     def forward(ctx, x, rate, seed):
         ctx.rate, ctx.seed = rate, seed
@@ -22,12 +25,16 @@ def dropout(x, rate: float, training: bool = True, seed: int | None = None,
     """Zero each element with probability `rate`, scale the rest by 1/(1-rate).
 
     Identity unless `training`. The mask is a pure function of (seed, index), so
-    it is the same on any thread count and on either backend.
+    it is the same on any thread count and on either backend. A dropped NaN stays
+    NaN (x is multiplied by the mask, as in PyTorch).
     """
-    x = as_tensor(x)
+    x = float_tensor(x, name)
     if not 0.0 <= float(rate) < 1.0:
         raise ValueError(f"{name}: `rate` must be in [0, 1), got {rate!r}")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)
+                             or not 0 <= seed < 2**64):
+        raise ValueError(f"{name}: `seed` must be None or an int in [0, 2**64), got {seed!r}")
     if not training or rate == 0.0:
         return x
     seed = random.next_seed() if seed is None else int(seed)
-    return Dropout.apply(x, float(rate), seed)
+    return DropoutFn.apply(x, float(rate), seed)

@@ -4,8 +4,11 @@ from __future__ import annotations
 import numbers
 
 
+MAX_INT = 2**31 - 1  # sizes and strides stay far from the kernels' int64 overflow
+
+
 def pair(value, arg: str, owner: str, minimum: int = 1) -> tuple:
-    """An int or a pair of ints -> (a, b), each >= minimum, else a clear error."""
+    """An int or a pair of ints -> (a, b), each in [minimum, MAX_INT], else a clear error."""
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
         value = (int(value), int(value))
     if not (isinstance(value, (tuple, list)) and len(value) == 2 and
@@ -13,6 +16,8 @@ def pair(value, arg: str, owner: str, minimum: int = 1) -> tuple:
         raise TypeError(f"{owner}: `{arg}` must be an int or a tuple of 2 ints, got {value!r}")
     if min(value) < minimum:
         raise ValueError(f"{owner}: `{arg}` must be >= {minimum}, got {tuple(value)}")
+    if max(value) > MAX_INT:
+        raise ValueError(f"{owner}: `{arg}` must be <= {MAX_INT}, got {tuple(value)}")
     return int(value[0]), int(value[1])
 
 

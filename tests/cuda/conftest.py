@@ -2,8 +2,10 @@
 
     NUMBA_ENABLE_CUDASIM=1 python -m pytest tests/cuda
 
-Anywhere else (the plain `pytest` run) they are skipped, except the device-error
-tests, which need neither: they check the errors raised when CUDA is missing.
+Anywhere else (the plain `pytest` run) they are skipped, except the files of
+NEEDS_NO_GPU, which need neither (device errors, launch geometry, PTX
+compilation), and all but the CUDA half of the files of EITHER_DEVICE, whose
+tests take a `device` parameter and run on each backend in turn.
 """
 import os
 
@@ -27,8 +29,9 @@ USABLE = cuda_usable()
 # threads (Python threads) interleave 50x more often, and one CI run then got
 # a wrong value from a kernel whose shared-memory use is correct on review
 # (not reproduced in 10 reruns). The default interval costs ~2 minutes.
-NEEDS_NO_GPU = {"test_device_errors.py"}
-
+NEEDS_NO_GPU = {"test_device_errors.py", "test_launch.py", "test_kernels_compile.py"}
+EITHER_DEVICE = {"test_elementwise.py", "test_nan.py", "test_strided_ops.py"}
+DEVICES = ["cpu", "cuda"]
 
 
 def pytest_collection_modifyitems(config, items):
@@ -38,5 +41,10 @@ def pytest_collection_modifyitems(config, items):
     here = os.path.dirname(os.path.abspath(__file__))
     for item in items:
         path = str(item.fspath)
-        if path.startswith(here) and os.path.basename(path) not in NEEDS_NO_GPU:
-            item.add_marker(skip)
+        name = os.path.basename(path)
+        if not path.startswith(here) or name in NEEDS_NO_GPU:
+            continue
+        callspec = getattr(item, "callspec", None)
+        if name in EITHER_DEVICE and (callspec is None or callspec.params.get("device") != "cuda"):
+            continue
+        item.add_marker(skip)

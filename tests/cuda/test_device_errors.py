@@ -13,12 +13,15 @@ import minigrad as mg
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+# A plain install: numba's own (deprecated) numba.cuda, no numba_cuda, and not the
+# finder numba-cuda installs to redirect numba.cuda to itself.
 HIDE_NUMBA_CUDA = """
 import sys, importlib.abc
+sys.meta_path[:] = [f for f in sys.meta_path if type(f).__name__ != "NumbaCudaFinder"]
 class Block(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
         if name == "numba_cuda" or name.startswith("numba_cuda."):
-            raise ImportError("No module named 'numba_cuda'")
+            raise ModuleNotFoundError("No module named 'numba_cuda'", name=name)
 sys.meta_path.insert(0, Block())
 """
 
@@ -101,13 +104,13 @@ def test_cpu_still_works_without_numba_cuda():
 def test_the_check_is_patchable_in_process(monkeypatch):
     """load() asks _gpu_problem; with a failing check get_backend raises, nothing cached."""
     import minigrad.backends.cuda as cuda_backend
-    monkeypatch.setattr(cuda_backend, "K", None)
+    monkeypatch.setattr(cuda_backend, "BACKEND", None)
     monkeypatch.setattr(cuda_backend, "_import_cuda", lambda: object())
     monkeypatch.setattr(cuda_backend, "_gpu_problem", lambda cu: "no device")
     with pytest.raises(RuntimeError, match=r"^device 'cuda': no CUDA GPU/driver found "
                                            r"\(no device\)"):
         mg.backends.get_backend("cuda")
-    assert cuda_backend.K is None
+    assert cuda_backend.BACKEND is None
 
 
 @pytest.mark.parametrize("make", [
@@ -125,3 +128,16 @@ def test_unknown_device_is_a_value_error(make):
 def test_device_must_be_a_string():
     with pytest.raises(TypeError):
         mg.Tensor([1.0], device=0)
+
+
+def test_allocator_tests_skip_cleanly_without_numba_cuda():
+    """README's `pytest` in a plain install: the allocator tests skip, not error at
+    collection (numba's own deprecated numba.cuda lacks numba-cuda's driver bindings)."""
+    r = run_python(HIDE_NUMBA_CUDA, f"""
+        import sys, pytest
+        sys.exit(pytest.main(["-q", "-p", "no:cacheprovider", "-rs",
+                              {os.path.join(ROOT, "tests", "test_cuda_memory.py")!r}]))
+        """)
+    assert r.returncode == 5, r.stdout + r.stderr  # "no tests ran"; a collection error is 2
+    assert "1 skipped" in r.stdout and "needs numba-cuda" in r.stdout, r.stdout
+    assert "error" not in r.stdout.lower(), r.stdout

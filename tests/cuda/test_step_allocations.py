@@ -52,6 +52,19 @@ FIT = textwrap.dedent("""
 """)
 
 
+# On a GPU: loading the backend installs the caching allocator before the first CUDA
+# context exists (a context keeps the manager it was made with); only then is the
+# current context's manager the one to read.
+GPU_PRELUDE = textwrap.dedent("""
+    from minigrad.backends import get_backend
+    from minigrad.backends.cuda import memory
+
+    get_backend("cuda")
+    mm = memory.manager()
+    assert mm is not None, "the caching allocator is not the context's memory manager"
+""")
+
+
 class SizeClassBook:
     """The caching allocator's count, kept for the simulator's device arrays."""
 
@@ -79,9 +92,7 @@ class SizeClassBook:
 
 def fit_counting(monkeypatch) -> tuple:
     if not SIMULATOR:
-        run = subprocess.run([sys.executable, "-c",
-                              "from minigrad.backends.cuda import memory\n"
-                              "mm = memory.manager()\n" + FIT],
+        run = subprocess.run([sys.executable, "-c", GPU_PRELUDE + FIT],
                              capture_output=True, text=True, timeout=600, cwd=REPO)
         assert run.returncode == 0, run.stderr
         return json.loads(run.stdout.strip().splitlines()[-1])

@@ -1,22 +1,36 @@
 """Numba CPU kernels: plain arrays in, arrays filled, no Tensors, no autograd.
 
-Layouts: images are NHWC, conv kernels (KH, KW, C, F), everything C-contiguous.
-Kernels are dtype-generic (float32 in training, float64 under gradcheck) and
-write into output arrays the caller allocates, so buffers can be reused.
+Layouts: images are NHWC, conv kernels (KH, KW, C, F), everything C-contiguous
+(cpu/backend.py makes inputs so). Kernels are dtype-generic (float32 in
+training, float64 under gradcheck) and write into output arrays the caller
+allocates, so buffers can be reused. Per-element and per-row arithmetic comes
+from backends/bodies.py (`B.`), shared with the CUDA kernels; what is here is
+the loop structure.
 
 Race freedom under ``prange``: every parallel loop either writes a disjoint
 slice of its output (one row, one image) or, where outputs of neighbouring
 iterations overlap (col2im, max-pool backward), runs in parallel over images,
 whose gradients never overlap.
 """
-import numpy as np
+import types
+
 from numba import njit, prange
 
+from .. import bodies
+
+B = bodies.compile_bodies(njit(inline="always"), "minigrad.backends.cpu.bodies")
 _OPTS = dict(parallel=True, cache=True, fastmath=False)
+_DIGEST = bodies.source_digest()
+
+
+def _kernel(fn):
+    """njit(parallel, cache) under a cache name that carries bodies.py's digest."""
+    fn.__qualname__ = f"{fn.__name__}_{_DIGEST}"
+    return njit(**_OPTS)(fn)
 
 
 # ----------------------------------------------------------------- convolution
-@njit(**_OPTS)
+@_kernel
 def im2col(x, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, cols):
     """cols[(b*oh+i)*ow+j, (p*kw+q)*c+ch] = x[b, i*sh-pt+p*dh, j*sw-pl+q*dw, ch] (0 outside).
 
@@ -51,7 +65,7 @@ def im2col(x, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, cols):
                         cf[d:d + c] = 0.0
 
 
-@njit(**_OPTS)
+@_kernel
 def col2im(cols, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, dx):
     """Adjoint of im2col: dx (zeroed here) += scattered cols. Parallel over images
     (neighbouring windows overlap, images never do). Plain 4-D indexing: flat
@@ -75,17 +89,16 @@ def col2im(cols, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, dx):
                             dx[b, y, xx, ch] += cols[row, base + ch]
 
 
-@njit(**_OPTS)
+@_kernel
 def bias_act(y, b, relu):
     """y (rows, F) += b, then ReLU if `relu`: the GEMM's epilogue, in place, one pass."""
     rows, f = y.shape
     for r in prange(rows):
         for k in range(f):
-            v = y[r, k] + b[k]
-            y[r, k] = v if v > 0 or not relu else 0.0
+            y[r, k] = B.relu_if(y[r, k] + b[k], relu)
 
 
-@njit(**_OPTS)
+@_kernel
 def bias_act_backward(y, gy, g, partial):
     """g = gy * (y > 0) (ReLU's mask, from the output y), and its bias gradient.
 
@@ -102,12 +115,12 @@ def bias_act_backward(y, gy, g, partial):
             partial[t, k] = 0.0
         for r in range(t * step, min(rows, (t + 1) * step)):
             for k in range(f):
-                v = gy[r, k] if y[r, k] > 0 else 0.0
+                v = B.relu_grad(y[r, k], gy[r, k])
                 g[r, k] = v
                 partial[t, k] += v
 
 
-@njit(**_OPTS)
+@_kernel
 def column_sums(gy, partial):
     """partial[t] = sum of chunk t's rows of gy: the bias gradient, as above."""
     rows, f = gy.shape
@@ -122,13 +135,14 @@ def column_sums(gy, partial):
 
 
 # ------------------------------------------------------------------- max pool
-@njit(**_OPTS)
+@_kernel
 def maxpool_forward(x, ph, pw, sh, sw, pt, pl, y, arg):
     """y[b,i,j,c] = max over the window; arg holds the winner's index yy*W+xx.
 
-    Padding cells never win (TensorFlow's 'same' pooling ignores them); ties
-    go to the first cell in row-major order. The compare is written as
-    selects, not branches, so the channel loop vectorises.
+    Padding cells never win (TensorFlow's 'same' pooling ignores them); a NaN
+    wins, then ties go to the first cell in row-major order (B.pool_takes).
+    The compare is written as selects, not branches, so the channel loop
+    vectorises.
     """
     n, h, w, c = x.shape
     oh, ow = y.shape[1], y.shape[2]
@@ -149,12 +163,12 @@ def maxpool_forward(x, ph, pw, sh, sw, pt, pl, y, arg):
                     for ch in range(c):
                         v = x[b, yy, xx, ch]
                         old = y[b, i, j, ch]
-                        take = v > old
+                        take = B.pool_takes(v, old)
                         y[b, i, j, ch] = v if take else old
                         arg[b, i, j, ch] = idx if take else arg[b, i, j, ch]
 
 
-@njit(**_OPTS)
+@_kernel
 def maxpool_backward(gy, arg, gx):
     """gx (zeroed here) gets each output's gradient at its argmax. Parallel over
     images (windows may overlap, images never do)."""
@@ -168,179 +182,86 @@ def maxpool_backward(gy, arg, gx):
                     flat[b, arg[b, i, j, ch] * c + ch] += gy[b, i, j, ch]
 
 
-# ---------------------------------------------------------------- activations
-# Elementwise kernels work on flat (raveled, contiguous) views.
-@njit(**_OPTS)
-def relu_forward(x, y):
+# ------------------------------------------------------ elementwise (bodies)
+# One template per direction; each op of bodies.ELEMENTWISE gets a copy whose
+# global `f` / `df` is its body, under its own name (and so its own cache file).
+# Not a closure over the body: Numba keys its cache on the pickled closure cells,
+# and a compiled body pickles with a per-process id, so it would recompile each run.
+def _map_template(x, y):
     for i in prange(x.size):
-        v = x[i]
-        y[i] = v if v > 0 else 0.0
+        y[i] = f(x[i])  # noqa: F821 - bound per op by _specialise
 
 
-@njit(**_OPTS)
-def relu_backward(y, gy, gx):
-    """gx = gy where the output was positive (the mask comes from the output)."""
-    for i in prange(y.size):
-        gx[i] = gy[i] if y[i] > 0 else 0.0
+def _map_grad_template(s, gy, gx):
+    for i in prange(s.size):
+        gx[i] = df(s[i], gy[i])  # noqa: F821
 
 
-@njit(**_OPTS)
-def sigmoid_forward(x, y):
-    for i in prange(x.size):
-        v = x[i]
-        if v >= 0:
-            y[i] = 1.0 / (1.0 + np.exp(-v))
-        else:  # no overflow of exp for large negative inputs
-            e = np.exp(v)
-            y[i] = e / (1.0 + e)
+def _specialise(template, name: str, **body):
+    return _kernel(types.FunctionType(template.__code__, {**globals(), **body}, name))
 
 
-@njit(**_OPTS)
-def sigmoid_backward(y, gy, gx):
-    for i in prange(y.size):
-        gx[i] = gy[i] * y[i] * (1.0 - y[i])
+FORWARD = {op: _specialise(_map_template, f"{op}_forward", f=e.forward)
+           for op, e in B.ELEMENTWISE.items()}
+BACKWARD = {op: _specialise(_map_grad_template, f"{op}_backward", df=e.backward)
+            for op, e in B.ELEMENTWISE.items()}
 
 
-@njit(**_OPTS)
-def tanh_forward(x, y):
-    for i in prange(x.size):
-        y[i] = np.tanh(x[i])
-
-
-@njit(**_OPTS)
-def tanh_backward(y, gy, gx):
-    for i in prange(y.size):
-        gx[i] = gy[i] * (1.0 - y[i] * y[i])
-
-
-# Row kernels work on (rows, K) views: softmax over the last axis.
-@njit(cache=True, inline="always")
-def _log_sum_exp(x, r):
-    """log(sum(exp(x[r]))), with the row's max subtracted first: finite for any
-    finite row, the one stabilised reduction behind softmax, log-softmax and
-    softmax cross-entropy."""
-    m = x[r, 0]
-    for j in range(1, x.shape[1]):
-        m = max(m, x[r, j])
-    s = 0.0
-    for j in range(x.shape[1]):
-        s += np.exp(x[r, j] - m)
-    return m + np.log(s)
-
-
-@njit(**_OPTS)
+# ---------------------------------------------------------------- row kernels
+# (rows, K) views: softmax over the last axis, one row per iteration.
+@_kernel
 def softmax_forward(x, y):
     for r in prange(x.shape[0]):
-        lse = _log_sum_exp(x, r)
-        for j in range(x.shape[1]):
-            y[r, j] = np.exp(x[r, j] - lse)
+        B.softmax_row(x, y, r)
 
 
-@njit(**_OPTS)
+@_kernel
 def softmax_backward(y, gy, gx):
-    rows, k = y.shape
-    for r in prange(rows):
-        d = 0.0
-        for j in range(k):
-            d += gy[r, j] * y[r, j]
-        for j in range(k):
-            gx[r, j] = y[r, j] * (gy[r, j] - d)
+    for r in prange(y.shape[0]):
+        B.softmax_grad_row(y, gy, gx, r)
 
 
-@njit(**_OPTS)
+@_kernel
 def log_softmax_forward(x, y):
     for r in prange(x.shape[0]):
-        lse = _log_sum_exp(x, r)
-        for j in range(x.shape[1]):
-            y[r, j] = x[r, j] - lse
+        B.log_softmax_row(x, y, r)
 
 
-@njit(**_OPTS)
+@_kernel
 def log_softmax_backward(y, gy, gx):
-    rows, k = y.shape
-    for r in prange(rows):
-        s = 0.0
-        for j in range(k):
-            s += gy[r, j]
-        for j in range(k):
-            gx[r, j] = gy[r, j] - np.exp(y[r, j]) * s
+    for r in prange(y.shape[0]):
+        B.log_softmax_grad_row(y, gy, gx, r)
 
 
-@njit(**_OPTS)
+@_kernel
 def softmax_cross_entropy_forward(logits, target, probs, loss):
-    """Per-row loss = -sum(target * log_softmax(logits)); probs = softmax(logits).
-
-    From the logits through _log_sum_exp, so it stays finite for any finite
-    logits (no log of an underflowed probability).
-    """
     for r in prange(logits.shape[0]):
-        lse = _log_sum_exp(logits, r)
-        acc = 0.0
-        for j in range(logits.shape[1]):
-            probs[r, j] = np.exp(logits[r, j] - lse)
-            acc -= target[r, j] * (logits[r, j] - lse)
-        loss[r] = acc
+        B.softmax_cross_entropy_row(logits, target, probs, loss, r)
 
 
-@njit(**_OPTS)
+@_kernel
 def softmax_cross_entropy_backward(probs, target, gloss, glogits):
-    """d loss[r] / d logits[r, j] = (probs - target) * sum(target[r]), times gloss[r]."""
-    rows, k = probs.shape
-    for r in prange(rows):
-        t = 0.0
-        for j in range(k):
-            t += target[r, j]
-        for j in range(k):
-            glogits[r, j] = gloss[r] * (probs[r, j] * t - target[r, j])
+    for r in prange(probs.shape[0]):
+        B.softmax_cross_entropy_grad_row(probs, target, gloss, glogits, r)
 
 
-# -------------------------------------------------------------------- dropout
-@njit(cache=True, inline="always")
-def _uniform(seed, i):
-    """Counter-based uniform in [0, 1): splitmix64 of (seed, i), top 24 bits.
-
-    The same mask comes out for a given (seed, i) on any thread count and on
-    the CUDA backend, and backward recomputes it instead of storing it.
-    """
-    z = seed + np.uint64(i) * np.uint64(0x9E3779B97F4A7C15)
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    z = z ^ (z >> np.uint64(31))
-    return np.float32(z >> np.uint64(40)) * np.float32(1.0 / 16777216.0)
-
-
-@njit(**_OPTS)
-def dropout_apply(x, rate, seed, y):
-    """y = x * keep / (1 - rate), keep = uniform(seed, i) >= rate. Also its own backward."""
-    scale = 1.0 / (1.0 - rate)
-    s = np.uint64(seed)
+# ------------------------------------------------------------- flat kernels
+@_kernel
+def dropout_apply(x, rate, scale, seed, y):
+    """y = x * scale where uniform(seed, i) >= rate, else x * 0 (forward and backward)."""
     for i in prange(x.size):
-        y[i] = x[i] * scale if _uniform(s, i) >= rate else 0.0
+        y[i] = B.dropout_value(x[i], i, rate, scale, seed)
 
 
-# ----------------------------------------------------------------- optimizers
-@njit(**_OPTS)
+@_kernel
 def adam_update(p, g, m, v, lr_t, beta_1, beta_2, epsilon):
     """Keras's Adam step on flat arrays, in place; lr_t already bias-corrected."""
     for i in prange(p.size):
-        gi = g[i]
-        mi = beta_1 * m[i] + (1.0 - beta_1) * gi
-        vi = beta_2 * v[i] + (1.0 - beta_2) * gi * gi
-        m[i] = mi
-        v[i] = vi
-        p[i] -= lr_t * mi / (np.sqrt(vi) + epsilon)
+        p[i], m[i], v[i] = B.adam_step(p[i], g[i], m[i], v[i], lr_t, beta_1, beta_2, epsilon)
 
 
-@njit(**_OPTS)
+@_kernel
 def sgd_update(p, g, velocity, lr, momentum, nesterov):
-    """Keras's SGD: v = momentum*v - lr*g; p += v (nesterov: p += momentum*v - lr*g)."""
+    """Keras's SGD step on flat arrays, in place."""
     for i in prange(p.size):
-        if momentum == 0.0:
-            p[i] -= lr * g[i]
-        else:
-            vi = momentum * velocity[i] - lr * g[i]
-            velocity[i] = vi
-            if nesterov:
-                p[i] += momentum * vi - lr * g[i]
-            else:
-                p[i] += vi
+        p[i], velocity[i] = B.sgd_step(p[i], g[i], velocity[i], lr, momentum, nesterov)

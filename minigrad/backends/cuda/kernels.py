@@ -1,9 +1,12 @@
 """numba-cuda kernels: device arrays in, device arrays filled, no Tensors, no autograd.
 
 Layouts match the CPU backend: NHWC images, (KH, KW, C, F) kernels, C-contiguous
-arrays. Kernels are specialised by Numba per argument dtype, so the same code
-runs float32 (training) and float64 (gradcheck); the one place a dtype must be
-known when compiling, the matmul's shared-memory tiles, gets a kernel per dtype.
+arrays (cuda/backend.py makes inputs so). Kernels are specialised by Numba per
+argument dtype, so the same code runs float32 (training) and float64
+(gradcheck); the one place a dtype must be known when compiling, the matmul's
+shared-memory tiles, gets a kernel per dtype. Per-element and per-row
+arithmetic comes from backends/bodies.py (`B.`), shared with the CPU kernels;
+what is here is the thread layout.
 
 Most kernels are "one thread per output element" and therefore race-free by
 construction. The exceptions say how they avoid races: the reductions (one
@@ -11,20 +14,21 @@ block per output, partial sums in shared memory), the split-K matmul (each
 block writes its own partial product, summed afterwards) and max-pool backward
 (atomics).
 """
-import functools
 import math
 
-import numba
-import numpy as np
 from numba import cuda
 from numba.core import config
+
+from .. import bodies
+from .launch import MAXDIM
+
+B = bodies.compile_bodies(cuda.jit(device=True), "minigrad.backends.cuda.bodies")
 
 # The simulator runs every CUDA thread as a Python thread, so tiles and blocks
 # are shrunk there to keep the tests fast; the code paths are the same.
 SIMULATOR = bool(config.ENABLE_CUDASIM)
 TILE = 4 if SIMULATOR else 16        # matmul tile edge (TILE x TILE threads a block)
 RED = 8 if SIMULATOR else 128        # threads of a reduction block (a power of two)
-MAXDIM = 6                           # rank limit of the strided/broadcast kernels
 
 
 # --------------------------------------------------------------- indexing
@@ -78,12 +82,13 @@ def fill(out, value):
         out[i] = value
 
 
-NEG, EXP, LOG, SQRT, POW, CLIP, CLIP_MASK, RELU, SIGMOID, TANH = range(10)
+NEG, EXP, LOG, SQRT, POW, CLIP, CLIP_MASK = range(7)
 
 
 @cuda.jit
 def unary(x, out, op, p, q):
-    """out[i] = f(x[i]) for the op codes above; p, q are POW's exponent / CLIP's bounds."""
+    """out[i] = f(x[i]) for the op codes above; p, q are POW's exponent / CLIP's bounds.
+    NaN stays NaN through every op, as in NumPy."""
     i = cuda.grid(1)
     if i < x.size:
         v = x[i]
@@ -98,114 +103,33 @@ def unary(x, out, op, p, q):
         elif op == POW:
             out[i] = v ** p
         elif op == CLIP:
-            out[i] = min(max(v, p), q)
-        elif op == CLIP_MASK:
+            out[i] = p if v < p else (q if v > q else v)
+        else:  # CLIP_MASK
             out[i] = 1 if p <= v <= q else 0
-        elif op == RELU:
-            out[i] = v if v > 0 else 0
-        elif op == SIGMOID:
-            if v >= 0:
-                out[i] = 1.0 / (1.0 + math.exp(-v))
-            else:  # no overflow of exp for large negative inputs
-                e = math.exp(v)
-                out[i] = e / (1.0 + e)
-        else:
-            out[i] = math.tanh(v)
 
 
-@cuda.jit
-def activation_grad(y, gy, gx, op):
-    """Backward of RELU / SIGMOID / TANH from the forward output y."""
-    i = cuda.grid(1)
-    if i < y.size:
-        v = y[i]
-        if op == RELU:
-            gx[i] = gy[i] if v > 0 else 0
-        elif op == SIGMOID:
-            gx[i] = gy[i] * v * (1 - v)
-        else:
-            gx[i] = gy[i] * (1 - v * v)
-
-
-# -------------------------------------------------------------- reduction
-@cuda.jit
-def reduce_sum(a, out, kshape, kstrides, rshape, rstrides, nred):
-    """out[o] = sum of a over the reduced axes; one block per output element.
-
-    The block's threads each sum a strided share of the nred inputs (in
-    float64, for accuracy close to NumPy's pairwise sums), then add their
-    partials in a shared-memory tree. Every output has its own block, so no
-    two blocks write one address: no atomics, and the result is deterministic.
-    """
-    part = cuda.shared.array(RED, numba.float64)
-    o = cuda.blockIdx.x
-    t = cuda.threadIdx.x
-    base = _offset(o, kshape, kstrides)
-    acc = 0.0
-    for r in range(t, nred, cuda.blockDim.x):
-        acc += a[base + _offset(r, rshape, rstrides)]
-    part[t] = acc
-    cuda.syncthreads()
-    step = cuda.blockDim.x // 2
-    while step > 0:
-        if t < step:
-            part[t] += part[t + step]
-        cuda.syncthreads()
-        step //= 2
-    if t == 0:
-        out[o] = part[0]
-
-
-# ------------------------------------------------------------------ matmul
-@functools.lru_cache(maxsize=None)
-def matmul_kernel(dtype):
-    """The tiled matmul for one dtype (its shared tiles need the type when compiling)."""
-    nbtype = numba.from_dtype(np.dtype(dtype))
-    zero = np.dtype(dtype).type(0)  # a constant of the tile's type for the accumulator
-
+def _map_kernel(f):
+    """y[i] = f(x[i]): an elementwise op's forward from its body."""
     @cuda.jit
-    def matmul(a, b, c, ta, tb, kchunk):
-        """c[z] = A[:, kz] @ B[kz, :] over the z-th chunk of k; A = a.T if ta, B = b.T if tb.
+    def kernel(x, y):
+        i = cuda.grid(1)
+        if i < x.size:
+            y[i] = f(x[i])
+    return kernel
 
-        Each block owns a TILE x TILE tile of c and walks its k range a tile at
-        a time: the threads load one tile of A and one of B into shared memory
-        together, then each multiplies a row by a column from there, so every
-        element read from global memory is used TILE times. blockIdx.z picks
-        a chunk of k (split-K): with few output tiles (the weight gradient
-        cols.T @ gy, whose k is batch*height*width) the chunks keep the GPU
-        busy; each writes its own slice c[z], summed afterwards without races.
-        """
-        sa = cuda.shared.array((TILE, TILE), nbtype)
-        sb = cuda.shared.array((TILE, TILE), nbtype)
-        tx = cuda.threadIdx.x
-        ty = cuda.threadIdx.y
-        i = cuda.blockIdx.x * TILE + ty  # rows on grid x: conv's N*OH*OW can pass 65535 tiles
-        j = cuda.blockIdx.y * TILE + tx  # threadIdx.x along c's rows: coalesced b and c
-        z = cuda.blockIdx.z
-        m = c.shape[1]
-        n = c.shape[2]
-        k0 = z * kchunk
-        k1 = min(a.shape[0] if ta else a.shape[1], k0 + kchunk)
-        acc = zero
-        for t in range(k0, k1, TILE):
-            ka = t + tx
-            if i < m and ka < k1:
-                sa[ty, tx] = a[ka, i] if ta else a[i, ka]
-            else:
-                sa[ty, tx] = 0
-            kb = t + ty
-            if j < n and kb < k1:
-                sb[ty, tx] = b[j, kb] if tb else b[kb, j]
-            else:
-                sb[ty, tx] = 0
-            cuda.syncthreads()
-            for s in range(TILE):
-                acc += sa[ty, s] * sb[s, tx]
-            cuda.syncthreads()
-        if i < m and j < n:
-            c[z, i, j] = acc
 
-    return matmul
+def _map_grad_kernel(df):
+    """gx[i] = df(saved[i], gy[i]): an elementwise op's backward from its body."""
+    @cuda.jit
+    def kernel(saved, gy, gx):
+        i = cuda.grid(1)
+        if i < saved.size:
+            gx[i] = df(saved[i], gy[i])
+    return kernel
+
+
+FORWARD = {op: _map_kernel(e.forward) for op, e in B.ELEMENTWISE.items()}
+BACKWARD = {op: _map_grad_kernel(e.backward) for op, e in B.ELEMENTWISE.items()}
 
 
 @cuda.jit
@@ -214,8 +138,7 @@ def bias_act(y, b, relu):
     i = cuda.grid(1)
     if i < y.size:
         f = b.shape[0]
-        v = y[i // f, i % f] + b[i % f]
-        y[i // f, i % f] = v if v > 0 or not relu else 0
+        y[i // f, i % f] = B.relu_if(y[i // f, i % f] + b[i % f], relu)
 
 
 # ------------------------------------------------------------- convolution
@@ -279,7 +202,8 @@ def col2im(cols, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, dx):
 def maxpool_forward(x, ph, pw, sh, sw, pt, pl, y, arg):
     """One thread per output: max over the window, arg = winner's flat index yy*W+xx.
 
-    Ties go to the first element in row-major order; padding cells never win.
+    A NaN wins, then ties go to the first element in row-major order
+    (B.pool_takes, as on the CPU); padding cells never win.
     """
     e = cuda.grid(1)
     if e < y.size:
@@ -300,7 +224,7 @@ def maxpool_forward(x, ph, pw, sh, sw, pt, pl, y, arg):
                 if xx < 0 or xx >= w:
                     continue
                 v = x[b, yy, xx, ch]
-                if v > best or win < 0:
+                if win < 0 or B.pool_takes(v, best):
                     best = v
                     win = yy * w + xx
         y[b, i, j, ch] = best
@@ -330,80 +254,46 @@ def maxpool_backward(gy, arg, gx):
 
 # ------------------------------------------------- row kernels (softmax &c.)
 # (rows, K) arrays, one thread per row: K is the class count, small.
-@cuda.jit(device=True)
-def _log_sum_exp(x, r):
-    """log(sum(exp(x[r]))) with the row's max subtracted: the CPU kernels' helper."""
-    m = x[r, 0]
-    for j in range(1, x.shape[1]):
-        m = max(m, x[r, j])
-    s = 0.0
-    for j in range(x.shape[1]):
-        s += math.exp(x[r, j] - m)
-    return m + math.log(s)
-
-
 @cuda.jit
 def softmax_forward(x, y):
     r = cuda.grid(1)
     if r < x.shape[0]:
-        lse = _log_sum_exp(x, r)
-        for j in range(x.shape[1]):
-            y[r, j] = math.exp(x[r, j] - lse)
+        B.softmax_row(x, y, r)
 
 
 @cuda.jit
 def softmax_backward(y, gy, gx):
     r = cuda.grid(1)
     if r < y.shape[0]:
-        d = 0.0
-        for j in range(y.shape[1]):
-            d += gy[r, j] * y[r, j]
-        for j in range(y.shape[1]):
-            gx[r, j] = y[r, j] * (gy[r, j] - d)
+        B.softmax_grad_row(y, gy, gx, r)
 
 
 @cuda.jit
 def log_softmax_forward(x, y):
     r = cuda.grid(1)
     if r < x.shape[0]:
-        lse = _log_sum_exp(x, r)
-        for j in range(x.shape[1]):
-            y[r, j] = x[r, j] - lse
+        B.log_softmax_row(x, y, r)
 
 
 @cuda.jit
 def log_softmax_backward(y, gy, gx):
     r = cuda.grid(1)
     if r < y.shape[0]:
-        s = 0.0
-        for j in range(y.shape[1]):
-            s += gy[r, j]
-        for j in range(y.shape[1]):
-            gx[r, j] = gy[r, j] - math.exp(y[r, j]) * s
+        B.log_softmax_grad_row(y, gy, gx, r)
 
 
 @cuda.jit
 def softmax_cross_entropy_forward(logits, target, probs, loss):
-    """loss[r] = -sum(target * log_softmax(logits)); probs = softmax(logits); max-shifted."""
     r = cuda.grid(1)
     if r < logits.shape[0]:
-        lse = _log_sum_exp(logits, r)
-        acc = 0.0
-        for j in range(logits.shape[1]):
-            probs[r, j] = math.exp(logits[r, j] - lse)
-            acc -= target[r, j] * (logits[r, j] - lse)
-        loss[r] = acc
+        B.softmax_cross_entropy_row(logits, target, probs, loss, r)
 
 
 @cuda.jit
 def softmax_cross_entropy_backward(probs, target, gloss, glogits):
     r = cuda.grid(1)
     if r < probs.shape[0]:
-        t = 0.0
-        for j in range(probs.shape[1]):
-            t += target[r, j]
-        for j in range(probs.shape[1]):
-            glogits[r, j] = gloss[r] * (probs[r, j] * t - target[r, j])
+        B.softmax_cross_entropy_grad_row(probs, target, gloss, glogits, r)
 
 
 @cuda.jit
@@ -451,50 +341,26 @@ def take_rows(a, idx, row, out):
         out[i] = a[idx[i // row] * row + i % row]
 
 
-# ------------------------------------------------------------------ dropout
-@cuda.jit(device=True)
-def _uniform(seed, i):
-    """The CPU backend's counter-based splitmix64 uniform, bit for bit."""
-    z = seed + np.uint64(i) * np.uint64(0x9E3779B97F4A7C15)
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    z = z ^ (z >> np.uint64(31))
-    return np.float32(z >> np.uint64(40)) * np.float32(1.0 / 16777216.0)
-
-
+# ------------------------------------------------------ dropout, optimizers
 @cuda.jit
 def dropout_apply(x, rate, scale, seed, y):
-    """y = x * scale where uniform(seed, i) >= rate, else 0 (forward and backward alike)."""
+    """y = x * scale where uniform(seed, i) >= rate, else x * 0 (forward and backward)."""
     i = cuda.grid(1)
     if i < x.size:
-        y[i] = x[i] * scale if _uniform(seed, i) >= rate else 0
+        y[i] = B.dropout_value(x[i], i, rate, scale, seed)
 
 
-# --------------------------------------------------------------- optimizers
 @cuda.jit
 def adam_update(p, g, m, v, lr_t, beta_1, beta_2, epsilon):
-    """Keras's Adam step in place, as the CPU kernel; lr_t already bias-corrected."""
+    """Keras's Adam step in place; lr_t already bias-corrected."""
     i = cuda.grid(1)
     if i < p.size:
-        gi = g[i]
-        mi = beta_1 * m[i] + (1.0 - beta_1) * gi
-        vi = beta_2 * v[i] + (1.0 - beta_2) * gi * gi
-        m[i] = mi
-        v[i] = vi
-        p[i] -= lr_t * mi / (math.sqrt(vi) + epsilon)
+        p[i], m[i], v[i] = B.adam_step(p[i], g[i], m[i], v[i], lr_t, beta_1, beta_2, epsilon)
 
 
 @cuda.jit
 def sgd_update(p, g, velocity, lr, momentum, nesterov):
-    """Keras's SGD in place: v = momentum*v - lr*g; p += v (nesterov: p += momentum*v - lr*g)."""
+    """Keras's SGD step in place."""
     i = cuda.grid(1)
     if i < p.size:
-        if momentum == 0.0:
-            p[i] -= lr * g[i]
-        else:
-            vi = momentum * velocity[i] - lr * g[i]
-            velocity[i] = vi
-            if nesterov:
-                p[i] += momentum * vi - lr * g[i]
-            else:
-                p[i] += vi
+        p[i], velocity[i] = B.sgd_step(p[i], g[i], velocity[i], lr, momentum, nesterov)

@@ -1,0 +1,249 @@
+"""Kernel bodies written once, compiled for both backends.
+
+Each body is plain Python on scalars (or on one row of a 2-D array), using only
+`math` and NumPy scalar types. `compile_bodies(jit)` compiles all of them with
+one decorator: `numba.njit(inline="always")` for the CPU (cpu/kernels.py),
+`cuda.jit(device=True)` for the GPU (cuda/kernels.py); calls between bodies are
+bound to the same target. The backends keep only their loop structure (prange
+over rows vs one GPU thread per element) and the launch, so a formula, its NaN
+behaviour and its float64 accumulators cannot drift between the CPU and CUDA.
+
+Elementwise ops (the activations) are registered in ELEMENTWISE with their
+forward and backward bodies; both backends build their kernels from that table,
+so a new elementwise op needs a forward/backward pair here, the two contract
+entries, its Function and its test (docs/architecture.md).
+
+NaN: every body propagates it as np.maximum / PyTorch do. Comparisons are
+written so that a NaN operand takes the NaN branch (`0 if x <= 0 else x` keeps
+NaN: NaN <= 0 is false) and remain selects, not branches, so loops vectorise.
+"""
+from __future__ import annotations
+
+import math
+import types
+from typing import Callable, NamedTuple
+
+import numpy as np
+
+SQRT_HALF = 0.7071067811865476      # 1 / sqrt(2)
+INV_SQRT_2PI = 0.3989422804014327   # 1 / sqrt(2 pi)
+BODIES: dict = {}                   # name -> body, in definition order
+
+
+def body(fn: Callable) -> Callable:
+    """Mark fn as a body, compiled for both targets by compile_bodies."""
+    BODIES[fn.__name__] = fn
+    return fn
+
+
+# ----------------------------------------------------------------- activations
+@body
+def relu(x):
+    return 0.0 if x <= 0 else x          # NaN <= 0 is false: NaN stays NaN
+
+
+@body
+def relu_grad(y, g):
+    """From the output y (PyTorch's threshold_backward: y <= 0 blocks the gradient)."""
+    return 0.0 if y <= 0 else g
+
+
+@body
+def sigmoid(x):
+    if x >= 0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)                      # no overflow of exp for large negative x; NaN too
+    return e / (1.0 + e)
+
+
+@body
+def sigmoid_grad(y, g):
+    return g * y * (1.0 - y)
+
+
+@body
+def tanh(x):
+    return math.tanh(x)
+
+
+@body
+def tanh_grad(y, g):
+    return g * (1.0 - y * y)
+
+
+@body
+def gelu(x):
+    """x * Phi(x), the exact (erf) form: Keras's gelu(approximate=False)."""
+    return 0.5 * x * (1.0 + math.erf(x * SQRT_HALF))
+
+
+@body
+def gelu_grad(x, g):
+    """From the input x: Phi(x) + x * phi(x)."""
+    return g * (0.5 * (1.0 + math.erf(x * SQRT_HALF)) + x * INV_SQRT_2PI * math.exp(-0.5 * x * x))
+
+
+class Elementwise(NamedTuple):
+    forward: Callable    # y = forward(x)
+    backward: Callable   # gx = backward(saved, gy)
+    saves: str           # what backward reads: "y" (the output) or "x" (the input)
+
+
+ELEMENTWISE = {
+    "relu": Elementwise(relu, relu_grad, "y"),
+    "sigmoid": Elementwise(sigmoid, sigmoid_grad, "y"),
+    "tanh": Elementwise(tanh, tanh_grad, "y"),
+    "gelu": Elementwise(gelu, gelu_grad, "x"),
+}
+
+
+@body
+def relu_if(v, on):
+    """The fused epilogue's activation: relu(v) if `on`, else v."""
+    return relu(v) if on else v
+
+
+@body
+def pool_takes(v, best):
+    """Max-pool's compare: v replaces the window's best so far if larger, or if NaN
+    (a NaN anywhere in the window wins, as in PyTorch; NaN > x is false for any x)."""
+    return (v > best) | (v != v)
+
+
+# ------------------------------------------------------------------ row bodies
+# (rows, K) arrays, one row r at a time: softmax and friends over the last axis.
+@body
+def log_sum_exp(x, r):
+    """log(sum(exp(x[r]))), with the row's max subtracted first: finite for any
+    finite row. A NaN anywhere makes the sum, and so the result, NaN."""
+    m = x[r, 0]
+    for j in range(1, x.shape[1]):
+        m = max(m, x[r, j])
+    s = 0.0
+    for j in range(x.shape[1]):
+        s += math.exp(x[r, j] - m)
+    return m + math.log(s)
+
+
+@body
+def softmax_row(x, y, r):
+    lse = log_sum_exp(x, r)
+    for j in range(x.shape[1]):
+        y[r, j] = math.exp(x[r, j] - lse)
+
+
+@body
+def softmax_grad_row(y, gy, gx, r):
+    d = 0.0
+    for j in range(y.shape[1]):
+        d += gy[r, j] * y[r, j]
+    for j in range(y.shape[1]):
+        gx[r, j] = y[r, j] * (gy[r, j] - d)
+
+
+@body
+def log_softmax_row(x, y, r):
+    lse = log_sum_exp(x, r)
+    for j in range(x.shape[1]):
+        y[r, j] = x[r, j] - lse
+
+
+@body
+def log_softmax_grad_row(y, gy, gx, r):
+    s = 0.0
+    for j in range(y.shape[1]):
+        s += gy[r, j]
+    for j in range(y.shape[1]):
+        gx[r, j] = gy[r, j] - math.exp(y[r, j]) * s
+
+
+@body
+def softmax_cross_entropy_row(logits, target, probs, loss, r):
+    """loss[r] = -sum(target * log_softmax(logits)); probs = softmax(logits), from
+    the logits through log_sum_exp (no log of an underflowed probability)."""
+    lse = log_sum_exp(logits, r)
+    acc = 0.0
+    for j in range(logits.shape[1]):
+        probs[r, j] = math.exp(logits[r, j] - lse)
+        acc -= target[r, j] * (logits[r, j] - lse)
+    loss[r] = acc
+
+
+@body
+def softmax_cross_entropy_grad_row(probs, target, gloss, glogits, r):
+    """d loss[r] / d logits[r, j] = (probs * sum(target[r]) - target), times gloss[r]."""
+    t = 0.0
+    for j in range(probs.shape[1]):
+        t += target[r, j]
+    for j in range(probs.shape[1]):
+        glogits[r, j] = gloss[r] * (probs[r, j] * t - target[r, j])
+
+
+# ---------------------------------------------------------------------- dropout
+@body
+def uniform(seed, i):
+    """Counter-based uniform in [0, 1): splitmix64 of (seed, i), top 24 bits.
+
+    The same mask comes out for a given (seed, i) on any thread count and on
+    either backend, and backward recomputes it instead of storing it.
+    """
+    z = seed + np.uint64(i) * np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    z = z ^ (z >> np.uint64(31))
+    return np.float32(z >> np.uint64(40)) * np.float32(1.0 / 16777216.0)
+
+
+@body
+def dropout_value(x, i, rate, scale, seed):
+    """x * scale where uniform(seed, i) >= rate, else x * 0 (a dropped NaN stays NaN,
+    as in PyTorch and TensorFlow, which multiply by the mask)."""
+    return x * (scale if uniform(seed, i) >= rate else 0.0)
+
+
+# ------------------------------------------------------------------- optimizers
+@body
+def adam_step(p, g, m, v, lr_t, beta_1, beta_2, epsilon):
+    """Keras's Adam for one element -> (p, m, v); lr_t already bias-corrected."""
+    m = beta_1 * m + (1.0 - beta_1) * g
+    v = beta_2 * v + (1.0 - beta_2) * g * g
+    return p - lr_t * m / (math.sqrt(v) + epsilon), m, v
+
+
+@body
+def sgd_step(p, g, velocity, lr, momentum, nesterov):
+    """Keras's SGD for one element -> (p, velocity): v = momentum*v - lr*g;
+    p += v, or p += momentum*v - lr*g with nesterov."""
+    if momentum == 0.0:
+        return p - lr * g, velocity
+    velocity = momentum * velocity - lr * g
+    if nesterov:
+        return p + momentum * velocity - lr * g, velocity
+    return p + velocity, velocity
+
+
+# ------------------------------------------------------------------ compiling
+def compile_bodies(jit, module_name: str) -> types.ModuleType:
+    """A module holding every body compiled with `jit` (a decorator), in which the
+    calls from one body to another go to the compiled twin. Kernels reach the
+    bodies as attributes of this module (`B.relu(v)`), which Numba resolves when
+    compiling, on either target."""
+    module = types.ModuleType(module_name)
+    namespace = {**globals()}          # math, np and the constants above
+    for name, fn in BODIES.items():
+        twin = types.FunctionType(fn.__code__, namespace, name, fn.__defaults__)
+        twin.__doc__, twin.__qualname__ = fn.__doc__, fn.__qualname__
+        namespace[name] = compiled = jit(twin)
+        setattr(module, name, compiled)
+    module.ELEMENTWISE = {op: Elementwise(getattr(module, e.forward.__name__),
+                                          getattr(module, e.backward.__name__), e.saves)
+                          for op, e in ELEMENTWISE.items()}
+    return module
+
+
+def source_digest() -> str:
+    """A short hash of this file: Numba's cache only watches a kernel's own file, so
+    the CPU kernels carry it in their names and an edit here recompiles them."""
+    import hashlib
+    with open(__file__, "rb") as f:
+        return hashlib.sha1(f.read()).hexdigest()[:10]

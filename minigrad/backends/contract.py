@@ -1,0 +1,290 @@
+"""The backend contract: every function a backend offers, its signature and meaning.
+
+`Backend` is the one list. The CPU backend (cpu/backend.py) and the CUDA backend
+(cuda/backend.py) subclass it and implement every abstract method with the same
+signature; tests/test_backend_contract.py fails when one is missing, differs, or
+has no parity case (tests/cuda/parity_cases.py). The methods written here are
+compositions of the others, the same on both backends.
+
+Arrays are the backend's own (NumPy on the CPU, numba-cuda device arrays on the
+GPU). Every entry point accepts any strided array (F-ordered, transposed,
+sliced) and makes it contiguous at the boundary when its kernel needs that;
+outputs are new C-contiguous arrays unless the entry says "in place". Kernels
+take float32 or float64 (ops check the dtype before calling). No Tensors, no
+autograd: that is minigrad.tensor and minigrad.ops, above.
+"""
+from __future__ import annotations
+
+import abc
+from typing import NamedTuple
+
+
+class ConvGeometry(NamedTuple):
+    """A 2-D convolution's strides, leading padding, dilation and output size."""
+    sh: int
+    sw: int
+    pad_top: int
+    pad_left: int
+    dh: int
+    dw: int
+    oh: int
+    ow: int
+
+
+class PoolGeometry(NamedTuple):
+    """A 2-D max pool's window, strides, leading padding and output size."""
+    ph: int
+    pw: int
+    sh: int
+    sw: int
+    pad_top: int
+    pad_left: int
+    oh: int
+    ow: int
+
+
+class Backend(abc.ABC):
+    """What ops and the autograd core may ask of a backend (`ctx.backend`)."""
+
+    name: str = ""
+
+    # ------------------------------------------------------------- arrays
+    @abc.abstractmethod
+    def is_device_array(self, a) -> bool:
+        """True if a lives on this backend's device and not on the host (CPU: never)."""
+
+    @abc.abstractmethod
+    def asarray(self, a, dtype=None):
+        """a (host or backend array) as a C-contiguous backend array; no copy if it is one."""
+
+    @abc.abstractmethod
+    def to_numpy(self, a):
+        """a as a NumPy array on the host."""
+
+    @abc.abstractmethod
+    def empty(self, shape, dtype):
+        """An uninitialised array."""
+
+    @abc.abstractmethod
+    def constant(self, value, dtype):
+        """A read-only 0-d array holding value (shared: never write into it)."""
+
+    @abc.abstractmethod
+    def zeros(self, shape, dtype):
+        """An array of zeros."""
+
+    @abc.abstractmethod
+    def full(self, shape, value, dtype):
+        """An array filled with value."""
+
+    # ------------------------------------------ generic math (autograd core)
+    @abc.abstractmethod
+    def add(self, a, b):
+        """a + b with NumPy broadcasting and type promotion."""
+
+    @abc.abstractmethod
+    def subtract(self, a, b):
+        """a - b, broadcast."""
+
+    @abc.abstractmethod
+    def multiply(self, a, b):
+        """a * b, broadcast."""
+
+    @abc.abstractmethod
+    def divide(self, a, b):
+        """a / b, broadcast (IEEE: x/0 is inf or NaN)."""
+
+    @abc.abstractmethod
+    def negative(self, a):
+        """-a."""
+
+    @abc.abstractmethod
+    def exp(self, a):
+        """exp(a)."""
+
+    @abc.abstractmethod
+    def log(self, a):
+        """log(a): -inf at 0, NaN below."""
+
+    @abc.abstractmethod
+    def sqrt(self, a):
+        """sqrt(a): NaN below 0."""
+
+    @abc.abstractmethod
+    def power(self, a, exponent):
+        """a ** exponent, a scalar exponent."""
+
+    @abc.abstractmethod
+    def clip(self, a, low, high):
+        """a limited to [low, high]; NaN stays NaN."""
+
+    @abc.abstractmethod
+    def clip_mask(self, a, low, high):
+        """1 where low <= a <= high (where clip passes the gradient), else 0."""
+
+    @abc.abstractmethod
+    def matmul(self, a, b):
+        """(M, K) @ (K, N)."""
+
+    @abc.abstractmethod
+    def sum(self, a, axis=None, keepdims=False):
+        """Sum over axis (None: all), as np.sum."""
+
+    @abc.abstractmethod
+    def reshape(self, a, shape):
+        """a with a new shape (one -1 inferred); ValueError if the sizes differ."""
+
+    @abc.abstractmethod
+    def transpose(self, a, axes=None):
+        """A contiguous copy of a with its axes permuted (None: reversed)."""
+
+    def sum_to_shape(self, g, shape):
+        """Undo broadcasting: g summed down to shape (the gradient of a broadcast)."""
+        shape = tuple(shape)
+        if tuple(g.shape) == shape:
+            return g
+        lead = len(g.shape) - len(shape)
+        if lead:
+            g = self.sum(g, axis=tuple(range(lead)))
+        axes = tuple(i for i, s in enumerate(shape) if s == 1 and g.shape[i] != 1)
+        return self.sum(g, axis=axes, keepdims=True) if axes else g
+
+    # ------------------------------------------------- data and metrics
+    @abc.abstractmethod
+    def one_hot(self, labels, k, dtype):
+        """(N,) int class ids -> (N, k); a label outside [0, k) gives a row of NaN."""
+
+    @abc.abstractmethod
+    def take(self, a, idx):
+        """a[idx]: the rows of a picked by the integer array idx (a copy)."""
+
+    @abc.abstractmethod
+    def count_correct(self, y_true, y_pred, kind):
+        """How many predictions are right (an int). kind 'sparse': argmax(pred) == label;
+        'categorical': argmax(pred) == argmax(true); 'binary': (pred > 0.5) == (true
+        > 0.5) per element. The first maximum wins ties. y_true may be on the host."""
+
+    # --------------------------------------------------------- convolution
+    @abc.abstractmethod
+    def conv2d_forward(self, x, w, geom):
+        """x (N,H,W,C), w (KH,KW,C,F) -> (y (N,OH,OW,F), cols); cols (the im2col
+        matrix) is what conv2d_backward_weight needs. No bias: see bias_act."""
+
+    @abc.abstractmethod
+    def conv2d_backward_input(self, gy, w, x_shape, geom):
+        """The gradient of conv2d_forward's x, of shape x_shape."""
+
+    @abc.abstractmethod
+    def conv2d_backward_weight(self, gy, cols, w_shape):
+        """The gradient of conv2d_forward's w: cols.T @ gy, of shape w_shape."""
+
+    @abc.abstractmethod
+    def bias_act(self, y, b, relu):
+        """In place: y += b (None: no bias), then ReLU if relu; one pass. Returns y."""
+
+    @abc.abstractmethod
+    def bias_act_backward(self, y, gy, need_bias):
+        """Through bias_act with ReLU, from its output y: (gy where y > 0 else 0,
+        that summed over all but the last axis, or None unless need_bias)."""
+
+    @abc.abstractmethod
+    def bias_grad(self, gy):
+        """gy summed over every axis but the last (a bias gradient)."""
+
+    # ------------------------------------------------------------ max pool
+    @abc.abstractmethod
+    def maxpool2d_forward(self, x, geom):
+        """x (N,H,W,C) -> (y, arg): each window's max (NaN wins, then the first
+        maximum), and int32 arg = the winner's index row*W + col in x."""
+
+    @abc.abstractmethod
+    def maxpool2d_backward(self, gy, arg, x_shape):
+        """gy sent to each window's winner (summed where windows overlap), shape x_shape."""
+
+    # ---------------------------------------------------------- activations
+    # Elementwise: one body each in backends/bodies.py; map_forward/map_backward
+    # run any body of bodies.ELEMENTWISE, these name them.
+    @abc.abstractmethod
+    def map_forward(self, op, x):
+        """bodies.ELEMENTWISE[op].forward applied to every element of x."""
+
+    @abc.abstractmethod
+    def map_backward(self, op, saved, gy):
+        """bodies.ELEMENTWISE[op].backward(saved, gy) elementwise: saved is the
+        forward's output or input, as the table says."""
+
+    def relu_forward(self, x):
+        """max(x, 0); NaN stays NaN."""
+        return self.map_forward("relu", x)
+
+    def relu_backward(self, y, gy):
+        """gy where the output y > 0, else 0."""
+        return self.map_backward("relu", y, gy)
+
+    def sigmoid_forward(self, x):
+        """1 / (1 + exp(-x)), without overflow."""
+        return self.map_forward("sigmoid", x)
+
+    def sigmoid_backward(self, y, gy):
+        """gy * y * (1 - y), from the output y."""
+        return self.map_backward("sigmoid", y, gy)
+
+    def tanh_forward(self, x):
+        """tanh(x)."""
+        return self.map_forward("tanh", x)
+
+    def tanh_backward(self, y, gy):
+        """gy * (1 - y**2), from the output y."""
+        return self.map_backward("tanh", y, gy)
+
+    def gelu_forward(self, x):
+        """x * Phi(x) (Phi: the standard normal CDF), the exact erf form."""
+        return self.map_forward("gelu", x)
+
+    def gelu_backward(self, x, gy):
+        """gy * (Phi(x) + x * phi(x)), from the input x."""
+        return self.map_backward("gelu", x, gy)
+
+    # Row functions: over the last axis of any rank.
+    @abc.abstractmethod
+    def softmax_forward(self, x):
+        """softmax over the last axis (max-shifted: finite for finite input)."""
+
+    @abc.abstractmethod
+    def softmax_backward(self, y, gy):
+        """y * (gy - sum(gy * y)) per row, from the output y."""
+
+    @abc.abstractmethod
+    def log_softmax_forward(self, x):
+        """x - logsumexp(x) over the last axis."""
+
+    @abc.abstractmethod
+    def log_softmax_backward(self, y, gy):
+        """gy - exp(y) * sum(gy) per row, from the output y."""
+
+    @abc.abstractmethod
+    def softmax_cross_entropy_forward(self, logits, target):
+        """(N,K) logits and (N,K) target distribution -> (per-row loss (N,), probs)."""
+
+    @abc.abstractmethod
+    def softmax_cross_entropy_backward(self, probs, target, gloss):
+        """d loss / d logits = gloss[:, None] * (probs * sum(target, -1) - target)."""
+
+    # ------------------------------------------------------ dropout, updates
+    @abc.abstractmethod
+    def dropout(self, x, rate, seed):
+        """x * keep / (1 - rate), keep = uniform(seed, i) >= rate per flat index i;
+        seed in [0, 2**64). Forward and backward alike; the same mask on both backends."""
+
+    @abc.abstractmethod
+    def adam_update(self, p, g, m, v, lr_t, beta_1, beta_2, epsilon):
+        """In place: Keras's Adam step on p with moments m, v; lr_t bias-corrected."""
+
+    @abc.abstractmethod
+    def sgd_update(self, p, g, velocity, lr, momentum, nesterov):
+        """In place: Keras's SGD step on p (velocity used when momentum > 0)."""
+
+
+def contract_methods() -> dict:
+    """{name: function} of every public method of the contract."""
+    return {n: f for n, f in vars(Backend).items() if callable(f) and not n.startswith("_")}

@@ -1,0 +1,277 @@
+"""CPU backend: NumPy arrays, Numba kernels (kernels.py) for the hot loops.
+
+Implements backends/contract.py. Every entry point makes its inputs
+C-contiguous first (`_c`, free for the usual contiguous array) and, where it
+updates an argument in place, writes the result back into a strided one.
+"""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from ..contract import Backend
+from . import kernels as K
+from .buffers import BufferPool
+
+_CHUNKS = 64  # fixed row chunks of the bias-gradient sums (see kernels.bias_act_backward)
+_KERNEL_LOCK = threading.Lock()
+
+
+def _launch(kernel, *args) -> None:
+    """Run a Numba kernel; the one place the CPU backend calls one.
+
+    One kernel at a time across Python threads: Numba's workqueue thread pool,
+    chosen for speed beside OpenBLAS (README, "CPU threads"), aborts the process
+    when two threads launch parallel kernels at once, and each kernel already
+    uses every core, so serialising costs a concurrent caller little.
+    """
+    with _KERNEL_LOCK:
+        kernel(*args)
+
+
+def _c(a: np.ndarray) -> np.ndarray:
+    """a as a C-contiguous array: a itself when it already is one."""
+    return a if a.flags.c_contiguous else np.ascontiguousarray(a)
+
+
+def _write_back(targets, results) -> None:
+    """Copy in-place results computed on contiguous copies back into strided targets."""
+    for target, result in zip(targets, results):
+        if target is not result:
+            target[...] = result
+
+
+class CPUBackend(Backend):
+    name = "cpu"
+
+    def __init__(self):
+        self.buffers = BufferPool()
+        self._empty = self.buffers.empty
+
+    # --------------------------------------------------------------- arrays
+    def is_device_array(self, a) -> bool:
+        return False
+
+    def asarray(self, a, dtype=None):
+        return np.asarray(a, dtype=dtype, order="C")  # keeps 0-d arrays 0-d
+
+    def to_numpy(self, a):
+        return np.asarray(a)
+
+    def empty(self, shape, dtype):
+        return np.empty(shape, dtype)
+
+    def constant(self, value, dtype):
+        return np.asarray(value, dtype)
+
+    def zeros(self, shape, dtype):
+        return np.zeros(shape, dtype)
+
+    def full(self, shape, value, dtype):
+        return np.full(shape, value, dtype)
+
+    # ------------------------------------------ generic math (NumPy's ufuncs)
+    # NumPy's ufuncs are vectorised C loops over any strides already; a Numba
+    # twin would add compile time and nothing else.
+    def add(self, a, b):
+        return np.add(a, b)
+
+    def subtract(self, a, b):
+        return np.subtract(a, b)
+
+    def multiply(self, a, b):
+        return np.multiply(a, b)
+
+    def divide(self, a, b):
+        return np.divide(a, b)
+
+    def negative(self, a):
+        return np.negative(a)
+
+    def exp(self, a):
+        return np.exp(a)
+
+    def log(self, a):
+        return np.log(a)
+
+    def sqrt(self, a):
+        return np.sqrt(a)
+
+    def power(self, a, exponent):
+        return np.power(a, exponent)
+
+    def clip(self, a, low, high):
+        return np.clip(a, a.dtype.type(low), a.dtype.type(high))
+
+    def clip_mask(self, a, low, high):
+        return ((a >= low) & (a <= high)).astype(a.dtype)
+
+    def matmul(self, a, b):
+        # OpenBLAS's sgemm, packed and register-blocked, which a Numba loop does not
+        # match; Numba's np.dot would call the same routine through SciPy.
+        return np.matmul(a, b)
+
+    def sum(self, a, axis=None, keepdims=False):
+        return np.sum(a, axis=axis, keepdims=keepdims)
+
+    def reshape(self, a, shape):
+        return np.reshape(a, shape)
+
+    def transpose(self, a, axes=None):
+        return np.asarray(np.transpose(a, axes), order="C")
+
+    # ------------------------------------------------------ data and metrics
+    def one_hot(self, labels, k, dtype):
+        labels = np.asarray(labels)
+        out = np.zeros((labels.shape[0], k), dtype)
+        out[np.arange(labels.shape[0]), labels] = 1
+        return out
+
+    def take(self, a, idx):
+        return a[idx]
+
+    def count_correct(self, y_true, y_pred, kind):
+        y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+        if kind == "binary":
+            right = (y_pred > 0.5) == (y_true.reshape(y_pred.shape) > 0.5)
+        elif kind == "categorical":
+            right = y_pred.argmax(-1) == y_true.argmax(-1)
+        else:
+            right = y_pred.argmax(-1) == y_true.reshape(-1)
+        return int(right.sum())
+
+    # ---------------------------------------------------------- convolution
+    def conv2d_forward(self, x, w, geom):
+        """im2col in Numba, then one BLAS matmul; cols is kept for the weight gradient."""
+        x, w = _c(x), _c(w)
+        sh, sw, pt, pl, dh, dw, oh, ow = geom
+        n = x.shape[0]
+        kh, kw, c, f = w.shape
+        cols = self._empty((n * oh * ow, kh * kw * c), x.dtype)
+        _launch(K.im2col, x, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, cols)
+        y = np.matmul(cols, w.reshape(kh * kw * c, f), out=self._empty((n * oh * ow, f), x.dtype))
+        return y.reshape(n, oh, ow, f), cols
+
+    def conv2d_backward_input(self, gy, w, x_shape, geom):
+        gy, w = _c(gy), _c(w)
+        sh, sw, pt, pl, dh, dw, _, _ = geom
+        n, oh, ow, f = gy.shape
+        kh, kw, c, _ = w.shape
+        gcols = np.matmul(gy.reshape(-1, f), w.reshape(kh * kw * c, f).T,
+                          out=self._empty((gy.size // f, kh * kw * c), gy.dtype))
+        gx = self._empty(x_shape, gy.dtype)
+        _launch(K.col2im, gcols, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, gx)
+        return gx
+
+    def conv2d_backward_weight(self, gy, cols, w_shape):
+        f = gy.shape[-1]
+        return (cols.T @ gy.reshape(-1, f)).reshape(w_shape)
+
+    def bias_act(self, y, b, relu):
+        work = _c(y)
+        f = y.shape[-1]
+        b = np.zeros(f, y.dtype) if b is None else _c(b)
+        _launch(K.bias_act, work.reshape(-1, f), b, bool(relu))
+        _write_back((y,), (work,))
+        return y
+
+    def bias_act_backward(self, y, gy, need_bias):
+        """The ReLU mask and the bias gradient's sums in one pass."""
+        y, gy = _c(y), _c(gy)
+        f = y.shape[-1]
+        g = self._empty(gy.shape, gy.dtype)
+        partial = np.empty((_CHUNKS, f), gy.dtype)
+        _launch(K.bias_act_backward, y.reshape(-1, f), gy.reshape(-1, f), g.reshape(-1, f),
+                partial)
+        return g, (partial.sum(axis=0) if need_bias else None)
+
+    def bias_grad(self, gy):
+        gy = _c(gy)
+        f = gy.shape[-1]
+        partial = np.empty((_CHUNKS, f), gy.dtype)
+        _launch(K.column_sums, gy.reshape(-1, f), partial)
+        return partial.sum(axis=0)
+
+    # ------------------------------------------------------------- max pool
+    def maxpool2d_forward(self, x, geom):
+        x = _c(x)
+        ph, pw, sh, sw, pt, pl, oh, ow = geom
+        n, _, _, c = x.shape
+        y = self._empty((n, oh, ow, c), x.dtype)
+        arg = self._empty((n, oh, ow, c), np.int32)
+        _launch(K.maxpool_forward, x, ph, pw, sh, sw, pt, pl, y, arg)
+        return y, arg
+
+    def maxpool2d_backward(self, gy, arg, x_shape):
+        gx = self._empty(x_shape, gy.dtype)
+        _launch(K.maxpool_backward, _c(gy), _c(arg), gx)
+        return gx
+
+    # ---------------------------------------------------------- activations
+    def map_forward(self, op, x):
+        x = _c(x)
+        y = np.empty_like(x)
+        _launch(K.FORWARD[op], x.reshape(-1), y.reshape(-1))
+        return y
+
+    def map_backward(self, op, saved, gy):
+        saved, gy = _c(saved), _c(gy)
+        gx = np.empty_like(gy)
+        _launch(K.BACKWARD[op], saved.reshape(-1), gy.reshape(-1), gx.reshape(-1))
+        return gx
+
+    def _rows(self, kernel, *arrays):
+        """A (rows, K) row kernel on arrays of any rank: over the last axis."""
+        arrays = [_c(a) for a in arrays]
+        out = np.empty_like(arrays[0])
+        k = arrays[0].shape[-1]
+        if out.size:
+            _launch(kernel, *[a.reshape(-1, k) for a in arrays], out.reshape(-1, k))
+        return out
+
+    def softmax_forward(self, x):
+        return self._rows(K.softmax_forward, x)
+
+    def softmax_backward(self, y, gy):
+        return self._rows(K.softmax_backward, y, gy)
+
+    def log_softmax_forward(self, x):
+        return self._rows(K.log_softmax_forward, x)
+
+    def log_softmax_backward(self, y, gy):
+        return self._rows(K.log_softmax_backward, y, gy)
+
+    def softmax_cross_entropy_forward(self, logits, target):
+        logits, target = _c(logits), _c(target)
+        probs = np.empty_like(logits)
+        loss = np.empty(logits.shape[0], logits.dtype)
+        _launch(K.softmax_cross_entropy_forward, logits, target, probs, loss)
+        return loss, probs
+
+    def softmax_cross_entropy_backward(self, probs, target, gloss):
+        probs, target, gloss = _c(probs), _c(target), _c(gloss)
+        g = np.empty_like(probs)
+        _launch(K.softmax_cross_entropy_backward, probs, target, gloss, g)
+        return g
+
+    # ------------------------------------------------------ dropout, updates
+    def dropout(self, x, rate, seed):
+        x = _c(x)
+        y = np.empty_like(x)
+        rate = float(rate)
+        _launch(K.dropout_apply, x.reshape(-1), rate, 1.0 / (1.0 - rate), np.uint64(seed),
+                y.reshape(-1))
+        return y
+
+    def adam_update(self, p, g, m, v, lr_t, beta_1, beta_2, epsilon):
+        work = [_c(a) for a in (p, m, v)]
+        _launch(K.adam_update, work[0].reshape(-1), _c(g).reshape(-1), work[1].reshape(-1),
+                work[2].reshape(-1), float(lr_t), float(beta_1), float(beta_2), float(epsilon))
+        _write_back((p, m, v), work)
+
+    def sgd_update(self, p, g, velocity, lr, momentum, nesterov):
+        work = [_c(a) for a in (p, velocity)]
+        _launch(K.sgd_update, work[0].reshape(-1), _c(g).reshape(-1), work[1].reshape(-1),
+                float(lr), float(momentum), bool(nesterov))
+        _write_back((p, velocity), work)

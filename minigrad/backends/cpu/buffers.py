@@ -1,0 +1,62 @@
+"""Reuse of the large temporaries a training step makes, with safe ownership."""
+from __future__ import annotations
+
+import ctypes
+import math
+import threading
+import weakref
+
+import numpy as np
+
+
+class BufferPool:
+    """Hands out large arrays again once nothing uses them any more.
+
+    A training step makes the same big temporaries every time (im2col columns,
+    conv outputs, their gradients); fresh ones would be page-faulted in each
+    step (about 15% of a step here).
+
+    Ownership without reference counts: each array handed out reads the
+    pool's memory through a fresh ctypes array over it, its owner token. The
+    array and every view derived from it (reshapes, slices, transposes, what a
+    Function saves for backward, what the user keeps) hold the token alive: a
+    view keeps its base alive, and a NumPy array made from a buffer keeps the
+    exporting object alive (the buffer protocol's contract). The pool holds
+    only a weak reference to the token, so a buffer is free exactly when
+    nothing can read or write it any more. This rests on those documented
+    guarantees and on weak references, not on CPython's reference counts; an
+    interpreter that collects later only delays reuse, it never reuses early.
+    """
+
+    MIN_BYTES = 1 << 18   # smaller arrays come from malloc's own free lists
+    MAX_BUFFERS = 48
+
+    def __init__(self):
+        self._buffers: list = []   # [memory (uint8 array), weakref to its token or None]
+        self._lock = threading.Lock()  # two threads must never claim one free buffer
+
+    def empty(self, shape, dtype) -> np.ndarray:
+        shape, dtype = tuple(shape), np.dtype(dtype)
+        nbytes = math.prod(shape) * dtype.itemsize
+        if nbytes < self.MIN_BYTES:
+            return np.empty(shape, dtype)
+        with self._lock:
+            entry = next((e for e in self._buffers
+                          if e[0].size == nbytes and not _in_use(e)), None)
+            if entry is None:
+                if len(self._buffers) >= self.MAX_BUFFERS:  # shapes changed: drop the free
+                    self._buffers = [e for e in self._buffers if _in_use(e)]
+                entry = [np.empty(nbytes, np.uint8), None]
+                self._buffers.append(entry)
+            token = (ctypes.c_byte * nbytes).from_buffer(entry[0])
+            entry[1] = weakref.ref(token)
+        return np.frombuffer(token, dtype).reshape(shape)
+
+    def in_use(self) -> int:
+        """How many pooled buffers are held by someone (for tests)."""
+        with self._lock:
+            return sum(_in_use(e) for e in self._buffers)
+
+
+def _in_use(entry) -> bool:
+    return entry[1] is not None and entry[1]() is not None

@@ -1,0 +1,172 @@
+"""The benchmark harness (benchmarks/): its statistics, tables and worker environment, and a
+tiny end-to-end run of train_cnn.py and ops.py workers in fresh processes. Times nothing:
+speed is measured by the scripts themselves, on a quiet machine."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+BENCH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks")
+sys.path.insert(0, BENCH)
+
+import _common as C  # noqa: E402
+import ops  # noqa: E402
+import train_cnn  # noqa: E402
+
+
+def sample(train, predict=None):
+    return {"train_images_per_s": train, "predict_images_per_s": predict}
+
+
+def test_spread_and_pair_ratios():
+    rounds = [{"minigrad": sample(100.0), "torch": sample(50.0)},
+              {"minigrad": sample(200.0), "torch": sample(400.0)},
+              {"minigrad": sample(300.0), "torch": {"error": "exit code 1"}},  # skipped
+              {"minigrad": sample(90.0), "torch": sample(60.0)},
+              {"torch": sample(10.0)}]  # minigrad missing: skipped
+    ratios = C.pair_ratios(rounds, "minigrad", "torch", lambda s: s["train_images_per_s"])
+    assert ratios == [2.0, 0.5, 1.5]
+    assert C.spread(ratios) == {"median": 1.5, "min": 0.5, "max": 2.0, "n": 3}
+    assert C.spread([None, None]) is None
+    assert C.fmt(C.spread(ratios)) == "1.50 (0.50-2.00)"
+    assert C.fmt(C.spread([0.931])) == "0.931"  # one pair: no range to show
+
+
+def test_summarize_reports_medians_and_ratio_per_round():
+    rounds = [{"minigrad": sample(100.0, 1000.0) | {"first_step_s": 0.2},
+               "torch": sample(50.0, 2000.0) | {"first_step_s": 1.0}},
+              {"minigrad": sample(200.0, 3000.0) | {"first_step_s": 0.4},
+               "torch": sample(400.0, 1000.0) | {"first_step_s": 3.0}}]
+    s = train_cnn.summarize(["minigrad", "torch"], {"minigrad": {"first_step_s": 7.0}}, rounds)
+    assert s["minigrad"]["train_images_per_s"]["median"] == 150.0
+    assert s["minigrad"]["first_step_cold_s"] == 7.0
+    assert s["torch"]["first_step_cold_s"] is None
+    assert s["torch"]["train_ratio"] == {"median": 1.25, "min": 0.5, "max": 2.0, "n": 2}
+    assert s["torch"]["predict_ratio"] == {"median": 1.75, "min": 0.5, "max": 3.0, "n": 2}
+    assert "train_ratio" not in s["minigrad"]
+
+
+def test_ops_summary_per_op_ratio_and_share_of_sgemm():
+    def worker(fwd_s, bwd_s=None):
+        op = {"fwd_s": fwd_s, "fwd_flop": 4e9} | ({"bwd_s": bwd_s, "bwd_flop": 8e9}
+                                                   if bwd_s else {})
+        return {"ops": {"conv": op}}
+    sgemm = {"ops": {"sgemm 2048^3": {"fwd_s": 0.1, "fwd_flop": 2e10}}}  # 200 GFLOP/s
+    rounds = [{"minigrad": worker(0.04, 0.1), "torch": worker(0.08, 0.05), "sgemm": sgemm},
+              {"minigrad": worker(0.04, 0.1), "torch": {"not_installed": "torch"},
+               "sgemm": sgemm}]
+    summary, rate = ops.summarize(rounds, ["conv"])
+    row = summary["conv"]
+    assert rate == 2e11
+    assert row["fwd_gflops"] == pytest.approx(100) and row["fwd_of_sgemm"] == pytest.approx(0.5)
+    assert row["bwd_gflops"] == pytest.approx(80)
+    assert row["fwd_ratio"]["median"] == pytest.approx(2.0)  # torch's time over minigrad's
+    assert row["bwd_ratio"]["median"] == pytest.approx(0.5) and row["bwd_ratio"]["n"] == 1
+
+
+def test_abba_order():
+    names = ["minigrad", "torch", "keras-jax"]
+    assert C.abba(names, 0) == names
+    assert C.abba(names, 1) == names[::-1]
+    assert C.abba(names, 2) == names
+
+
+def test_format_table_aligns_columns():
+    text = C.format_table(["framework", "img/s"], [["minigrad", 5049.4], ["torch", None]])
+    lines = text.splitlines()
+    assert lines[0] == "framework  img/s"
+    assert lines[2] == "minigrad   5,049"
+    assert lines[3] == "torch        n/a"
+    assert lines[1] == lines[4] == "---------  -----"
+
+
+def test_worker_env_threads_openblas_and_isa():
+    base = {"PATH": "/bin", "OPENBLAS_CORETYPE": "Haswell", "OPENBLAS_L2_SIZE": "1048576",
+            "XLA_FLAGS": "--xla_dump_to=/tmp/x"}
+    env, notes = C.worker_env(3, base=base)
+    assert "OPENBLAS_CORETYPE" not in env and "OPENBLAS_L2_SIZE" not in env
+    assert notes["openblas_env_removed"] == {"OPENBLAS_CORETYPE": "Haswell",
+                                             "OPENBLAS_L2_SIZE": "1048576"}
+    assert all(env[k] == "3" for k in C.THREAD_VARS)
+    assert env["XLA_FLAGS"] == "--xla_dump_to=/tmp/x" and "NUMBA_CPU_NAME" not in env
+    kept, _ = C.worker_env(3, keep_openblas_env=True, base=base)
+    assert kept["OPENBLAS_L2_SIZE"] == "1048576"
+    avx2, notes = C.worker_env(2, isa="avx2", base=base)
+    assert avx2["OPENBLAS_CORETYPE"] == "Haswell" and "OPENBLAS_L2_SIZE" not in avx2
+    assert avx2["NUMBA_CPU_NAME"] == "haswell" and avx2["ATEN_CPU_CAPABILITY"] == "avx2"
+    assert avx2["ONEDNN_MAX_CPU_ISA"] == "AVX2"
+    assert "+avx2" in avx2["NUMBA_CPU_FEATURES"] and "avx512" not in avx2["NUMBA_CPU_FEATURES"]
+    assert avx2["XLA_FLAGS"] == "--xla_dump_to=/tmp/x --xla_cpu_max_isa=AVX2"
+    assert "PATH" in avx2 and base["OPENBLAS_L2_SIZE"] == "1048576"  # base untouched
+    cold = C.cold_env(env, "/tmp/empty")
+    assert all(cold[k].startswith("/tmp/empty" + os.sep) for k in C.CACHE_VARS)
+
+
+def test_peer_names_and_interpreters():
+    assert train_cnn.peers(["torch"], no_compile=False) == ["torch", "torch.compile"]
+    assert train_cnn.peers(["torch,keras-jax", "torch"], no_compile=True) == ["torch",
+                                                                            "keras-jax"]
+    assert "tinygrad" in train_cnn.peers(["all"], no_compile=False)
+    with pytest.raises(SystemExit, match="unknown peer 'jaxx'"):
+        train_cnn.peers(["jaxx"], no_compile=False)
+    specs = ["keras=/k/python", "torch.compile=/c/python"]
+    assert train_cnn.python_for(specs, "keras-jax") == "/k/python"
+    assert train_cnn.python_for(specs, "keras-tf") == "/k/python"
+    assert train_cnn.python_for(specs, "torch.compile") == "/c/python"
+    assert train_cnn.python_for(specs, "torch") == sys.executable
+
+
+def test_op_flop_counts():
+    # conv: 2*N*OH*OW*KH*KW*C*F; the second conv of the convnet at batch 128
+    assert ops.flops("conv", (128, 13, 13, 32), {"k": 3}, (128, 11, 11, 64)) == \
+        2 * 128 * 11 * 11 * 9 * 32 * 64
+    assert ops.flops("dense", (128, 1600), {}, (128, 10)) == 2 * 128 * 1600 * 10
+    assert ops.flops("pool", (128, 26, 26, 32), {}, (128, 13, 13, 32)) is None
+    assert [c[0] for c in ops.selected("conv 13,dense")] == [
+        "conv 13x13x32->11x11x64 3x3", "dense 1600->10"]
+
+
+def run(args, timeout=120):
+    p = subprocess.run([sys.executable, *args], capture_output=True, text=True,
+                       timeout=timeout, cwd=os.path.dirname(BENCH))
+    assert p.returncode == 0, p.stderr[-3000:]
+    return p.stdout
+
+
+def test_train_cnn_end_to_end_minigrad_and_a_missing_peer(tmp_path):
+    """The parent writes the data, runs one fresh minigrad process and gates a peer that is
+    not installed here (a name no environment has)."""
+    out = tmp_path / "run.json"
+    stdout = run(["benchmarks/train_cnn.py", "--steps", "1", "--windows", "2", "--warmup",
+                  "0", "--pairs", "1", "--predict-images", "1000", "--predict-reps", "1",
+                  "--no-cold", "--threads", "1", "--vs", "tinygrad",
+                  "--python-for", f"tinygrad={sys.executable}", "--json", str(out)])
+    d = json.loads(out.read_text())
+    got = d["rounds"][0]["minigrad"]
+    assert "error" not in got, got
+    assert len(got["train_window_s"]) == 2 and got["train_images_per_s"] > 0
+    assert got["predict_images_per_s"] > 0 and got["peak_rss_mb"] > 0
+    assert got["versions"]["numba_threads"] == 1  # the parent's --threads reached it
+    assert d["summary"]["minigrad"]["train_images_per_s"]["n"] == 1
+    try:
+        import tinygrad  # noqa: F401
+    except ImportError:
+        assert d["status"]["tinygrad"] == "not installed"
+        assert "tinygrad" in stdout and "not installed" in stdout
+    assert "minigrad" in stdout and "machine:" in stdout
+
+
+@pytest.mark.parametrize("framework", ["minigrad", "torch"])
+def test_ops_worker_times_a_conv(framework):
+    if framework == "torch":
+        pytest.importorskip("torch")
+    stdout = run(["benchmarks/ops.py", "--worker", framework, "--cases", "conv 13",
+                  "--batch", "4", "--reps", "1", "--warmup", "0", "--min-time", "0",
+                  "--threads", "1"])
+    r = json.loads(stdout.splitlines()[-1][len(C.RESULT_MARK):])
+    (name, op), = r["ops"].items()
+    assert name == "conv 13x13x32->11x11x64 3x3"
+    assert op["fwd_flop"] == 2 * 4 * 11 * 11 * 9 * 32 * 64 and op["bwd_flop"] == 2 * op["fwd_flop"]
+    assert op["fwd_s"] > 0 and op["bwd_s"] > 0
