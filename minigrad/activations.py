@@ -1,7 +1,8 @@
 """Keras 3's `keras.activations`: functions on Tensors, by name for `activation=`.
 
-relu, sigmoid, tanh, softmax and log_softmax are Numba kernels (minigrad.ops);
-the others are compositions of Tensor ops, so autograd gives their gradients.
+Most are elementwise Numba kernels (minigrad.ops, bodies in backends/bodies.py);
+leaky_relu, elu with alpha != 1, relu's options, gelu's tanh form and
+exponential are compositions of Tensor ops, whose gradients autograd gives.
 Formulas are Keras 3's (keras/src/activations/activations.py).
 """
 from __future__ import annotations
@@ -14,11 +15,9 @@ import numpy as np
 
 from .backends import get_backend
 from .ops import activations as _kernels
-from .ops.activations import log_softmax, sigmoid, softmax, tanh  # noqa: F401
+from .ops.activations import (hard_sigmoid, hard_silu, log_softmax, mish,  # noqa: F401
+                              relu6, selu, sigmoid, silu, softmax, softplus, softsign, tanh)
 from .tensor import Tensor, as_tensor
-
-_SELU_ALPHA, _SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
-
 
 def _above(x: Tensor, threshold: float) -> Tensor:
     """1 where x > threshold, else 0: a constant mask (no gradient through it)."""
@@ -51,55 +50,22 @@ def leaky_relu(x, negative_slope: float = 0.2) -> Tensor:
     return x.relu() - negative_slope * (-x).relu()
 
 
-def relu6(x) -> Tensor:
-    """min(max(x, 0), 6)."""
-    return as_tensor(x).clip(0.0, 6.0)
-
-
 def elu(x, alpha: float = 1.0) -> Tensor:
     """x for x > 0, alpha * (exp(x) - 1) below."""
     x = as_tensor(x)
-    return x.relu() + alpha * ((-(-x).relu()).exp() - 1.0)
-
-
-def selu(x) -> Tensor:
-    """scale * elu(x, alpha), alpha = 1.67326324, scale = 1.05070098."""
-    return _SELU_SCALE * elu(x, _SELU_ALPHA)
-
-
-def softplus(x) -> Tensor:
-    """log(1 + exp(x)), computed stably as max(x, 0) + log(1 + exp(-|x|))."""
-    x = as_tensor(x)
-    neg_abs = x - 2.0 * x.relu()  # -|x|, with relu's side at 0: the gradient there is 1/2
-    return x.relu() + (neg_abs.exp() + 1.0).log()
-
-
-def softsign(x) -> Tensor:
-    """x / (|x| + 1)."""
-    x = as_tensor(x)
-    return x / (x.relu() + (-x).relu() + 1.0)
-
-
-def silu(x) -> Tensor:
-    """x * sigmoid(x) (swish)."""
-    x = as_tensor(x)
-    return x * sigmoid(x)
-
-
-swish = silu
+    if alpha == 1.0:
+        return _kernels.elu(x)
+    return x.relu() + alpha * (_kernels.elu(-(-x).relu()))  # elu of min(x, 0), scaled
 
 
 def gelu(x, approximate: bool = False) -> Tensor:
-    """x * Phi(x); `approximate=True`: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
+    """x * Phi(x) (a kernel); `approximate=True`: the tanh form,
+    0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
     x = as_tensor(x)
     if approximate:
         inner = math.sqrt(2.0 / math.pi) * (x + 0.044715 * (x * x * x))
         return 0.5 * x * (1.0 + tanh(inner))
-    exact = getattr(_kernels, "gelu", None)  # the erf form is a backend kernel
-    if exact is None:
-        raise NotImplementedError("gelu: the exact (erf) form needs the gelu kernel, not in "
-                                  "this build; use gelu(x, approximate=True)")
-    return exact(x)
+    return _kernels.gelu(x)
 
 
 def exponential(x) -> Tensor:
@@ -107,24 +73,7 @@ def exponential(x) -> Tensor:
     return as_tensor(x).exp()
 
 
-def hard_sigmoid(x) -> Tensor:
-    """relu6(x + 3) / 6 = clip(x / 6 + 0.5, 0, 1) (Keras 3's form)."""
-    return (as_tensor(x) * (1.0 / 6.0) + 0.5).clip(0.0, 1.0)
-
-
-def hard_silu(x) -> Tensor:
-    """x * hard_sigmoid(x) (hard_swish)."""
-    x = as_tensor(x)
-    return x * hard_sigmoid(x)
-
-
-hard_swish = hard_silu
-
-
-def mish(x) -> Tensor:
-    """x * tanh(softplus(x))."""
-    x = as_tensor(x)
-    return x * tanh(softplus(x))
+swish, hard_swish = silu, hard_silu
 
 
 def linear(x):

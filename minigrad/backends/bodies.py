@@ -83,6 +83,113 @@ def gelu_grad(x, g):
     return g * (0.5 * (1.0 + math.erf(x * SQRT_HALF)) + x * INV_SQRT_2PI * math.exp(-0.5 * x * x))
 
 
+SELU_ALPHA, SELU_SCALE = 1.6732632423543772, 1.0507009873554805
+
+
+@body
+def elu(x):
+    """x for x > 0, exp(x) - 1 below (Keras's elu with alpha = 1)."""
+    return x if x > 0 else math.expm1(x)   # NaN > 0 is false: expm1(NaN) is NaN
+
+
+@body
+def elu_grad(y, g):
+    """From the output y: 1 above 0, exp(x) = y + 1 below."""
+    return g if y > 0 else g * (y + 1.0)
+
+
+@body
+def selu(x):
+    return SELU_SCALE * (x if x > 0 else SELU_ALPHA * math.expm1(x))
+
+
+@body
+def selu_grad(x, g):
+    return g * SELU_SCALE * (1.0 if x > 0 else SELU_ALPHA * math.exp(x))
+
+
+@body
+def softplus(x):
+    """log(1 + exp(x)) as max(x, 0) + log1p(exp(-|x|)): no overflow; NaN stays NaN."""
+    return (0.0 if x <= 0 else x) + math.log1p(math.exp(-abs(x)))
+
+
+@body
+def softplus_grad(x, g):
+    return g * sigmoid(x)
+
+
+@body
+def softsign(x):
+    return x / (1.0 + abs(x))
+
+
+@body
+def softsign_grad(x, g):
+    d = 1.0 + abs(x)
+    return g / (d * d)
+
+
+@body
+def silu(x):
+    """x * sigmoid(x) (swish)."""
+    return x * sigmoid(x)
+
+
+@body
+def silu_grad(x, g):
+    s = sigmoid(x)
+    return g * s * (1.0 + x * (1.0 - s))
+
+
+@body
+def mish(x):
+    return x * math.tanh(softplus(x))
+
+
+@body
+def mish_grad(x, g):
+    t = math.tanh(softplus(x))
+    return g * (t + x * sigmoid(x) * (1.0 - t * t))
+
+
+@body
+def hard_sigmoid(x):
+    """relu6(x + 3) / 6: 0 up to -3, 1 from 3, linear between; NaN stays NaN."""
+    return 0.0 if x <= -3.0 else (1.0 if x >= 3.0 else x / 6.0 + 0.5)
+
+
+@body
+def hard_sigmoid_grad(x, g):
+    """1/6 strictly inside (-3, 3), as PyTorch's hardsigmoid."""
+    return g / 6.0 if (x > -3.0) & (x < 3.0) else 0.0
+
+
+@body
+def hard_silu(x):
+    """x * hard_sigmoid(x) (hard_swish)."""
+    return x * hard_sigmoid(x)
+
+
+@body
+def hard_silu_grad(x, g):
+    """PyTorch's hardswish backward: 0 below -3, x/3 + 1/2 up to 3, 1 above."""
+    if x < -3.0:
+        return 0.0
+    return g * (x / 3.0 + 0.5) if x <= 3.0 else g
+
+
+@body
+def relu6(x):
+    return 0.0 if x <= 0 else (6.0 if x >= 6.0 else x)
+
+
+@body
+def relu6_grad(x, g):
+    """g strictly inside (0, 6), as PyTorch's relu6 (hardtanh)."""
+    return g if (x > 0) & (x < 6.0) else 0.0
+
+
 class Elementwise(NamedTuple):
     forward: Callable    # y = forward(x)
     backward: Callable   # gx = backward(saved, gy)
@@ -94,6 +201,15 @@ ELEMENTWISE = {
     "sigmoid": Elementwise(sigmoid, sigmoid_grad, "y"),
     "tanh": Elementwise(tanh, tanh_grad, "y"),
     "gelu": Elementwise(gelu, gelu_grad, "x"),
+    "elu": Elementwise(elu, elu_grad, "y"),
+    "selu": Elementwise(selu, selu_grad, "x"),
+    "softplus": Elementwise(softplus, softplus_grad, "x"),
+    "softsign": Elementwise(softsign, softsign_grad, "x"),
+    "silu": Elementwise(silu, silu_grad, "x"),
+    "mish": Elementwise(mish, mish_grad, "x"),
+    "hard_sigmoid": Elementwise(hard_sigmoid, hard_sigmoid_grad, "x"),
+    "hard_silu": Elementwise(hard_silu, hard_silu_grad, "x"),
+    "relu6": Elementwise(relu6, relu6_grad, "x"),
 }
 
 

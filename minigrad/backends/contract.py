@@ -257,6 +257,78 @@ class Backend(abc.ABC):
         """gy * (Phi(x) + x * phi(x)), from the input x."""
         return self.map_backward("gelu", x, gy)
 
+    def elu_forward(self, x):
+        """x above 0, exp(x) - 1 below."""
+        return self.map_forward("elu", x)
+
+    def elu_backward(self, y, gy):
+        """gy above 0, gy * (y + 1) below, from the output y."""
+        return self.map_backward("elu", y, gy)
+
+    def selu_forward(self, x):
+        """scale * elu(x, alpha), Keras's SELU constants."""
+        return self.map_forward("selu", x)
+
+    def selu_backward(self, x, gy):
+        """gy * scale * (1 above 0, alpha * exp(x) below), from the input x."""
+        return self.map_backward("selu", x, gy)
+
+    def softplus_forward(self, x):
+        """log(1 + exp(x)), without overflow."""
+        return self.map_forward("softplus", x)
+
+    def softplus_backward(self, x, gy):
+        """gy * sigmoid(x), from the input x."""
+        return self.map_backward("softplus", x, gy)
+
+    def softsign_forward(self, x):
+        """x / (1 + |x|)."""
+        return self.map_forward("softsign", x)
+
+    def softsign_backward(self, x, gy):
+        """gy / (1 + |x|)^2, from the input x."""
+        return self.map_backward("softsign", x, gy)
+
+    def silu_forward(self, x):
+        """x * sigmoid(x)."""
+        return self.map_forward("silu", x)
+
+    def silu_backward(self, x, gy):
+        """gy * s * (1 + x (1 - s)), s = sigmoid(x), from the input x."""
+        return self.map_backward("silu", x, gy)
+
+    def mish_forward(self, x):
+        """x * tanh(softplus(x))."""
+        return self.map_forward("mish", x)
+
+    def mish_backward(self, x, gy):
+        """gy * (t + x sigmoid(x) (1 - t^2)), t = tanh(softplus(x)), from the input x."""
+        return self.map_backward("mish", x, gy)
+
+    def hard_sigmoid_forward(self, x):
+        """relu6(x + 3) / 6."""
+        return self.map_forward("hard_sigmoid", x)
+
+    def hard_sigmoid_backward(self, x, gy):
+        """gy / 6 strictly inside (-3, 3), else 0, from the input x."""
+        return self.map_backward("hard_sigmoid", x, gy)
+
+    def hard_silu_forward(self, x):
+        """x * hard_sigmoid(x)."""
+        return self.map_forward("hard_silu", x)
+
+    def hard_silu_backward(self, x, gy):
+        """0 below -3, gy (x/3 + 1/2) up to 3, gy above (PyTorch's), from the input x."""
+        return self.map_backward("hard_silu", x, gy)
+
+    def relu6_forward(self, x):
+        """min(max(x, 0), 6); NaN stays NaN."""
+        return self.map_forward("relu6", x)
+
+    def relu6_backward(self, x, gy):
+        """gy strictly inside (0, 6), else 0, from the input x."""
+        return self.map_backward("relu6", x, gy)
+
     # Row functions: over the last axis of any rank.
     @abc.abstractmethod
     def softmax_forward(self, x):

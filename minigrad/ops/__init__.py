@@ -5,7 +5,8 @@ a backend itself. Importing this package also gives Tensor its activation
 methods (`x.relu()`, see activations.py).
 """
 from ..tensor import Function, Tensor, no_grad  # noqa: F401
-from .activations import gelu, log_softmax, relu, sigmoid, softmax, tanh  # noqa: F401
+from .activations import (elu, gelu, hard_sigmoid, hard_silu, log_softmax, mish,  # noqa: F401
+                          relu, relu6, selu, sigmoid, silu, softmax, softplus, softsign, tanh)
 from .conv import conv2d, conv2d_geometry, conv2d_maxpool  # noqa: F401
 from .cross_entropy import softmax_cross_entropy  # noqa: F401
 from .dense import dense  # noqa: F401

@@ -2,12 +2,11 @@
 
 The per-element formulas are kernel bodies in backends/bodies.py, run by the
 backend's map kernels; each backward needs only what its forward saved (the
-output, or for GELU the input). The ops also give Tensor its method sugar
+output, or the input). Keras's names for them (`activation="selu"`) are in
+minigrad.activations. The ops also give Tensor its method sugar
 (`x.relu()`, `x.softmax(axis)`), so the core never imports this module.
 """
 from __future__ import annotations
-
-from typing import Callable
 
 from ..tensor import Function, Tensor
 from .checks import axis_index, float_tensor
@@ -132,28 +131,102 @@ def linear(x: Tensor) -> Tensor:
     return x
 
 
-ACTIVATIONS = {"relu": relu, "sigmoid": sigmoid, "tanh": tanh, "gelu": gelu,
-               "softmax": softmax, "linear": linear}
+class _MapFn(Function):
+    """An elementwise op of backends/bodies.ELEMENTWISE: the subclasses below name the
+    op and what its backward reads (the output or the input)."""
+
+    op, saves_output = "", False
+
+    @classmethod
+    def forward(cls, ctx, x):
+        y = getattr(ctx.backend, f"{cls.op}_forward")(x)
+        ctx.save_for_backward(y if cls.saves_output else x)
+        return y
+
+    @classmethod
+    def backward(cls, ctx, g):
+        return getattr(ctx.backend, f"{cls.op}_backward")(ctx.saved_tensors[0], g)
 
 
-def get(activation, owner: str = "activation") -> Callable[[Tensor], Tensor]:
-    """An activation by Keras name ('relu', 'softmax', ...), None (linear) or a callable."""
-    if activation is None:
-        return linear
-    if callable(activation):
-        return activation
-    if isinstance(activation, str) and activation.lower() in ACTIVATIONS:
-        return ACTIVATIONS[activation.lower()]
-    raise ValueError(f"{owner}: unknown activation {activation!r}; expected one of "
-                     f"{sorted(ACTIVATIONS)} or a callable")
+class EluFn(_MapFn):
+    op, saves_output = "elu", True
 
 
-def name_of(activation) -> str:
-    """The Keras name of an activation function (for configs and summaries)."""
-    for name, fn in ACTIVATIONS.items():
-        if fn is activation:
-            return name
-    return getattr(activation, "__name__", repr(activation))
+class SeluFn(_MapFn):
+    op = "selu"
+
+
+class SoftplusFn(_MapFn):
+    op = "softplus"
+
+
+class SoftsignFn(_MapFn):
+    op = "softsign"
+
+
+class SiluFn(_MapFn):
+    op = "silu"
+
+
+class MishFn(_MapFn):
+    op = "mish"
+
+
+class HardSigmoidFn(_MapFn):
+    op = "hard_sigmoid"
+
+
+class HardSiluFn(_MapFn):
+    op = "hard_silu"
+
+
+class Relu6Fn(_MapFn):
+    op = "relu6"
+
+
+def elu(x) -> Tensor:
+    """x above 0, exp(x) - 1 below (alpha 1; mg.activations.elu takes any alpha)."""
+    return EluFn.apply(float_tensor(x, "elu"))
+
+
+def selu(x) -> Tensor:
+    """scale * elu(x, alpha) with Keras's constants (1.0507..., 1.6732...)."""
+    return SeluFn.apply(float_tensor(x, "selu"))
+
+
+def softplus(x) -> Tensor:
+    """log(1 + exp(x)), without overflow."""
+    return SoftplusFn.apply(float_tensor(x, "softplus"))
+
+
+def softsign(x) -> Tensor:
+    """x / (1 + |x|)."""
+    return SoftsignFn.apply(float_tensor(x, "softsign"))
+
+
+def silu(x) -> Tensor:
+    """x * sigmoid(x) (swish)."""
+    return SiluFn.apply(float_tensor(x, "silu"))
+
+
+def mish(x) -> Tensor:
+    """x * tanh(softplus(x))."""
+    return MishFn.apply(float_tensor(x, "mish"))
+
+
+def hard_sigmoid(x) -> Tensor:
+    """relu6(x + 3) / 6."""
+    return HardSigmoidFn.apply(float_tensor(x, "hard_sigmoid"))
+
+
+def hard_silu(x) -> Tensor:
+    """x * hard_sigmoid(x) (hard_swish)."""
+    return HardSiluFn.apply(float_tensor(x, "hard_silu"))
+
+
+def relu6(x) -> Tensor:
+    """min(max(x, 0), 6)."""
+    return Relu6Fn.apply(float_tensor(x, "relu6"))
 
 
 # Tensor's method sugar, added here so that imports point one way (ops -> tensor).

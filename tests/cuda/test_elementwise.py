@@ -16,6 +16,7 @@ from minigrad.testing import gradcheck
 
 DEVICES = ["cpu", "cuda"]
 erf = np.vectorize(math.erf)
+ALPHA, SCALE = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946  # SELU
 
 
 def gelu(x):
@@ -32,6 +33,23 @@ REFERENCES = {  # op: (minigrad op, f(x), f'(x)) in NumPy
                 lambda x: np.exp(-x) / (1 + np.exp(-x)) ** 2),
     "tanh": (mg.ops.tanh, np.tanh, lambda x: 1 / np.cosh(x) ** 2),
     "gelu": (mg.ops.gelu, gelu, gelu_grad),
+    "elu": (mg.ops.elu, lambda x: np.where(x > 0, x, np.expm1(x)),
+            lambda x: np.where(x > 0, 1.0, np.exp(x))),
+    "selu": (mg.ops.selu, lambda x: SCALE * np.where(x > 0, x, ALPHA * np.expm1(x)),
+             lambda x: SCALE * np.where(x > 0, 1.0, ALPHA * np.exp(x))),
+    "softplus": (mg.ops.softplus, lambda x: np.logaddexp(0, x), lambda x: 1 / (1 + np.exp(-x))),
+    "softsign": (mg.ops.softsign, lambda x: x / (1 + np.abs(x)),
+                 lambda x: 1 / (1 + np.abs(x)) ** 2),
+    "silu": (mg.ops.silu, lambda x: x / (1 + np.exp(-x)),
+             lambda x: (s := 1 / (1 + np.exp(-x))) * (1 + x * (1 - s))),
+    "mish": (mg.ops.mish, lambda x: x * np.tanh(np.logaddexp(0, x)),
+             lambda x: (t := np.tanh(np.logaddexp(0, x))) + x / (1 + np.exp(-x)) * (1 - t * t)),
+    "hard_sigmoid": (mg.ops.hard_sigmoid, lambda x: np.clip(x / 6 + 0.5, 0, 1),
+                     lambda x: np.where(np.abs(x) < 3, 1 / 6, 0.0)),
+    "hard_silu": (mg.ops.hard_silu, lambda x: x * np.clip(x / 6 + 0.5, 0, 1),
+                  lambda x: np.where(x < -3, 0.0, np.where(x <= 3, x / 3 + 0.5, 1.0))),
+    "relu6": (mg.ops.relu6, lambda x: np.clip(x, 0, 6),
+              lambda x: ((x > 0) & (x < 6)) * 1.0),
 }
 
 
