@@ -295,6 +295,37 @@ def softmax_cross_entropy_grad_row(probs, target, gloss, glogits, r):
         glogits[r, j] = gloss[r] * (probs[r, j] * t - target[r, j])
 
 
+@body
+def argmax_row(x, r):
+    """The index of row r's first maximum; a NaN counts as the maximum (as NumPy)."""
+    best = 0
+    for j in range(1, x.shape[1]):
+        v, b = x[r, j], x[r, best]
+        if (v > b) | ((v != v) & (b == b)):
+            best = j
+    return best
+
+
+EQUAL, NOT_EQUAL, LESS, LESS_EQUAL, GREATER, GREATER_EQUAL = range(6)
+COMPARISONS = ("equal", "not_equal", "less", "less_equal", "greater", "greater_equal")
+
+
+@body
+def compare(x, y, op):
+    """x op y for the op codes above (IEEE: NaN is unequal to everything)."""
+    if op == EQUAL:
+        return x == y
+    if op == NOT_EQUAL:
+        return x != y
+    if op == LESS:
+        return x < y
+    if op == LESS_EQUAL:
+        return x <= y
+    if op == GREATER:
+        return x > y
+    return x >= y
+
+
 # ---------------------------------------------------------------------- dropout
 @body
 def uniform(seed, i):

@@ -161,6 +161,24 @@ class Backend(abc.ABC):
         axes = tuple(i for i, s in enumerate(shape) if s == 1 and g.shape[i] != 1)
         return self.sum(g, axis=axes, keepdims=True) if axes else g
 
+    @abc.abstractmethod
+    def compare(self, a, b, op):
+        """a op b elementwise, broadcast, as a bool array; op one of bodies.COMPARISONS
+        ('equal', 'not_equal', 'less', ...; NaN is unequal to everything, as NumPy)."""
+
+    @abc.abstractmethod
+    def where(self, cond, a, b):
+        """a where cond (bool) else b, broadcast to one shape, of a's and b's dtype."""
+
+    @abc.abstractmethod
+    def argmax(self, a, axis):
+        """The index (int64) of the first maximum along axis; a NaN counts as the
+        maximum, as NumPy's."""
+
+    @abc.abstractmethod
+    def concatenate(self, arrays, axis):
+        """The arrays (one dtype, equal shapes but on axis) joined along axis."""
+
     # ------------------------------------------------- data and metrics
     @abc.abstractmethod
     def one_hot(self, labels, k, dtype):

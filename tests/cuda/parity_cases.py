@@ -161,6 +161,14 @@ def cases():
         ("take", (rand(5, 2, 3), np.array([4, 0, 0, 2])), None, "rows"),
         ("take", (np.array([7, 1, 3]), np.array([2, 1])), None, "labels"),
         # ties: the first maximum wins on both
+        ("compare", (with_nan(rand(3, 4)), rand(4), "less"), None, "broadcast-nan"),
+        ("compare", (np.round(rand(3, 4)), np.round(rand(3, 1)), "equal"), None, "equal"),
+        ("compare", (rand(3, 4), 0.25, "greater_equal"), None, "scalar"),
+        ("where", (rand(3, 4) > 0, rand(3, 4), rand(1, 4)), None, ""),
+        ("argmax", (np.round(rand(3, 4, 5)), -1), None, "ties-last"),
+        ("argmax", (with_nan(rand(3, 4, 5)), 1), None, "nan-middle"),
+        ("concatenate", ([rand(2, 3), rand(4, 3)], 0), None, "axis0"),
+        ("concatenate", ([rand(2, 3, 1), rand(2, 3, 2)], -1), None, "axis-1"),
         ("count_correct", (np.array([1, 0, 2, 2]),
                            np.array([[0, 1, 0], [2, 2, 0], [1, 0, 3], [0, 1, 0]], F32),
                            "sparse"), None, "sparse"),
@@ -215,7 +223,7 @@ def cases():
 
 CASES = cases()
 # compared exactly: copies, masks, integer outputs (argmax), selects
-EXACT = {"constant", "dropout", "one_hot", "reshape", "transpose", "asarray", "to_numpy",
+EXACT = {"constant", "dropout", "compare", "where", "argmax", "concatenate", "one_hot", "reshape", "transpose", "asarray", "to_numpy",
          "zeros", "full", "negative", "relu_forward", "relu_backward", "clip", "clip_mask",
          "maxpool2d_forward", "is_device_array", "count_correct", "take"}
 

@@ -56,6 +56,9 @@ for dt in (T.float32, T.float64):
     sigs = {
         "binary": (f1, f1, f1, i64, tup, tup, tup),
         "strided_copy": (f1, f1, tup, tup),
+        "compare": (f1, f1, arr(b1, 1), i64, tup, tup, tup),
+        "select": (arr(b1, 1), f1, f1, f1, tup, tup, tup, tup),
+        "argmax_rows": (f2, arr(i64, 1)),
         "fill": (f1, dt),
         "unary": (f1, f1, i64, dt, dt),
         "bias_act": (f2, f1, b1),

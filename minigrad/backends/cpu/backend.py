@@ -121,6 +121,22 @@ class CPUBackend(Backend):
     def transpose(self, a, axes=None):
         return np.asarray(np.transpose(a, axes), order="C")
 
+    def compare(self, a, b, op):
+        return getattr(np, op)(a, b)
+
+    def where(self, cond, a, b):
+        return np.where(np.asarray(cond, bool), a, b)
+
+    def argmax(self, a, axis):
+        rows = _c(np.moveaxis(np.asarray(a), axis, -1))
+        out = self._empty(rows.shape[:-1], np.int64)
+        if out.size and rows.shape[-1]:
+            _launch(K.argmax_rows, rows.reshape(-1, rows.shape[-1]), out.reshape(-1))
+        return out
+
+    def concatenate(self, arrays, axis):
+        return np.concatenate(arrays, axis=axis)
+
     # ------------------------------------------------------ data and metrics
     def one_hot(self, labels, k, dtype):
         labels = np.asarray(labels)

@@ -245,6 +245,12 @@ def softmax_cross_entropy_backward(probs, target, gloss, glogits):
         B.softmax_cross_entropy_grad_row(probs, target, gloss, glogits, r)
 
 
+@_kernel
+def argmax_rows(x, out):
+    for r in prange(x.shape[0]):
+        out[r] = B.argmax_row(x, r)
+
+
 # ------------------------------------------------------------- flat kernels
 @_kernel
 def dropout_apply(x, rate, scale, seed, y):

@@ -135,6 +135,52 @@ class CUDABackend(Backend):
     def divide(self, a, b):
         return self._binary(K.DIV, a, b)
 
+    def compare(self, a, b, op):
+        from .. import bodies
+        a, b = self._operands(a, b)
+        shape = np.broadcast_shapes(a.shape, b.shape)
+        out = self.empty(shape, np.bool_)
+        _launch(K.compare, out.size, _flat(a), _flat(b), _flat(out),
+                bodies.COMPARISONS.index(op), padded(shape, [0] * len(shape))[0],
+                broadcast_strides(a, shape), broadcast_strides(b, shape))
+        return out
+
+    def where(self, cond, a, b):
+        a, b = self._operands(a, b)
+        cond = self.asarray(cond, np.bool_)
+        shape = np.broadcast_shapes(cond.shape, a.shape, b.shape)
+        out = self.empty(shape, a.dtype)
+        _launch(K.select, out.size, _flat(cond), _flat(a), _flat(b), _flat(out),
+                padded(shape, [0] * len(shape))[0], broadcast_strides(cond, shape),
+                broadcast_strides(a, shape), broadcast_strides(b, shape))
+        return out
+
+    def argmax(self, a, axis):
+        a = self.asarray(a)
+        axis = axis % a.ndim
+        rows = self.transpose(a, [d for d in range(a.ndim) if d != axis] + [axis])
+        shape = tuple(rows.shape)
+        out = self.empty(shape[:-1], np.int64)
+        if out.size and shape[-1]:
+            _launch(K.argmax_rows, out.size, rows.reshape(out.size, shape[-1]), _flat(out))
+        return out
+
+    def concatenate(self, arrays, axis):
+        """Each array moved axis-first and copied into its rows of the result."""
+        arrays = [self.asarray(a) for a in arrays]
+        nd = arrays[0].ndim
+        axis = axis % nd
+        perm = [axis] + [d for d in range(nd) if d != axis]
+        firsts = [self.transpose(a, perm) if axis else a for a in arrays]
+        out = self.empty((sum(f.shape[0] for f in firsts),) + tuple(firsts[0].shape[1:]),
+                         arrays[0].dtype)
+        start = 0
+        for f in firsts:
+            if f.shape[0]:
+                out[start:start + f.shape[0]].copy_to_device(f)
+            start += f.shape[0]
+        return self.transpose(out, list(np.argsort(perm))) if axis else out
+
     def _unary(self, op, x, p=0, q=0):
         x = self.asarray(x)
         out = self.empty(x.shape, x.dtype)

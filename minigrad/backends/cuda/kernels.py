@@ -68,6 +68,30 @@ def binary(a, b, out, op, shape, sa, sb):
 
 
 @cuda.jit
+def compare(a, b, out, op, shape, sa, sb):
+    """out[i] = a[...] op b[...] (a bool), broadcast as binary."""
+    i = cuda.grid(1)
+    if i < out.size:
+        out[i] = B.compare(a[_offset(i, shape, sa)], b[_offset(i, shape, sb)], op)
+
+
+@cuda.jit
+def select(c, a, b, out, shape, sc, sa, sb):
+    """out[i] = a[...] if c[...] else b[...], broadcast as binary."""
+    i = cuda.grid(1)
+    if i < out.size:
+        out[i] = a[_offset(i, shape, sa)] if c[_offset(i, shape, sc)] else \
+            b[_offset(i, shape, sb)]
+
+
+@cuda.jit
+def argmax_rows(x, out):
+    r = cuda.grid(1)
+    if r < x.shape[0]:
+        out[r] = B.argmax_row(x, r)
+
+
+@cuda.jit
 def strided_copy(a, out, shape, sa):
     """out[i] = a[offset(i)]: transpose, broadcast, dtype cast and compaction in one kernel."""
     i = cuda.grid(1)
