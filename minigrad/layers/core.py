@@ -9,7 +9,7 @@ from .. import initializers, ops
 from ..ops import activations
 from ..tensor import Tensor
 from ..utils import pair, padding_mode, same_or_valid
-from .base import Layer, check_shape
+from .base import Layer
 
 
 def _positive_int(value, arg: str, owner: str) -> int:
@@ -83,9 +83,9 @@ class Conv2D(_WithActivation):
         self._check_rank(tuple(input_shape))
         n, h, w, _ = input_shape
         (kh, kw), (sh, sw), (dh, dw) = self.kernel_size, self.strides, self.dilation_rate
-        oh = same_or_valid(h, kh, sh, dh, self.padding)[0]
-        ow = same_or_valid(w, kw, sw, dw, self.padding)[0]
-        if oh < 1 or ow < 1:
+        oh = None if h is None else same_or_valid(h, kh, sh, dh, self.padding)[0]
+        ow = None if w is None else same_or_valid(w, kw, sw, dw, self.padding)[0]
+        if any(n is not None and n < 1 for n in (oh, ow)):
             raise ValueError(f"Conv2D {self.name!r}: kernel_size {self.kernel_size} with "
                              f"dilation_rate {self.dilation_rate} is larger than the "
                              f"{self.padding!r} input {(h, w)}")
@@ -126,9 +126,11 @@ class MaxPooling2D(Layer):
     def compute_output_shape(self, input_shape):
         self._check_rank(tuple(input_shape))
         n, h, w, c = input_shape
-        oh = same_or_valid(h, self.pool_size[0], self.strides[0], 1, self.padding)[0]
-        ow = same_or_valid(w, self.pool_size[1], self.strides[1], 1, self.padding)[0]
-        if oh < 1 or ow < 1:
+        oh = None if h is None else \
+            same_or_valid(h, self.pool_size[0], self.strides[0], 1, self.padding)[0]
+        ow = None if w is None else \
+            same_or_valid(w, self.pool_size[1], self.strides[1], 1, self.padding)[0]
+        if any(n is not None and n < 1 for n in (oh, ow)):
             raise ValueError(f"MaxPooling2D {self.name!r}: pool_size {self.pool_size} is larger "
                              f"than the 'valid' input {(h, w)}")
         return (n, oh, ow, c)
@@ -190,7 +192,7 @@ class Flatten(Layer):
 
     def compute_output_shape(self, input_shape):
         rest = input_shape[1:]
-        return (input_shape[0], int(np.prod(rest)) if rest else 1)
+        return (input_shape[0], None if None in rest else int(np.prod(rest)) if rest else 1)
 
     def call(self, inputs):
         return inputs.reshape(inputs.shape[0], -1)
@@ -243,7 +245,8 @@ class ReLU(Activation):
     """max(x, 0)."""
 
     def __init__(self, **kwargs):
-        kwargs.pop("activation", None)
+        if "activation" in kwargs:  # Keras's ReLU has no such argument: never ignore one
+            raise TypeError("ReLU: unexpected keyword argument(s) ['activation']")
         super().__init__("relu", **kwargs)
 
     def get_config(self):
@@ -267,11 +270,3 @@ def conv_pool(conv: "Conv2D", pool: "MaxPooling2D", x: Tensor) -> Tensor:
         x, conv.kernel, conv.bias, conv.strides, conv.padding, conv.dilation_rate,
         "relu" if conv.activation is activations.relu else None, pool.pool_size,
         pool.strides, pool.padding, name=f"Conv2D {conv.name!r} + MaxPooling2D {pool.name!r}")
-
-
-class Input:
-    """The shape of a Sequential's input, without the batch: `layers.Input((28, 28, 1))`."""
-
-    def __init__(self, shape, name: str | None = None):
-        self.shape = check_shape(shape, "shape", "Input")
-        self.name = name

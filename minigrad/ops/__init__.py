@@ -9,6 +9,7 @@ from .conv import conv2d, conv2d_maxpool  # noqa: F401
 from .dense import dense  # noqa: F401
 from .dropout import dropout  # noqa: F401
 from .losses import softmax_cross_entropy  # noqa: F401
+from .merging import concatenate, maximum, minimum  # noqa: F401
 from .pool import max_pool2d  # noqa: F401
 
 

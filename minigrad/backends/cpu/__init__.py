@@ -303,3 +303,35 @@ def adam_update(p, g, m, v, lr_t, beta_1, beta_2, epsilon):
 def sgd_update(p, g, velocity, lr, momentum, nesterov):
     K.sgd_update(p.reshape(-1), g.reshape(-1), velocity.reshape(-1),
                  float(lr), float(momentum), bool(nesterov))
+
+
+# ================================================================================
+# Merge layers (issue 12): elementwise maximum/minimum and concatenate/split.
+# Added in one block to be re-homed into the backend contract; CUDA twins at the
+# end of backends/cuda/__init__.py.
+# ================================================================================
+def maximum(a, b):
+    """Elementwise max with NumPy broadcasting; NaN propagates (np.maximum)."""
+    return np.maximum(a, b)
+
+
+def minimum(a, b):
+    return np.minimum(a, b)
+
+
+def extremum_backward(a, b, g, take_max: bool) -> tuple:
+    """Gradients of maximum/minimum(a, b) at the broadcast shape of g: g goes to a
+    where a wins (a >= b for max, a <= b for min; ties to a, as TensorFlow), else to b."""
+    wins = np.broadcast_to(a >= b if take_max else a <= b, g.shape)
+    zero = g.dtype.type(0)
+    return np.where(wins, g, zero), np.where(wins, zero, g)
+
+
+def concatenate(arrays, axis: int):
+    return np.concatenate([np.asarray(a) for a in arrays], axis=axis)
+
+
+def split(a, sizes, axis: int) -> list:
+    """The pieces of `a` along `axis` (sizes sum to a.shape[axis]), each a contiguous copy."""
+    edges = np.cumsum(sizes)[:-1]
+    return [np.ascontiguousarray(p) for p in np.split(a, edges, axis=axis)]

@@ -11,6 +11,7 @@ minigrad/backends/cpu/__init__.py); kernels are in kernels.py.
 """
 from __future__ import annotations
 
+import builtins
 import sys
 import warnings
 
@@ -476,3 +477,69 @@ def sgd_update(p, g, velocity, lr, momentum, nesterov):
     _launch(K.sgd_update, p.size, _flat(p), _flat(g), _flat(velocity),
             np.float64(lr), np.float64(momentum), bool(nesterov))
 
+
+
+# ================================================================================
+# Merge layers (issue 12): elementwise maximum/minimum and concatenate/split, the
+# CPU backend's block of the same name. concatenate/split move the axis to the
+# front (a gather), copy contiguous runs device to device, and move it back.
+# ================================================================================
+def _extremum(a, b, take_max: bool):
+    a, b = _operands(a, b)
+    shape = np.broadcast_shapes(a.shape, b.shape)
+    out = empty(shape, a.dtype)
+    _launch(K.extremum, out.size, _flat(a), _flat(b), _flat(out), bool(take_max),
+            _pad(shape, [0] * len(shape))[0],
+            _broadcast_strides(a, shape), _broadcast_strides(b, shape))
+    return out
+
+
+def maximum(a, b):
+    return _extremum(a, b, True)
+
+
+def minimum(a, b):
+    return _extremum(a, b, False)
+
+
+def extremum_backward(a, b, g, take_max: bool) -> tuple:
+    a, b = _operands(a, b)
+    g = asarray(g)
+    shape = tuple(g.shape)
+    ga, gb = empty(shape, g.dtype), empty(shape, g.dtype)
+    _launch(K.extremum_backward, g.size, _flat(a), _flat(b), _flat(g), _flat(ga), _flat(gb),
+            bool(take_max), _pad(shape, [0] * len(shape))[0],
+            _broadcast_strides(a, shape), _broadcast_strides(b, shape))
+    return ga, gb
+
+
+def _axis_first(a, axis: int):
+    perm = (axis,) + tuple(d for d in range(a.ndim) if d != axis)
+    return transpose(a, perm), perm
+
+
+def concatenate(arrays, axis: int):
+    arrays = [asarray(a) for a in arrays]
+    axis %= arrays[0].ndim
+    parts = [_axis_first(a, axis)[0] for a in arrays]
+    perm = _axis_first(arrays[0], axis)[1]
+    out = empty((builtins.sum(p.shape[0] for p in parts),) + tuple(parts[0].shape[1:]),
+                arrays[0].dtype)
+    flat, offset = _flat(out), 0
+    for p in parts:
+        if p.size:
+            flat[offset:offset + p.size].copy_to_device(_flat(p))
+        offset += p.size
+    return transpose(out, tuple(int(i) for i in np.argsort(perm)))
+
+
+def split(a, sizes, axis: int) -> list:
+    a = asarray(a)
+    axis %= a.ndim
+    front, perm = _axis_first(a, axis)
+    inverse = tuple(int(i) for i in np.argsort(perm))
+    pieces, start = [], 0
+    for n in sizes:
+        pieces.append(transpose(front[start:start + n], inverse))
+        start += n
+    return pieces

@@ -498,3 +498,32 @@ def sgd_update(p, g, velocity, lr, momentum, nesterov):
                 p[i] += momentum * vi - lr * g[i]
             else:
                 p[i] += vi
+
+
+# ================================================================================
+# Merge layers (issue 12): elementwise maximum/minimum and their gradient, with
+# NumPy broadcasting through host-computed strides (as `binary`).
+# ================================================================================
+@cuda.jit
+def extremum(a, b, out, take_max, shape, sa, sb):
+    """out[i] = max(a, b) (or min); a NaN operand gives NaN, as np.maximum."""
+    i = cuda.grid(1)
+    if i < out.size:
+        x = a[_offset(i, shape, sa)]
+        y = b[_offset(i, shape, sb)]
+        if take_max:
+            out[i] = x if (x >= y or x != x) else y
+        else:
+            out[i] = x if (x <= y or x != x) else y
+
+
+@cuda.jit
+def extremum_backward(a, b, g, ga, gb, take_max, shape, sa, sb):
+    """g to a where a wins (ties to a), else to b; both at g's (broadcast) shape."""
+    i = cuda.grid(1)
+    if i < g.size:
+        x = a[_offset(i, shape, sa)]
+        y = b[_offset(i, shape, sb)]
+        wins = x >= y if take_max else x <= y
+        ga[i] = g[i] if wins else 0.0
+        gb[i] = 0.0 if wins else g[i]
