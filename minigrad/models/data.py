@@ -19,7 +19,7 @@ def split_inputs(model, x, where: str) -> list:
             return [x[k] for k in keys]
         if len(specs) > 1:
             raise ValueError(f"{where}: model {model.name!r} has inputs {keys}; the dict `x` "
-                             f"has keys {sorted(x)}")
+                             f"lacks {[k for k in keys if k not in x]}")
         return [x]  # refused below as not numeric
     if len(specs) > 1:
         if not isinstance(x, (list, tuple)) or len(x) != len(specs):

@@ -198,13 +198,14 @@ class Functional(Model):
                 return {"__keras_tensor__": ref(x)}
             return x
 
+        from .saving import serialize_layer
         layers = []
         for layer in self._operations:
             nodes = [{"args": tree.map_structure(arg, list(n.call_args)),
                       "kwargs": tree.map_structure(arg, n.call_kwargs)}
                      for n in layer._inbound_nodes if n in self._nodes and not n.is_input]
-            layers.append({"class_name": type(layer).__name__, "name": layer.name,
-                           "config": _layer_config(layer), "inbound_nodes": nodes})
+            layers.append({**serialize_layer(layer), "name": layer.name,
+                           "inbound_nodes": nodes})
         return {"name": self.name, "trainable": self.trainable, "layers": layers,
                 "input_layers": tree.map_structure(ref, self._inputs_struct),
                 "output_layers": tree.map_structure(ref, self._outputs_struct)}
@@ -251,13 +252,6 @@ class Functional(Model):
         outputs = _map_refs(tensor, config["output_layers"])
         return cls(inputs, outputs, name=config.get("name"),
                    trainable=config.get("trainable", True))
-
-
-def _layer_config(layer) -> dict:
-    if isinstance(layer, Model) and not isinstance(layer, InputLayer):
-        from .saving import serialize_model
-        return serialize_model(layer)
-    return layer.get_config()
 
 
 def _tensor_refs(node: dict) -> list:

@@ -90,7 +90,8 @@ def map_graph(inputs: list, outputs: list) -> tuple:
                         f"'{node.layer.name}'. The model's outputs must be computed from its "
                         f"inputs; the layers reached without issue were: {done}")
             done.append(node.layer.name)
-            computable.update(id(x) for x in node.outputs)
+            if not node.is_input:  # an Input that is not a model input computes nothing
+                computable.update(id(x) for x in node.outputs)
     missing = [x for x in outputs if id(x) not in computable]
     if missing:
         raise ValueError(f"Graph disconnected: output {missing[0]} is not connected to the "

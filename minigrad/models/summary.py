@@ -3,7 +3,8 @@
 Keras 3 (keras/src/utils/summary_utils.py) draws the table with rich: columns
 at `positions` of `line_length` (88, or 108 with a "Connected to" column, at most
 the terminal's width - 4), shrunk evenly to fit the borders, cells wrapped at
-spaces and cut with "…"; nested models are one row; the totals count bytes from
+spaces and cut with "…", lines cropped at the terminal's width; nested models
+are one row; the totals count bytes from
 each weight's dtype and, once the optimizer has state, the optimizer's variables.
 """
 from __future__ import annotations
@@ -39,7 +40,8 @@ def print_summary(model, line_length=None, positions=None, print_fn=None,
         default += 12
         positions = [p * 0.90 for p in positions] + [1.0]
         header, align = header + ["Trainable"], align + ["center"]
-    line_length = line_length or min(default, shutil.get_terminal_size().columns - 4)
+    columns = shutil.get_terminal_size().columns
+    line_length = line_length or min(default, columns - 4)
     widths, current = [], 0
     for pos in positions:
         width = int(pos * line_length) - current
@@ -66,7 +68,9 @@ def print_summary(model, line_length=None, positions=None, print_fn=None,
 
     lo, hi = _layer_range(layers, layer_range)
     body = [row for layer in layers[lo:hi] for row in rows_of(layer)]
-    lines = [f'Model: "{model.name}"'] + _table(header, body, align, widths, line_length)
+    # rich crops what is wider than the terminal (a line_length beyond it included)
+    lines = [f'Model: "{model.name}"'] + [line[:columns] for line in
+                                           _table(header, body, align, widths, line_length)]
     trainable, frozen = model.trainable_weights, model.non_trainable_weights
     totals = [("Trainable", _count(trainable), _nbytes(trainable)),
               ("Non-trainable", _count(frozen), _nbytes(frozen))]
