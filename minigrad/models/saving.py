@@ -189,6 +189,7 @@ def load_model(filepath, custom_objects: dict | None = None, compile: bool = Tru
     if custom_objects is not None and not isinstance(custom_objects, dict):
         raise TypeError(f"load_model: `custom_objects` must be a dict, got "
                         f"{type(custom_objects).__name__}")
+    rng_state = random.get_state()  # building layers draws initial weights from it
     try:
         meta, arrays = _read(path)
         model = _rebuild(meta, custom_objects)
@@ -200,9 +201,11 @@ def load_model(filepath, custom_objects: dict | None = None, compile: bool = Tru
             _compile_from(model, spec, [arrays[k] for k in sorted(arrays)
                                         if k.startswith("optimizer_")])
     except _UnknownClass as e:
+        random.set_state(rng_state)
         raise ValueError(f"load_model: {path!r} uses the unknown layer class {e.args[0]!r}; "
                          f"pass it in custom_objects={{{e.args[0]!r}: TheClass}}") from None
     except Exception as e:  # noqa: BLE001 - any defect of the file is a ValueError naming it
+        random.set_state(rng_state)
         raise ValueError(f"load_model: {path!r} is not a readable minigrad model file "
                          f"({type(e).__name__}: {e})") from None
     model._set_random_states(states)
