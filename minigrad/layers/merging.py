@@ -17,7 +17,7 @@ class Merge(Layer):
     def build(self, input_shape):
         self._output_tail(input_shape)
 
-    def _check_list(self, input_shape) -> list:
+    def _check_list(self, input_shape, same_batch: bool = True) -> list:
         if not isinstance(input_shape, (list, tuple)) or not input_shape or \
                 not all(isinstance(s, (list, tuple)) for s in input_shape):
             raise ValueError(f"A merge layer ({type(self).__name__} {self.name!r}) should be "
@@ -27,7 +27,7 @@ class Merge(Layer):
                              f"on a list of at least {self.min_inputs} inputs. Got "
                              f"{len(input_shape)} inputs: {list(input_shape)}")
         batches = {s[0] for s in input_shape if s} - {None}
-        if len(batches) > 1:
+        if same_batch and len(batches) > 1:
             raise ValueError(f"{type(self).__name__} {self.name!r}: cannot merge tensors with "
                              f"different batch sizes. Received tensors with shapes "
                              f"{[_fmt(tuple(s)) for s in input_shape]}")
@@ -147,7 +147,7 @@ class Concatenate(Merge):
         self.compute_output_shape(input_shape)
 
     def compute_output_shape(self, input_shape):
-        shapes = self._check_list(input_shape)
+        shapes = self._check_list(input_shape, same_batch=False)  # axis 0 may differ
         rank = len(shapes[0])
         if not -rank <= self.axis < rank or any(len(s) != rank for s in shapes) or any(
                 a is not None and b is not None and a != b

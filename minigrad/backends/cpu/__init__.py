@@ -331,7 +331,7 @@ def concatenate(arrays, axis: int):
     return np.concatenate([np.asarray(a) for a in arrays], axis=axis)
 
 
-def split(a, sizes, axis: int) -> list:
+def split(a, sizes, axis: int) -> tuple:
     """The pieces of `a` along `axis` (sizes sum to a.shape[axis]), each a contiguous copy."""
     edges = np.cumsum(sizes)[:-1]
-    return [np.ascontiguousarray(p) for p in np.split(a, edges, axis=axis)]
+    return tuple(np.ascontiguousarray(p) for p in np.split(a, edges, axis=axis))

@@ -533,7 +533,7 @@ def concatenate(arrays, axis: int):
     return transpose(out, tuple(int(i) for i in np.argsort(perm)))
 
 
-def split(a, sizes, axis: int) -> list:
+def split(a, sizes, axis: int) -> tuple:
     a = asarray(a)
     axis %= a.ndim
     front, perm = _axis_first(a, axis)
@@ -542,4 +542,4 @@ def split(a, sizes, axis: int) -> list:
     for n in sizes:
         pieces.append(transpose(front[start:start + n], inverse))
         start += n
-    return pieces
+    return tuple(pieces)
