@@ -13,8 +13,15 @@ class InputLayer(Layer):
     def __init__(self, shape=None, batch_size: int | None = None, dtype=None,
                  batch_shape=None, name: str | None = None, sparse=None, optional=False,
                  **kwargs):
-        super().__init__(name=name, dtype=dtype, **kwargs)
+        super().__init__(name=name, **kwargs)
         owner = f"InputLayer {self.name!r}"
+        try:  # the data's dtype: integer inputs (token ids) are allowed here
+            self.dtype = np.dtype("float32" if dtype is None else dtype).name
+        except TypeError:
+            raise TypeError(f"{owner}: unknown dtype {dtype!r}") from None
+        if self.dtype not in ("float32", "float64", "int32", "int64", "bool"):
+            raise TypeError(f"{owner}: dtype must be float32, float64, int32, int64 or bool, "
+                            f"got {dtype!r}")
         if sparse:
             raise ValueError(f"{owner}: sparse inputs are not supported")
         if optional:
