@@ -17,10 +17,13 @@ import threading
 
 import numpy as np
 
-from .. import initializers, tree
-from ..backends import get_backend
-from ..tensor import Tensor, is_grad_enabled, no_grad
+from .. import tree
+from ..tensor import Tensor, is_grad_enabled
 from .node import KerasTensor, Node, keras_tensors
+from .shapes import check_shape, fmt, is_shape, map_shapes, probe_output_shape, shape_of
+from .tracking import Tracking
+
+__all__ = ["Layer", "LAYER_CLASSES", "auto_name", "check_shape", "to_snake_case"]
 
 _name_counts: collections.Counter = collections.Counter()
 LAYER_CLASSES: dict = {}  # class name -> class, for load_model
@@ -42,20 +45,6 @@ def auto_name(prefix: str) -> str:
     return base if count == 0 else f"{base}_{count}"
 
 
-def check_shape(shape, arg: str, owner: str, allow_none: bool = False) -> tuple:
-    """A shape without the batch axis: a tuple of positive ints (or None where allowed)."""
-    if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
-        shape = (shape,)
-    ok = isinstance(shape, (tuple, list)) and all(
-        (s is None and allow_none) or
-        (isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s > 0) for s in shape)
-    if not ok:
-        raise ValueError(f"{owner}: `{arg}` must be a tuple of positive ints"
-                         f"{' or None' if allow_none else ''} (without the batch axis), got "
-                         f"{shape!r}")
-    return tuple(None if s is None else int(s) for s in shape)
-
-
 def _recording_build(build):
     """Wrap a subclass's `build` so that calling it, directly or on first use,
     marks the layer built and remembers the shape (Keras's build wrapper): a
@@ -64,7 +53,7 @@ def _recording_build(build):
     @functools.wraps(build)
     def wrapper(self, input_shape=None, *args, **kwargs):
         if self.built:
-            if _is_shape(input_shape):
+            if is_shape(input_shape):
                 self._check_input_spec(tuple(input_shape))
             return None
         result = build(self, input_shape, *args, **kwargs)
@@ -74,12 +63,7 @@ def _recording_build(build):
     return wrapper
 
 
-def _is_shape(shape) -> bool:
-    return isinstance(shape, (tuple, list)) and all(
-        s is None or isinstance(s, (int, np.integer)) for s in shape)
-
-
-class Layer:
+class Layer(Tracking):
     """Base of every layer; subclass with `build(input_shape)` and `call(inputs)`.
 
     `build` creates weights with `add_weight` once the input shape is known;
@@ -90,10 +74,6 @@ class Layer:
 
     input_ndim: int | None = None   # exact rank expected, batch included
     min_ndim: int = 1
-    # attributes holding framework bookkeeping, not sublayers
-    _UNTRACKED = frozenset({"_inbound_nodes", "_outbound_nodes", "_functional",
-                            "_compiled_trainable_state"})
-
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         LAYER_CLASSES[cls.__name__] = cls
@@ -147,7 +127,7 @@ class Layer:
         """Output shape for `input_shape`; by default found by running the layer on
         zeros (twice where sizes are unknown: an axis whose size follows the
         input's comes back as None)."""
-        return _probe_output_shape(self, input_shape)
+        return probe_output_shape(self, input_shape)
 
     # ---------------------------------------------------------- calling it
     def __call__(self, *args, **kwargs):
@@ -160,7 +140,7 @@ class Layer:
             self._to_tensor(first)
         args = (first,) + tuple(
             self._to_tensor(a) if isinstance(a, np.ndarray) else a for a in args[1:])
-        self._maybe_build(tree.map_structure(_shape_of, first))
+        self._maybe_build(tree.map_structure(shape_of, first))
         outputs = self._call_in_context(args, kwargs)
         self._check_outputs(outputs)
         return outputs
@@ -207,24 +187,24 @@ class Layer:
         the call as a Node; nothing is computed."""
         first = args[0]
         shapes = tree.map_structure(
-            lambda x: x.shape if isinstance(x, KerasTensor) else _shape_of(x), first)
+            lambda x: x.shape if isinstance(x, KerasTensor) else shape_of(x), first)
         self._maybe_build(shapes)
         out_shapes = self.compute_output_shape(shapes)
         dtype = self.dtype
 
         def make(shape):
             return KerasTensor(shape, dtype)
-        outputs = _map_shapes(make, out_shapes)
+        outputs = map_shapes(make, out_shapes)
         Node(self, args, kwargs, outputs)
         return outputs
 
     def _maybe_build(self, shapes) -> None:
         """Build on first use; afterwards check the input against what was built."""
-        if _is_shape(shapes):
+        if is_shape(shapes):
             shapes = tuple(shapes)
             self._check_rank(shapes)
         if self.built:
-            if _is_shape(shapes):
+            if is_shape(shapes):
                 self._check_input_spec(shapes)
             return
         self.build(shapes)
@@ -239,7 +219,7 @@ class Layer:
             return
         self.built = True
         self._build_input_shape = input_shape
-        if self._input_spec is None and _is_shape(input_shape) and len(input_shape):
+        if self._input_spec is None and is_shape(input_shape) and len(input_shape):
             last = input_shape[-1]
             self._input_spec = (len(input_shape),
                                 {-1: last} if self._weights and last is not None else {})
@@ -253,180 +233,18 @@ class Layer:
                 raise ValueError(
                     f'Input 0 of layer "{self.name}" is incompatible with the layer: expected '
                     f"axis {axis} of input shape to have value {size}, but received input "
-                    f"with shape {_fmt(shape)} (the layer was built for input shape "
-                    f"{_fmt(tuple(self._build_input_shape))})")
+                    f"with shape {fmt(shape)} (the layer was built for input shape "
+                    f"{fmt(tuple(self._build_input_shape))})")
 
     def _check_rank(self, shape: tuple) -> None:
         if self.input_ndim is not None and len(shape) != self.input_ndim:
             raise ValueError(f'Input 0 of layer "{self.name}" is incompatible with the layer: '
                              f"expected ndim={self.input_ndim}, found ndim={len(shape)}. "
-                             f"Full shape received: {_fmt(shape)}")
+                             f"Full shape received: {fmt(shape)}")
         if len(shape) < self.min_ndim:
             raise ValueError(f'Input 0 of layer "{self.name}" is incompatible with the layer: '
                              f"expected min_ndim={self.min_ndim}, found ndim={len(shape)}. "
-                             f"Full shape received: {_fmt(shape)}")
-
-    # ------------------------------------------------------------ weights
-    def add_weight(self, name: str | None = None, shape=None, initializer=None,
-                   trainable: bool = True, dtype=None) -> Tensor:
-        """Create a weight Tensor, keep track of it, and return it.
-
-        `add_weight("kernel", (3, 4), "zeros")` or, as in Keras 3,
-        `add_weight(shape=(3, 4), initializer="zeros", name="kernel")`.
-        """
-        if shape is None and name is not None and not isinstance(name, str):
-            name, shape = None, name  # Keras 3's positional order: add_weight(shape, ...)
-        if name is None:
-            count = sum(1 for w in self._weights if w.name.split("/")[-1].startswith("variable"))
-            name = "variable" if count == 0 else f"variable_{count}"
-        owner = f"layer {self.name!r} weight {name!r}"
-        shape = check_shape(() if shape is None else shape, "shape", owner)
-        init = initializers.get("glorot_uniform" if initializer is None else initializer, owner)
-        dtype = np.dtype(dtype or self.dtype)
-        nbytes = int(np.prod(shape, dtype=object)) * dtype.itemsize
-        try:
-            value = init(tuple(shape), dtype.name)
-            w = Tensor(value, requires_grad=bool(trainable), device=self.device)
-        except (MemoryError, ValueError) as e:
-            if isinstance(e, ValueError) and "too big" not in str(e) and \
-                    "maximum supported dimension" not in str(e):
-                raise
-            raise MemoryError(f"{owner}: a weight of shape {tuple(shape)} ({dtype.name}) needs "
-                              f"{nbytes:,} bytes, more than can be allocated") from None
-        w.name, w.trainable, w._created_trainable = f"{self.name}/{name}", bool(trainable), \
-            bool(trainable)
-        self._weights.append(w)
-        return w
-
-    def __setattr__(self, name: str, value) -> None:
-        if isinstance(value, Tensor) and name not in self._UNTRACKED and (
-                hasattr(value, "trainable") or (value.requires_grad and value.is_leaf)):
-            self._track_weight(name, value)
-        elif isinstance(value, (Layer, list, tuple, dict)) and name not in self._UNTRACKED:
-            for layer in _layers_in(value):
-                if layer is self or self in layer._flatten_layers():
-                    raise ValueError(f"layer {self.name!r}: assigning {layer.name!r} to "
-                                     f"`{name}` would make a cycle (a layer cannot contain "
-                                     f"itself)")
-        object.__setattr__(self, name, value)
-
-    def _track_weight(self, name: str, w: Tensor) -> None:
-        """A weight assigned as an attribute (e.g. a leaf Tensor with requires_grad,
-        like torch.nn.Parameter) becomes one of this layer's weights."""
-        if "_weights" not in self.__dict__:
-            raise RuntimeError(f"{type(self).__name__}: call super().__init__() before "
-                               f"assigning weights to attributes")
-        if any(w is mine for mine in self._weights):
-            return
-        if not hasattr(w, "trainable"):
-            w.name, w.trainable, w._created_trainable = f"{self.name}/{name}", True, True
-        self._weights.append(w)
-
-    def _sublayers(self) -> list:
-        """Layers assigned as attributes (or in lists/dicts), first assignment first."""
-        found, seen = [], {id(self)}
-        for key, value in self.__dict__.items():
-            if key in self._UNTRACKED:
-                continue
-            for layer in _layers_in(value):
-                if id(layer) not in seen:
-                    seen.add(id(layer))
-                    found.append(layer)
-        return found
-
-    def _flatten_layers(self, include_self: bool = False) -> list:
-        """Every layer below this one (depth first), each once."""
-        out, seen, stack = [], {id(self)}, list(reversed(self._sublayers()))
-        while stack:
-            layer = stack.pop()
-            if id(layer) in seen:
-                continue
-            seen.add(id(layer))
-            out.append(layer)
-            stack.extend(reversed(layer._sublayers()))
-        return ([self] if include_self else []) + out
-
-    @property
-    def weights(self) -> list:
-        """Own weights (created trainable first, as Keras), then each sublayer's."""
-        own = [w for w in self._weights if w._created_trainable] + \
-            [w for w in self._weights if not w._created_trainable]
-        seen, out = set(), []
-        for w in own + [w for layer in self._sublayers() for w in layer.weights]:
-            if id(w) not in seen:
-                seen.add(id(w))
-                out.append(w)
-        return out
-
-    @property
-    def trainable(self) -> bool:
-        return self._trainable
-
-    @trainable.setter
-    def trainable(self, value: bool) -> None:
-        """Freeze (False) or unfreeze this layer and, recursively, its sublayers.
-
-        Frozen weights get no gradient. As in Keras, a model compiled before the
-        change trains the weights chosen at `compile` until compiled again."""
-        value = bool(value)
-        self._trainable = value
-        for w in self._weights:
-            if w._created_trainable:
-                w.trainable = w.requires_grad = value
-        for layer in self._sublayers():
-            layer.trainable = value
-
-    @property
-    def trainable_weights(self) -> list:
-        return [w for w in self.weights if w.trainable] if self.trainable else []
-
-    @property
-    def non_trainable_weights(self) -> list:
-        return [w for w in self.weights if not w.trainable] if self.trainable else self.weights
-
-    def count_params(self) -> int:
-        if not self.built:
-            raise ValueError(f"count_params: layer {self.name!r} has not been built yet; build "
-                             f"it with layer.build(input_shape) or call it on data first")
-        return int(sum(w.size for w in self.weights))
-
-    def get_weights(self) -> list:
-        """NumPy copies of the weights, in Keras's order."""
-        return [w.numpy().copy() for w in self.weights]
-
-    def set_weights(self, weights) -> None:
-        """Copy `weights` (NumPy arrays, Keras's order) into the layer; all or nothing."""
-        mine = self.weights
-        if not isinstance(weights, (list, tuple)):
-            raise TypeError(f"layer {self.name!r}: set_weights expects a list of arrays, got "
-                            f"{type(weights).__name__}")
-        if len(weights) != len(mine):
-            raise ValueError(f"layer {self.name!r}: set_weights expected {len(mine)} arrays, got "
-                             f"{len(weights)}")
-        arrays = []
-        for w, new in zip(mine, weights):
-            new = new.numpy() if isinstance(new, Tensor) else np.asarray(new)
-            if not (np.issubdtype(new.dtype, np.floating) or np.issubdtype(new.dtype, np.integer)):
-                raise TypeError(f"layer {self.name!r}: weight {w.name!r} must be numeric, got "
-                                f"dtype {new.dtype}")
-            if new.shape != w.shape:
-                raise ValueError(f"layer {self.name!r}: weight {w.name!r} has shape {w.shape}, "
-                                 f"got an array of shape {new.shape}")
-            arrays.append(new)
-        for w, new in zip(mine, arrays):
-            # a copy: training must never write into the caller's arrays
-            w.data = get_backend(w.device).asarray(np.array(new, dtype=w.dtype, order="C"))
-
-    def to(self, device: str) -> "Layer":
-        """Move this layer's weights (and its sublayers') to `device` in place."""
-        backend = get_backend(device)
-        for w in self._weights:
-            if w.device != backend.name:
-                w.data, w.device = backend.asarray(w.numpy()), backend.name
-        self.device = backend.name
-        for layer in self._sublayers():
-            layer.to(device)
-        return self
+                             f"Full shape received: {fmt(shape)}")
 
     # -------------------------------------------------------- graph access
     def _node_attribute(self, attr: str, what: str):
@@ -461,65 +279,9 @@ class Layer:
         return f"<{type(self).__name__} name={self.name!r}, built={self.built}>"
 
 
-def _layers_in(value):
-    """The Layers inside an attribute value (a layer, or lists/tuples/dicts of them)."""
-    if isinstance(value, Layer):
-        yield value
-    elif isinstance(value, (list, tuple)):
-        for item in value:
-            yield from _layers_in(item)
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from _layers_in(item)
-
-
 def _holds_arrays(x) -> bool:
     """A list/tuple/dict of arrays or Tensors (several inputs), as opposed to nested
     lists of numbers (one array written as lists)."""
     return tree.is_nested(x) and any(
         x is None or isinstance(x, (np.ndarray, Tensor, KerasTensor)) or hasattr(x, "shape")
         for x in tree.flatten(x))
-
-
-def _shape_of(x):
-    return tuple(x.shape) if hasattr(x, "shape") else x
-
-
-def _map_shapes(fn, shapes):
-    """fn applied to each shape (a tuple of ints/None) in a nested list/dict of shapes."""
-    if _is_shape(shapes):
-        return fn(tuple(shapes))
-    if isinstance(shapes, dict):  # sorted keys: the flat order of tree.flatten
-        return {k: _map_shapes(fn, shapes[k]) for k in sorted(shapes)}
-    return type(shapes)(_map_shapes(fn, s) for s in shapes)
-
-
-def _flatten_shapes(shapes) -> list:
-    flat = []
-    _map_shapes(flat.append, shapes)
-    return flat
-
-
-def _probe_output_shape(layer: Layer, input_shape):
-    """Run `layer` on zeros of `input_shape` (no graph) to learn its output shape.
-    Unknown sizes (None) are probed as 1 and as 2: an output axis whose size
-    differs between the two runs is reported as None."""
-    unknown = any(s is None for shape in _flatten_shapes(input_shape) for s in shape)
-
-    def run(fill: int):
-        inputs = _map_shapes(lambda shape: np.zeros(
-            tuple(fill if s is None else s for s in shape), layer.dtype), input_shape)
-        with no_grad():
-            out = layer(inputs)
-        return [tuple(x.shape) for x in tree.flatten(out)], out
-
-    first, out = run(1)
-    second = run(2)[0] if unknown else first
-    merged = [tuple(a if a == b else None for a, b in zip(s1, s2))
-              for s1, s2 in zip(first, second)]
-    return merged[0] if isinstance(out, Tensor) else tree.pack_sequence_as(out, merged)
-
-
-def _fmt(shape: tuple) -> str:
-    return "(" + ", ".join("None" if s is None else str(s) for s in shape) + \
-        ("," if len(shape) == 1 else "") + ")"

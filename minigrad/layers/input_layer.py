@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Layer, check_shape
+from .base import Layer
+from .shapes import check_shape
 from .node import KerasTensor, Node
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numbers
 
 from ..ops import merging as merge_ops
-from .base import Layer, _fmt
+from .base import Layer
+from .shapes import fmt
 
 
 class Merge(Layer):
@@ -30,7 +31,7 @@ class Merge(Layer):
         if same_batch and len(batches) > 1:
             raise ValueError(f"{type(self).__name__} {self.name!r}: cannot merge tensors with "
                              f"different batch sizes. Received tensors with shapes "
-                             f"{[_fmt(tuple(s)) for s in input_shape]}")
+                             f"{[fmt(tuple(s)) for s in input_shape]}")
         return [tuple(s) for s in input_shape]
 
     def _output_tail(self, input_shape) -> tuple:
@@ -53,7 +54,7 @@ class Merge(Layer):
                 out.append(j if i == 1 else i)
             elif i != j:
                 raise ValueError(f"{type(self).__name__} {self.name!r}: inputs have "
-                                 f"incompatible shapes. Received shapes {_fmt(a)} and {_fmt(b)}")
+                                 f"incompatible shapes. Received shapes {fmt(a)} and {fmt(b)}")
             else:
                 out.append(i)
         return tuple(out)
@@ -155,7 +156,7 @@ class Concatenate(Merge):
                 if i not in (0, self.axis % rank)):
             raise ValueError(f"A `Concatenate` layer ({self.name!r}) requires inputs with "
                              f"matching shapes except for the concatenation axis {self.axis}. "
-                             f"Received: input_shape={[_fmt(s) for s in shapes]}")
+                             f"Received: input_shape={[fmt(s) for s in shapes]}")
         axis = self.axis % rank
         out = list(shapes[0])
         out[0] = next((s[0] for s in shapes if s[0] is not None), None)

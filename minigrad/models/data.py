@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import tree
-from ..layers.base import _fmt
+from ..layers.shapes import fmt
 from ..tensor import Tensor
 
 
@@ -65,7 +65,7 @@ def _check_array(x, spec: tuple, where: str, model_name: str, named: bool) -> np
                                          for w, g in zip(want, arr.shape[1:])):
             target = f"input {name!r}" if named else "inputs"
             raise ValueError(f"{where}: model {model_name!r} expects {target} of shape "
-                             f"{_fmt((None,) + want)}, got {arr.shape}")
+                             f"{fmt((None,) + want)}, got {arr.shape}")
     with np.errstate(over="ignore", invalid="ignore"):  # overflow -> inf, caught next
         arr = arr.astype(dtype, copy=False)  # one pass over the data, not per batch
     if not np.isfinite(arr).all():

@@ -11,7 +11,7 @@ import warnings
 import numpy as np
 
 from .. import tree
-from ..layers.base import _flatten_shapes, _fmt
+from ..layers.shapes import flatten_shapes, fmt
 from ..layers.input_layer import InputLayer
 from ..layers.node import KerasTensor
 from ..tensor import Tensor
@@ -91,7 +91,7 @@ class Functional(Model):
         """A functional model is built when it is made."""
 
     def compute_output_shape(self, input_shape):
-        shapes = _flatten_shapes(input_shape)
+        shapes = flatten_shapes(input_shape)
         if len(shapes) != len(self._inputs):
             raise ValueError(f"Model {self.name!r} expects {len(self._inputs)} input(s), got "
                              f"shapes {input_shape}")
@@ -110,7 +110,7 @@ class Functional(Model):
                 a is not None and b is not None and a != b
                 for a, b in zip(shape[1:], ref.shape[1:])):
             raise ValueError(f"Model {self.name!r}: input {ref.name!r} expects shape "
-                             f"{_fmt(ref.shape)}, got {_fmt(shape)}")
+                             f"{fmt(ref.shape)}, got {fmt(shape)}")
 
     def _input_specs(self) -> list:
         return [(x.shape, x.dtype, x.name) for x in self._inputs]

@@ -14,7 +14,8 @@ import json
 import numpy as np
 
 from ..backends import check_device, default_device
-from ..layers.base import Layer, _flatten_shapes, _map_shapes
+from ..layers.base import Layer
+from ..layers.shapes import flatten_shapes, map_shapes
 from ..tensor import Tensor, no_grad
 from .trainer import Trainer
 
@@ -117,11 +118,11 @@ class Model(Trainer, Layer):
     def build(self, input_shape=None) -> None:
         """Build a subclassed model by running it once on zeros of `input_shape`
         (batch axis first; None is a batch of 1): every layer makes its weights."""
-        shapes = _flatten_shapes(input_shape) if input_shape is not None else []
+        shapes = flatten_shapes(input_shape) if input_shape is not None else []
         if not shapes or any(s is None for shape in shapes for s in shape[1:]):
             raise ValueError(f"build: model {self.name!r} needs an input shape with every "
                              f"size but the batch's known, got {input_shape!r}")
-        zeros = _map_shapes(lambda shape: np.zeros((1 if shape[0] is None else shape[0],) +
+        zeros = map_shapes(lambda shape: np.zeros((1 if shape[0] is None else shape[0],) +
                                                    tuple(shape[1:]), self._input_dtype()),
                             input_shape)
         unbuilt = [layer for layer in self._flatten_layers(include_self=True) if not layer.built]
@@ -129,9 +130,9 @@ class Model(Trainer, Layer):
             self(zeros)
         for layer in unbuilt:  # built for a batch of any size, as Keras's symbolic build
             if isinstance(layer._build_input_shape, (tuple, list)):
-                layer._build_input_shape = _map_shapes(lambda s: (None,) + tuple(s[1:]),
+                layer._build_input_shape = map_shapes(lambda s: (None,) + tuple(s[1:]),
                                                        layer._build_input_shape)
-        self._build_input_shape = _map_shapes(lambda s: (None,) + tuple(s[1:]), input_shape)
+        self._build_input_shape = map_shapes(lambda s: (None,) + tuple(s[1:]), input_shape)
 
     def _maybe_build(self, shapes) -> None:
         if not self.built and type(self).build is Model.build:
@@ -194,7 +195,7 @@ class Model(Trainer, Layer):
         if not isinstance(shape, (tuple, list)):
             return [(None, self._input_dtype(), None)]
         return [((None,) + tuple(s[1:]), self._input_dtype(), None)
-                for s in _flatten_shapes(shape)]
+                for s in flatten_shapes(shape)]
 
     def _input_keys(self) -> list:
         """The names `x` may use as dict keys, in input order."""

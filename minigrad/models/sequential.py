@@ -2,7 +2,8 @@
 shape is known (from an Input, the first layer's `input_shape`, or the first data)."""
 from __future__ import annotations
 
-from ..layers.base import Layer, _fmt
+from ..layers.base import Layer
+from ..layers.shapes import fmt
 from ..layers.input_layer import InputLayer
 from ..layers.node import KerasTensor
 from .functional import Functional
@@ -40,7 +41,7 @@ class Sequential(Model):
         if isinstance(layer, InputLayer):
             if self._layers and isinstance(self._layers[0], InputLayer):
                 raise ValueError(f"Sequential model {self.name!r} has already been configured "
-                                 f"to use input shape {_fmt(self._layers[0].batch_shape)}. You "
+                                 f"to use input shape {fmt(self._layers[0].batch_shape)}. You "
                                  f"cannot add a different Input layer to it.")
             if self._layers:
                 raise ValueError(f"Sequential {self.name!r}: an Input can only be the first "
@@ -97,8 +98,8 @@ class Sequential(Model):
         if isinstance(first, InputLayer):
             if tuple(first.batch_shape[1:]) != shape[1:]:
                 raise ValueError(f"Sequential model {self.name!r} has already been configured "
-                                 f"to use input shape {_fmt(first.batch_shape)}. You cannot "
-                                 f"build it with input_shape {_fmt(tuple(input_shape))}")
+                                 f"to use input shape {fmt(first.batch_shape)}. You cannot "
+                                 f"build it with input_shape {fmt(tuple(input_shape))}")
         else:
             self._layers.insert(0, InputLayer(batch_shape=shape, dtype=first.dtype))
         self._build_graph()
@@ -163,8 +164,8 @@ class Sequential(Model):
             want = self._layers[0].batch_shape
             if len(shape) != len(want) or any(a is not None and b is not None and a != b
                                                for a, b in zip(shape[1:], want[1:])):
-                raise ValueError(f"model {self.name!r} expects inputs of shape {_fmt(want)}, "
-                                 f"got {_fmt(tuple(shape))}")
+                raise ValueError(f"model {self.name!r} expects inputs of shape {fmt(want)}, "
+                                 f"got {fmt(tuple(shape))}")
 
     def _maybe_build(self, shapes) -> None:
         if not self.built:

@@ -13,7 +13,6 @@ import re
 import shutil
 import sys
 
-from .. import tree
 from ..layers.base import Layer
 
 _WORD = re.compile(r"\s*\S+\s*")
