@@ -133,9 +133,17 @@ class Layer(Tracking):
     def __call__(self, *args, **kwargs):
         if not args:
             raise TypeError(f"layer {self.name!r}: called without inputs")
+        first = args[0]
+        if len(args) == 1 and isinstance(first, Tensor) and kwargs.keys() <= {"training"}:
+            # the common case, kept short: one Tensor in, nothing symbolic
+            first = self._to_tensor(first)
+            self._maybe_build(first.shape)
+            outputs = self._call_in_context((first,), kwargs)
+            if not isinstance(outputs, Tensor):
+                self._check_outputs(outputs)
+            return outputs
         if keras_tensors((args, kwargs)):
             return self._symbolic_call(args, kwargs)
-        first = args[0]
         first = tree.map_structure(self._to_tensor, first) if _holds_arrays(first) else \
             self._to_tensor(first)
         args = (first,) + tuple(
@@ -200,11 +208,12 @@ class Layer(Tracking):
 
     def _maybe_build(self, shapes) -> None:
         """Build on first use; afterwards check the input against what was built."""
-        if is_shape(shapes):
+        single = is_shape(shapes)
+        if single:
             shapes = tuple(shapes)
             self._check_rank(shapes)
         if self.built:
-            if is_shape(shapes):
+            if single:
                 self._check_input_spec(shapes)
             return
         self.build(shapes)

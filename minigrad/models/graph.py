@@ -15,7 +15,9 @@ import collections
 
 from .. import tree
 from ..layers.core import _WithActivation, can_fuse_conv_pool, conv_pool
+from ..layers.node import KerasTensor
 from ..ops import activations
+from ..tensor import Tensor
 
 
 def _node_of(tensor):
@@ -126,6 +128,8 @@ class Plan:
             else:
                 self.steps.append(("call", node))
         self.logits_node = self._softmax_output(nodes, uses)
+        self.single = {n for n in nodes if len(n.call_args) == 1 and not n.call_kwargs and
+                       isinstance(n.call_args[0], KerasTensor) and len(n.outputs) == 1}
         # free each intermediate value after its last use (keeps predict's memory flat)
         last_use = {}
         for i, step in enumerate(self.steps):
@@ -176,6 +180,12 @@ class Plan:
                 x = env[id(node.call_args[0])]
                 node.layer.ensure_built(x.shape)
                 env[id(node.outputs[0])] = node.layer.pre_activation(x)
+            elif node in self.single:  # one tensor in, one out: no structure to walk
+                out = node.layer(env[id(node.call_args[0])], training=training)
+                if not isinstance(out, Tensor):
+                    raise TypeError(f"layer {node.layer.name!r} returned {type(out).__name__}; "
+                                    f"when the model was built it returned one tensor")
+                env[id(node.outputs[0])] = out
             else:
                 args, kwargs = node.fill_in(env)
                 if "training" not in kwargs:
