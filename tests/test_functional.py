@@ -285,6 +285,12 @@ def test_merge_layers_check_shapes():
         layers.Add()(mg.Input((3,)))
 
 
+def test_input_placed_twice():
+    i = mg.Input((3,))
+    with pytest.raises(ValueError, match="same Input appears twice"):
+        mg.Model([i, i], layers.Dense(2)(i))
+
+
 def test_input_placed_twice_in_a_sequential():
     with pytest.raises(ValueError, match="already been configured"):
         mg.Sequential([mg.Input((3,)), mg.Input((3,)), layers.Dense(2)])

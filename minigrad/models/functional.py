@@ -43,6 +43,9 @@ class Functional(Model):
         self._inputs_struct = tree.map_structure(lambda x: x, inputs)
         self._outputs_struct = tree.map_structure(lambda x: x, outputs)
         self._inputs, self._outputs = tree.flatten(inputs), tree.flatten(outputs)
+        if len({id(x) for x in self._inputs}) != len(self._inputs):
+            raise ValueError(f"Model {self.name!r}: the same Input appears twice in `inputs` "
+                             f"({[x.name for x in self._inputs]})")
         if not self._inputs or not self._outputs:
             raise ValueError(f"Model {self.name!r}: `inputs` and `outputs` cannot be empty. "
                              f"Received: inputs={inputs}, outputs={outputs}")

@@ -11,6 +11,7 @@ defect is a ValueError naming the file.
 """
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import secrets
@@ -42,9 +43,20 @@ def serialize_model(model) -> dict:
     it was built for, to make its weights again when loaded."""
     entry = {"class_name": type(model).__name__, "config": model.get_config()}
     from .functional import Functional
+    from .model import Model
     from .sequential import Sequential
     if not isinstance(model, (Functional, Sequential)):
         entry["build_input_shape"] = model._build_input_shape
+        if type(model).from_config.__func__ is Model.from_config.__func__:
+            try:  # what load_model will do: cls(**config)
+                inspect.signature(type(model).__init__).bind(None, **entry["config"])
+            except TypeError as e:
+                raise ValueError(
+                    f"model {model.name!r} ({type(model).__name__}) cannot be saved: "
+                    f"load_model would rebuild it as {type(model).__name__}(**"
+                    f"{entry['config']}), which fails ({e}). Its constructor takes values "
+                    f"minigrad cannot record; define get_config() returning its arguments "
+                    f"(and from_config if needed).") from None
     return entry
 
 
@@ -89,6 +101,10 @@ def save_model(model, filepath, epoch: int | None = None) -> None:
     temporary file beside it, then a rename, so a failed save leaves any previous
     file intact (and a stale temporary file of a killed save is removed here)."""
     model._require_built("save")
+    ext = os.path.splitext(os.fspath(filepath))[1].lower()
+    if ext in (".keras", ".h5", ".hdf5"):
+        raise ValueError(f"save: minigrad writes its own .npz format; {ext} files are not "
+                         f"supported yet (give a path ending in .npz)")
     from .sequential import Sequential
     entry = serialize_model(model)
     sequential = isinstance(model, Sequential)
