@@ -39,7 +39,10 @@ class Functional(Model):
                                   f"Received key '{key}' mapping to value {x} which has name "
                                   f"'{x.name}'. Change the tensor name to '{key}' (via "
                                   f"`Input(..., name='{key}')`)", stacklevel=2)
+        device = kwargs.pop("_device", None)  # a Sequential's graph runs on its device
         super().__init__(name=name, trainable=trainable, **kwargs)
+        if device is not None:
+            self.device = device
         self._inputs_struct = tree.map_structure(lambda x: x, inputs)
         self._outputs_struct = tree.map_structure(lambda x: x, outputs)
         self._inputs, self._outputs = tree.flatten(inputs), tree.flatten(outputs)

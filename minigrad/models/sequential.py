@@ -118,7 +118,8 @@ class Sequential(Model):
     def _graph(self) -> Functional:
         if self._functional is None:
             self._functional = Functional(self._symbolic[0], self._symbolic[-1],
-                                          name=f"{self.name}_graph")
+                                          name=f"{self.name}_graph", _device=self.device)
+        self._functional.device = self.device  # follows model.to(...)
         return self._functional
 
     @property
