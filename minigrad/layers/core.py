@@ -9,7 +9,7 @@ from .. import initializers, ops
 from ..ops import activations
 from ..tensor import Tensor
 from ..utils import pair, padding_mode
-from .base import Layer, check_shape
+from .base import Layer
 
 
 def _positive_int(value, arg: str, owner: str) -> int:
@@ -180,7 +180,7 @@ class Flatten(Layer):
 
     def compute_output_shape(self, input_shape):
         rest = input_shape[1:]
-        return (input_shape[0], int(np.prod(rest)) if rest else 1)
+        return (input_shape[0], None if None in rest else int(np.prod(rest)) if rest else 1)
 
     def call(self, inputs):
         return inputs.reshape(inputs.shape[0], -1)
@@ -233,7 +233,8 @@ class ReLU(Activation):
     """max(x, 0)."""
 
     def __init__(self, **kwargs):
-        kwargs.pop("activation", None)
+        if "activation" in kwargs:  # Keras's ReLU has no such argument: never ignore one
+            raise TypeError("ReLU: unexpected keyword argument(s) ['activation']")
         super().__init__("relu", **kwargs)
 
     def get_config(self):
@@ -257,11 +258,3 @@ def conv_pool(conv: "Conv2D", pool: "MaxPooling2D", x: Tensor) -> Tensor:
         x, conv.kernel, conv.bias, conv.strides, conv.padding, conv.dilation_rate,
         "relu" if conv.activation is activations.relu else None, pool.pool_size,
         pool.strides, pool.padding, name=f"Conv2D {conv.name!r} + MaxPooling2D {pool.name!r}")
-
-
-class Input:
-    """The shape of a Sequential's input, without the batch: `layers.Input((28, 28, 1))`."""
-
-    def __init__(self, shape, name: str | None = None):
-        self.shape = check_shape(shape, "shape", "Input")
-        self.name = name

@@ -10,6 +10,7 @@ from .conv import conv2d, conv2d_geometry, conv2d_maxpool  # noqa: F401
 from .cross_entropy import softmax_cross_entropy  # noqa: F401
 from .dense import dense  # noqa: F401
 from .dropout import dropout  # noqa: F401
+from .merging import concatenate, maximum, minimum  # noqa: F401
 from .pool import max_pool2d, pool2d_geometry  # noqa: F401
 
 
