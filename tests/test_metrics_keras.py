@@ -276,7 +276,7 @@ def test_get_resolves_names_as_keras():
 
 
 def test_compile_resolves_accuracy_from_shapes_as_keras():
-    from minigrad.compile_utils import get_metric
+    from minigrad.models.compile_utils import get_metric
     assert type(get_metric("accuracy", (None,), (None, 10))) is \
         metrics.SparseCategoricalAccuracy
     assert type(get_metric("acc", (None, 1), (None, 10))) is metrics.SparseCategoricalAccuracy

@@ -123,7 +123,7 @@ def test_one_hot_as_keras(rng):
 
 
 def test_bad_input():
-    with pytest.raises(ValueError, match="shapes must match except on axis 0"):
+    with pytest.raises(ValueError, match="shapes must match except along axis 0"):
         ops.concatenate([np.ones((2, 3)), np.ones((2, 4))])
     with pytest.raises(ValueError, match="axis 1 has size 3, not 1"):
         ops.squeeze(np.ones((2, 3)), axis=1)

@@ -124,7 +124,7 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     def power(self, a, exponent):
-        """a ** exponent, a scalar exponent."""
+        """a ** exponent; exponent a scalar or an array, broadcast (NumPy's power)."""
 
     @abc.abstractmethod
     def clip(self, a, low, high):
@@ -150,6 +150,27 @@ class Backend(abc.ABC):
     def transpose(self, a, axes=None):
         """A contiguous copy of a with its axes permuted (None: reversed)."""
 
+    @abc.abstractmethod
+    def maximum(self, a, b):
+        """Elementwise max(a, b), broadcast; a NaN operand gives NaN (np.maximum)."""
+
+    @abc.abstractmethod
+    def minimum(self, a, b):
+        """Elementwise min(a, b), broadcast; a NaN operand gives NaN (np.minimum)."""
+
+    @abc.abstractmethod
+    def extremum_backward(self, a, b, g, take_max):
+        """The gradients of maximum (take_max) or minimum of a, b at g's broadcast shape:
+        (g where a wins, else 0; 0 where a wins, else g). Ties go to a (TensorFlow)."""
+
+    @abc.abstractmethod
+    def concatenate(self, arrays, axis):
+        """The arrays joined along axis (every other axis equal)."""
+
+    @abc.abstractmethod
+    def split(self, a, sizes, axis):
+        """A tuple of contiguous pieces of a along axis, of the given sizes (sum = a.shape[axis])."""
+
     def sum_to_shape(self, g, shape):
         """Undo broadcasting: g summed down to shape (the gradient of a broadcast)."""
         shape = tuple(shape)
@@ -174,10 +195,6 @@ class Backend(abc.ABC):
     def argmax(self, a, axis):
         """The index (int64) of the first maximum along axis; a NaN counts as the
         maximum, as NumPy's."""
-
-    @abc.abstractmethod
-    def concatenate(self, arrays, axis):
-        """The arrays (one dtype, equal shapes but on axis) joined along axis."""
 
     # ------------------------------------------------- data and metrics
     @abc.abstractmethod

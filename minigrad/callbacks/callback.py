@@ -81,6 +81,10 @@ class CallbackList(Callback):
 
     def append(self, callback: Callback) -> None:
         self.callbacks.append(callback)
+        if self.model is not None:
+            callback.set_model(self.model)
+        if self.params:
+            callback.set_params(self.params)
 
     def set_params(self, params: dict) -> None:
         self.params = params

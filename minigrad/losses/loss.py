@@ -47,6 +47,8 @@ class Loss:
     sparse = False
 
     def __init__(self, name: str | None = None, reduction="sum_over_batch_size", dtype=None):
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"{type(self).__name__}: `name` must be a string, got {name!r}")
         self.name = name or auto_name(type(self).__name__)
         self.reduction = standardize_reduction(reduction)
         if dtype is not None and np.dtype(dtype) not in (np.float32, np.float64):

@@ -139,7 +139,12 @@ class SparseCategoricalCrossentropy(LossFunctionWrapper):
         super().__init__(sparse_categorical_crossentropy, name=name, reduction=reduction,
                          dtype=dtype, from_logits=from_logits, ignore_class=ignore_class,
                          axis=axis)
-        self.from_logits, self.ignore_class, self.axis = bool(from_logits), ignore_class, axis
+        if ignore_class is not None and (isinstance(ignore_class, bool) or
+                                         not isinstance(ignore_class, (int, np.integer))):
+            raise TypeError(f"{name}: `ignore_class` must be an int class id or None, got "
+                            f"{ignore_class!r}")
+        self.from_logits, self.ignore_class = bool(from_logits), ignore_class
+        self.axis = _axis(axis, name)
 
     def call(self, y_true, y_pred):
         return _sparse_ce(y_true, y_pred, self.from_logits, self.ignore_class, self.axis,
@@ -169,7 +174,7 @@ class CategoricalCrossentropy(LossFunctionWrapper):
                          from_logits=from_logits, label_smoothing=label_smoothing, axis=axis)
         self.from_logits = bool(from_logits)
         self.label_smoothing = _smoothing(label_smoothing, name)
-        self.axis = axis
+        self.axis = _axis(axis, name)
 
     def call(self, y_true, y_pred):
         return _categorical_ce(y_true, y_pred, self.from_logits, self.label_smoothing,
@@ -200,7 +205,7 @@ class BinaryCrossentropy(LossFunctionWrapper):
                          from_logits=from_logits, label_smoothing=label_smoothing, axis=axis)
         self.from_logits = bool(from_logits)
         self.label_smoothing = _smoothing(label_smoothing, name)
-        self.axis = axis
+        self.axis = _axis(axis, name)
 
     def call(self, y_true, y_pred):
         return _binary_ce(y_true, y_pred, self.from_logits, self.label_smoothing, self.axis)
@@ -282,6 +287,12 @@ class Hinge(_SameShape):
 
     def call(self, y_true, y_pred):
         return _hinge(y_true, y_pred)
+
+
+def _axis(axis, name: str) -> int:
+    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+        raise ValueError(f"{name}: `axis` must be of type `int`, got {axis!r}")
+    return int(axis)
 
 
 def _smoothing(value, name: str) -> float:

@@ -14,7 +14,9 @@ import numpy as np
 
 from ..backends import get_backend
 from ..tensor import Function, Tensor, as_tensor
+from . import merging as _merging
 from .activations import relu as _relu
+from .merging import maximum, minimum  # noqa: F401 (keras.ops.maximum/minimum)
 
 
 def _t(x, like: Tensor | None = None) -> Tensor:
@@ -122,17 +124,6 @@ def absolute(x) -> Tensor:
 abs = absolute  # noqa: A001 - keras.ops.abs
 
 
-def maximum(x1, x2) -> Tensor:
-    """Elementwise max; NaN propagates; at a tie the gradient goes to x1 (TensorFlow's)."""
-    a = _t(x1, x2 if isinstance(x2, Tensor) else None)
-    return a + _relu(_t(x2, a) - a)
-
-
-def minimum(x1, x2) -> Tensor:
-    a = _t(x1, x2 if isinstance(x2, Tensor) else None)
-    return a - _relu(a - _t(x2, a))
-
-
 def clip(x, x_min, x_max) -> Tensor:
     return _t(x).clip(x_min, x_max)
 
@@ -228,38 +219,9 @@ def squeeze(x, axis=None) -> Tensor:
     return x.reshape(tuple(s for d, s in enumerate(x.shape) if d not in axes))
 
 
-class ConcatenateFn(Function):
-    @staticmethod
-    def forward(ctx, axis, *arrays):
-        ctx.axis, ctx.sizes = axis, [a.shape[axis] for a in arrays]
-        return ctx.backend.concatenate(arrays, axis)
-
-    @staticmethod
-    def backward(ctx, g):
-        B, axis = ctx.backend, ctx.axis
-        perm = [axis] + [d for d in range(len(g.shape)) if d != axis]
-        first, start, grads = B.transpose(g, perm), 0, []
-        inverse = list(np.argsort(perm))
-        for n in ctx.sizes:  # the rows of each input, moved back to its axis
-            grads.append(B.transpose(B.asarray(first[start:start + n]), inverse))
-            start += n
-        return (None, *grads)
-
-
 def concatenate(xs, axis: int = 0) -> Tensor:
-    xs = [_t(x) for x in xs]
-    if not xs:
-        raise ValueError("concatenate: expected at least one tensor")
-    ndim = xs[0].ndim
-    if not -ndim <= axis < ndim:
-        raise ValueError(f"concatenate: axis {axis} is out of range for tensors of rank {ndim}")
-    axis = axis % ndim
-    for x in xs[1:]:
-        if x.ndim != ndim or any(a != b for d, (a, b) in enumerate(zip(x.shape, xs[0].shape))
-                                 if d != axis):
-            raise ValueError(f"concatenate: shapes must match except on axis {axis}, got "
-                             f"{[t.shape for t in xs]}")
-    return ConcatenateFn.apply(axis, *xs)
+    """keras.ops.concatenate: axis 0 by default (the Concatenate layer's is -1)."""
+    return _merging.concatenate([_t(x) for x in xs], axis=axis)
 
 
 def stack(xs, axis: int = 0) -> Tensor:

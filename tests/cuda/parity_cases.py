@@ -167,8 +167,6 @@ def cases():
         ("where", (rand(3, 4) > 0, rand(3, 4), rand(1, 4)), None, ""),
         ("argmax", (np.round(rand(3, 4, 5)), -1), None, "ties-last"),
         ("argmax", (with_nan(rand(3, 4, 5)), 1), None, "nan-middle"),
-        ("concatenate", ([rand(2, 3), rand(4, 3)], 0), None, "axis0"),
-        ("concatenate", ([rand(2, 3, 1), rand(2, 3, 2)], -1), None, "axis-1"),
         ("count_correct", (np.array([1, 0, 2, 2]),
                            np.array([[0, 1, 0], [2, 2, 0], [1, 0, 3], [0, 1, 0]], F32),
                            "sparse"), None, "sparse"),
@@ -218,14 +216,30 @@ def cases():
          (0, 2, 3), "nan"),
         ("nadam_update", (p, g, m, v, 0.01, 0.9, 0.999, 1e-7, 0.8568, 0.8618, 0.8568, 0.7384,
                           0.001), (0, 2, 3), ""),
+        ("power", (pos, rand(4)), None, "array-exponent"),
+        # merge layers: NaN propagates as np.maximum, ties go to the first operand
+        ("maximum", (x, rand(4)), None, "broadcast"),
+        ("maximum", (np.array([1, np.nan, 2, 3], F32), np.array([np.nan, 1, 2, -1], F32)),
+         None, "nan-ties"),
+        ("minimum", (rand(3, 1), x), None, ""),
+        ("extremum_backward", (x, rand(4), rand(2, 3, 4), True), None, "max"),
+        ("extremum_backward", (rand(3, 1), x, rand(2, 3, 4), False), None, "min"),
+        ("extremum_backward", (np.ones(3, F32), np.ones(3, F32), rand(3), True), None, "ties"),
+        ("concatenate", ([x, rand(2, 3, 2)], -1), None, "last"),
+        ("concatenate", ([x, rand(1, 3, 4), rand(3, 3, 4)], 0), None, "first"),
+        ("concatenate", ([rand(2, 1, 2, dtype=F64), rand(2, 2, 2, dtype=F64)], 1), None, "f64"),
+        ("split", (x, [1, 3], 2), None, "last"),
+        ("split", (x, [1, 1], 0), None, "first"),
     ]
 
 
 CASES = cases()
 # compared exactly: copies, masks, integer outputs (argmax), selects
-EXACT = {"constant", "dropout", "compare", "where", "argmax", "concatenate", "one_hot", "reshape", "transpose", "asarray", "to_numpy",
+EXACT = {"constant", "dropout", "compare", "where", "argmax", "one_hot", "reshape",
+         "transpose", "asarray", "to_numpy",
          "zeros", "full", "negative", "relu_forward", "relu_backward", "clip", "clip_mask",
-         "maxpool2d_forward", "is_device_array", "count_correct", "take"}
+         "maxpool2d_forward", "is_device_array", "count_correct", "take",
+         "maximum", "minimum", "extremum_backward", "concatenate", "split"}
 
 
 def every_other(backend, a):

@@ -1,0 +1,173 @@
+"""What fit/evaluate/predict accept, checked once and converted once (not per batch):
+x as one array, or a list/dict of arrays for a model with several inputs; y one
+array per output; sample and class weights; batch_size, epochs and verbose."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..layers.shapes import fmt
+from ..tensor import Tensor
+
+
+def split_inputs(model, x, where: str) -> list:
+    """x as a list with one entry per model input (in `model.inputs` order)."""
+    specs = model._input_specs()
+    if isinstance(x, dict):
+        keys = model._input_keys()
+        if keys and all(k in x for k in keys):
+            return [x[k] for k in keys]
+        if len(specs) > 1:
+            raise ValueError(f"{where}: model {model.name!r} has inputs {keys}; the dict `x` "
+                             f"lacks {[k for k in keys if k not in x]}")
+        return [x]  # refused below as not numeric
+    if len(specs) > 1:
+        if not isinstance(x, (list, tuple)) or len(x) != len(specs):
+            got = f"a list of {len(x)}" if isinstance(x, (list, tuple)) else type(x).__name__
+            raise ValueError(f"{where}: model {model.name!r} has {len(specs)} inputs "
+                             f"{model._input_keys()}: give `x` as a list of {len(specs)} arrays "
+                             f"or a dict, got {got}")
+        return list(x)
+    return [x]
+
+
+def check_x(model, x, where: str) -> list:
+    """The model's inputs as contiguous arrays of each input's dtype, checked:
+    numeric, real, non-empty, finite, of the input's shape, one length."""
+    if x is None:
+        raise ValueError(f"{where}: `x` is required")
+    specs = model._input_specs()
+    arrays = [_check_array(value, spec, where, model.name, len(specs) > 1)
+              for value, spec in zip(split_inputs(model, x, where), specs)]
+    if len({len(a) for a in arrays}) > 1:
+        raise ValueError(f"{where}: the input arrays must have the same number of samples, "
+                         f"got {[len(a) for a in arrays]}")
+    return arrays
+
+
+def _check_array(x, spec: tuple, where: str, model_name: str, named: bool) -> np.ndarray:
+    shape, dtype, name = spec
+    label = f"`x[{name!r}]`" if named else "`x`"
+    x = x.numpy() if isinstance(x, Tensor) else x
+    try:
+        arr = np.asarray(x)
+    except ValueError as e:  # ragged nested lists
+        raise ValueError(f"{where}: {label} must be a rectangular numeric array ({e})") from None
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise TypeError(f"{where}: {label} must be numeric, got dtype {arr.dtype}")
+    if np.issubdtype(arr.dtype, np.complexfloating):
+        raise TypeError(f"{where}: {label} must be real numbers, got dtype {arr.dtype}")
+    if arr.ndim == 0 or len(arr) == 0:
+        raise ValueError(f"{where}: {label} is empty (shape {arr.shape})")
+    if shape is not None:
+        want = tuple(shape[1:])
+        if arr.ndim != len(shape) or any(w is not None and w != g
+                                         for w, g in zip(want, arr.shape[1:])):
+            target = f"input {name!r}" if named else "inputs"
+            raise ValueError(f"{where}: model {model_name!r} expects {target} of shape "
+                             f"{fmt((None,) + want)}, got {arr.shape}")
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow -> inf, caught next
+        arr = arr.astype(dtype, copy=False)  # one pass over the data, not per batch
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{where}: {label} contains NaN or infinite values")
+    return np.ascontiguousarray(arr)
+
+
+def check_ys(y, n: int, names: list, where: str) -> list:
+    """The targets as one array per output (`names`, in the model's output order), from
+    one array, a list in output order, or a dict by output name; each checked to hold
+    `n` finite samples."""
+    if y is None:
+        raise ValueError(f"{where}: `y` (the targets) is required")
+    if len(names) > 1:
+        if isinstance(y, dict):
+            missing = [k for k in names if k not in y]
+            if missing or len(y) != len(names):
+                raise ValueError(f"{where}: the model's outputs are {names}; the dict `y` has "
+                                 f"keys {sorted(y)}")
+            y = [y[k] for k in names]
+        elif not isinstance(y, (list, tuple)) or len(y) != len(names):
+            got = f"a list of {len(y)}" if isinstance(y, (list, tuple)) else type(y).__name__
+            raise ValueError(f"{where}: the model has {len(names)} outputs {names}: give `y` "
+                             f"as a list of {len(names)} arrays or a dict, got {got}")
+    else:
+        if isinstance(y, dict) and len(y) == 1:
+            y = list(y.values())
+        if isinstance(y, (list, tuple)) and len(y) == 1 and \
+                isinstance(y[0], (np.ndarray, Tensor)):
+            y = y[0]
+        y = [y]
+    return [_check_target(v, n, where, name if len(names) > 1 else None)
+            for v, name in zip(y, names)]
+
+
+def _check_target(y, n: int, where: str, name) -> np.ndarray:
+    label = "`y`" if name is None else f"`y[{name!r}]`"
+    y = np.asarray(y.numpy() if isinstance(y, Tensor) else y)
+    if y.dtype == object or y.dtype.kind not in "biuf":
+        raise TypeError(f"{where}: {label} must be numbers, got dtype {y.dtype}")
+    if y.ndim == 0 or len(y) != n:
+        plain = "y" if name is None else f"y[{name!r}]"
+        raise ValueError(f"{where}: x and {plain} must have the same number of samples, got "
+                         f"{n} and {len(y) if y.ndim else 'a scalar'}")
+    if np.issubdtype(y.dtype, np.floating) and not np.isfinite(y).all():
+        raise ValueError(f"{where}: {label} contains NaN or infinite values")
+    return y
+
+
+def check_sample_weight(sample_weight, n: int, where: str) -> np.ndarray | None:
+    """Per-sample weights: n finite numbers (a trailing axis of 1 allowed)."""
+    if sample_weight is None:
+        return None
+    w = np.asarray(sample_weight.numpy() if isinstance(sample_weight, Tensor) else
+                   sample_weight)
+    if w.dtype == object or w.dtype.kind not in "biuf":
+        raise TypeError(f"{where}: `sample_weight` must be numbers, got dtype {w.dtype}")
+    if w.ndim == 2 and w.shape[1] == 1:
+        w = w[:, 0]
+    if w.ndim != 1 or len(w) != n:
+        raise ValueError(f"{where}: `sample_weight` must hold one weight per sample: {n} "
+                         f"samples, got shape {w.shape}")
+    if not np.isfinite(w).all():
+        raise ValueError(f"{where}: `sample_weight` contains NaN or infinite values")
+    return w.astype(np.float64)
+
+
+def class_sample_weights(class_weight: dict, y: np.ndarray, where: str) -> np.ndarray:
+    """Keras's class_weight -> per-sample weights: the class of a sample is its label,
+    argmax of a one-hot row, or its rounded binary target."""
+    if not isinstance(class_weight, dict):
+        raise TypeError(f"{where}: `class_weight` must be a dict {{class index: weight}}, "
+                        f"got {type(class_weight).__name__}")
+    if y.ndim > 2:
+        raise ValueError(f"{where}: `class_weight` is not supported for targets of rank "
+                         f"{y.ndim} (shape {y.shape})")
+    ids = y.argmax(-1) if y.ndim == 2 and y.shape[1] > 1 else \
+        np.round(y.reshape(len(y))).astype(np.int64)
+    missing = sorted(set(np.unique(ids).tolist()) - set(class_weight))
+    if missing:
+        raise ValueError(f"{where}: `class_weight` has no weight for class(es) {missing}; it "
+                         f"must give one for every class in y")
+    table = np.zeros(int(max(max(class_weight), ids.max(initial=0))) + 1)
+    for k, v in class_weight.items():
+        table[int(k)] = float(v)
+    return table[ids]
+
+
+def check_batch_size(batch_size) -> int:
+    if batch_size is None:
+        return 32  # Keras's default
+    return check_int(batch_size, "batch_size", 1)
+
+
+def check_int(value, arg: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"`{arg}` must be an int >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def check_verbose(verbose) -> int:
+    if verbose == "auto":
+        return 1
+    if verbose not in (0, 1, 2) or isinstance(verbose, bool):
+        raise ValueError(f"`verbose` must be 'auto', 0, 1 or 2, got {verbose!r}")
+    return int(verbose)
