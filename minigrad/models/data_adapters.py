@@ -35,7 +35,10 @@ def is_array_like(x) -> bool:
         return True
     if isinstance(x, dict):
         return bool(x) and all(is_array_like(v) for v in x.values())
-    if isinstance(x, (list, tuple)):  # nested lists of numbers, or lists of arrays
+    if isinstance(x, (list, tuple)):  # nested lists of numbers, or one array per input
+        if x and all(isinstance(v, (list, tuple)) and any(
+                isinstance(e, (np.ndarray, Tensor)) for e in v) for v in x):
+            return False  # a list of batches (x, y): an iterable of batches
         return len(x) > 0 and all(is_array_like(v) or isinstance(v, (int, float, bool, list,
                                                                        tuple))
                                   for v in x) and not any(_is_source(v) for v in x)
