@@ -9,9 +9,13 @@ over rows vs one GPU thread per element) and the launch, so a formula, its NaN
 behaviour and its float64 accumulators cannot drift between the CPU and CUDA.
 
 Elementwise ops (the activations) are registered in ELEMENTWISE with their
-forward and backward bodies; both backends build their kernels from that table,
-so a new elementwise op needs a forward/backward pair here, the two contract
-entries, its Function and its test (docs/architecture.md).
+forward and backward bodies, `f(x, a, b)` and `df(saved, g, a, b)`: a and b are
+the op's parameters (ELU's alpha, threshold's value), ignored by most. Both
+backends build their kernels from that table, so a new elementwise op needs a
+forward/backward pair here (or in activation_bodies.py), the two named entries
+of backends/elementwise.py, its op and its test (docs/architecture.md).
+Bodies of other modules (activation_bodies.py, ...) register with the same
+`body` decorator and are compiled with these.
 
 NaN: every body propagates it as np.maximum / PyTorch do. Comparisons are
 written so that a NaN operand takes the NaN branch (`0 if x <= 0 else x` keeps
@@ -32,24 +36,26 @@ BODIES: dict = {}                   # name -> body, in definition order
 
 def body(fn: Callable) -> Callable:
     """Mark fn as a body, compiled for both targets by compile_bodies."""
+    if fn.__name__ in BODIES:
+        raise ValueError(f"two kernel bodies named {fn.__name__!r}")
     BODIES[fn.__name__] = fn
     return fn
 
 
 # ----------------------------------------------------------------- activations
 @body
-def relu(x):
+def relu(x, a, b):
     return 0.0 if x <= 0 else x          # NaN <= 0 is false: NaN stays NaN
 
 
 @body
-def relu_grad(y, g):
+def relu_grad(y, g, a, b):
     """From the output y (PyTorch's threshold_backward: y <= 0 blocks the gradient)."""
     return 0.0 if y <= 0 else g
 
 
 @body
-def sigmoid(x):
+def sigmoid(x, a, b):
     if x >= 0:
         return 1.0 / (1.0 + math.exp(-x))
     e = math.exp(x)                      # no overflow of exp for large negative x; NaN too
@@ -57,143 +63,37 @@ def sigmoid(x):
 
 
 @body
-def sigmoid_grad(y, g):
+def sigmoid_grad(y, g, a, b):
     return g * y * (1.0 - y)
 
 
 @body
-def tanh(x):
+def tanh(x, a, b):
     return math.tanh(x)
 
 
 @body
-def tanh_grad(y, g):
+def tanh_grad(y, g, a, b):
     return g * (1.0 - y * y)
 
 
 @body
-def gelu(x):
+def gelu(x, a, b):
     """x * Phi(x), the exact (erf) form: Keras's gelu(approximate=False)."""
     return 0.5 * x * (1.0 + math.erf(x * SQRT_HALF))
 
 
 @body
-def gelu_grad(x, g):
+def gelu_grad(x, g, a, b):
     """From the input x: Phi(x) + x * phi(x)."""
     return g * (0.5 * (1.0 + math.erf(x * SQRT_HALF)) + x * INV_SQRT_2PI * math.exp(-0.5 * x * x))
 
 
-SELU_ALPHA, SELU_SCALE = 1.6732632423543772, 1.0507009873554805
-
-
-@body
-def elu(x):
-    """x for x > 0, exp(x) - 1 below (Keras's elu with alpha = 1)."""
-    return x if x > 0 else math.expm1(x)   # NaN > 0 is false: expm1(NaN) is NaN
-
-
-@body
-def elu_grad(y, g):
-    """From the output y: 1 above 0, exp(x) = y + 1 below."""
-    return g if y > 0 else g * (y + 1.0)
-
-
-@body
-def selu(x):
-    return SELU_SCALE * (x if x > 0 else SELU_ALPHA * math.expm1(x))
-
-
-@body
-def selu_grad(x, g):
-    return g * SELU_SCALE * (1.0 if x > 0 else SELU_ALPHA * math.exp(x))
-
-
-@body
-def softplus(x):
-    """log(1 + exp(x)) as max(x, 0) + log1p(exp(-|x|)): no overflow; NaN stays NaN."""
-    return (0.0 if x <= 0 else x) + math.log1p(math.exp(-abs(x)))
-
-
-@body
-def softplus_grad(x, g):
-    return g * sigmoid(x)
-
-
-@body
-def softsign(x):
-    return x / (1.0 + abs(x))
-
-
-@body
-def softsign_grad(x, g):
-    d = 1.0 + abs(x)
-    return g / (d * d)
-
-
-@body
-def silu(x):
-    """x * sigmoid(x) (swish)."""
-    return x * sigmoid(x)
-
-
-@body
-def silu_grad(x, g):
-    s = sigmoid(x)
-    return g * s * (1.0 + x * (1.0 - s))
-
-
-@body
-def mish(x):
-    return x * math.tanh(softplus(x))
-
-
-@body
-def mish_grad(x, g):
-    t = math.tanh(softplus(x))
-    return g * (t + x * sigmoid(x) * (1.0 - t * t))
-
-
-@body
-def hard_sigmoid(x):
-    """relu6(x + 3) / 6: 0 up to -3, 1 from 3, linear between; NaN stays NaN."""
-    return 0.0 if x <= -3.0 else (1.0 if x >= 3.0 else x / 6.0 + 0.5)
-
-
-@body
-def hard_sigmoid_grad(x, g):
-    """1/6 strictly inside (-3, 3), as PyTorch's hardsigmoid."""
-    return g / 6.0 if (x > -3.0) & (x < 3.0) else 0.0
-
-
-@body
-def hard_silu(x):
-    """x * hard_sigmoid(x) (hard_swish)."""
-    return x * hard_sigmoid(x)
-
-
-@body
-def hard_silu_grad(x, g):
-    """PyTorch's hardswish backward: 0 below -3, x/3 + 1/2 up to 3, 1 above."""
-    if x < -3.0:
-        return 0.0
-    return g * (x / 3.0 + 0.5) if x <= 3.0 else g
-
-
-@body
-def relu6(x):
-    return 0.0 if x <= 0 else (6.0 if x >= 6.0 else x)
-
-
-@body
-def relu6_grad(x, g):
-    """g strictly inside (0, 6), as PyTorch's relu6 (hardtanh)."""
-    return g if (x > 0) & (x < 6.0) else 0.0
-
-
 class Elementwise(NamedTuple):
-    forward: Callable    # y = forward(x)
-    backward: Callable   # gx = backward(saved, gy)
+    forward: Callable    # y = forward(x, a, b)
+    backward: Callable   # gx = backward(saved, gy, a, b)
     saves: str           # what backward reads: "y" (the output) or "x" (the input)
+    params: tuple = ()   # ((name, default), ...) of a and b, in order; () for none
 
 
 ELEMENTWISE = {
@@ -201,22 +101,13 @@ ELEMENTWISE = {
     "sigmoid": Elementwise(sigmoid, sigmoid_grad, "y"),
     "tanh": Elementwise(tanh, tanh_grad, "y"),
     "gelu": Elementwise(gelu, gelu_grad, "x"),
-    "elu": Elementwise(elu, elu_grad, "y"),
-    "selu": Elementwise(selu, selu_grad, "x"),
-    "softplus": Elementwise(softplus, softplus_grad, "x"),
-    "softsign": Elementwise(softsign, softsign_grad, "x"),
-    "silu": Elementwise(silu, silu_grad, "x"),
-    "mish": Elementwise(mish, mish_grad, "x"),
-    "hard_sigmoid": Elementwise(hard_sigmoid, hard_sigmoid_grad, "x"),
-    "hard_silu": Elementwise(hard_silu, hard_silu_grad, "x"),
-    "relu6": Elementwise(relu6, relu6_grad, "x"),
 }
 
 
 @body
 def relu_if(v, on):
     """The fused epilogue's activation: relu(v) if `on`, else v."""
-    return relu(v) if on else v
+    return relu(v, 0.0, 0.0) if on else v
 
 
 @body
@@ -457,21 +348,30 @@ def compile_bodies(jit, module_name: str) -> types.ModuleType:
     bodies as attributes of this module (`B.relu(v)`), which Numba resolves when
     compiling, on either target."""
     module = types.ModuleType(module_name)
-    namespace = {**globals()}          # math, np and the constants above
+    namespace = {}                     # math, np and the constants of every body module
+    for fn in BODIES.values():
+        namespace.update({k: v for k, v in fn.__globals__.items() if not k.startswith("__")})
     for name, fn in BODIES.items():
         twin = types.FunctionType(fn.__code__, namespace, name, fn.__defaults__)
         twin.__doc__, twin.__qualname__ = fn.__doc__, fn.__qualname__
         namespace[name] = compiled = jit(twin)
         setattr(module, name, compiled)
-    module.ELEMENTWISE = {op: Elementwise(getattr(module, e.forward.__name__),
-                                          getattr(module, e.backward.__name__), e.saves)
+    module.ELEMENTWISE = {op: e._replace(forward=getattr(module, e.forward.__name__),
+                                         backward=getattr(module, e.backward.__name__))
                           for op, e in ELEMENTWISE.items()}
     return module
 
 
 def source_digest() -> str:
-    """A short hash of this file: Numba's cache only watches a kernel's own file, so
-    the CPU kernels carry it in their names and an edit here recompiles them."""
+    """A short hash of the body files: Numba's cache only watches a kernel's own file,
+    so the CPU kernels carry it in their names and an edit here recompiles them."""
     import hashlib
-    with open(__file__, "rb") as f:
-        return hashlib.sha1(f.read()).hexdigest()[:10]
+    digest = hashlib.sha1()
+    for path in sorted({fn.__code__.co_filename for fn in BODIES.values()}):
+        with open(path, "rb") as f:
+            digest.update(f.read())
+    return digest.hexdigest()[:10]
+
+
+# the bodies of the other layers' kernels, registered by importing them
+from . import activation_bodies  # noqa: E402,F401

@@ -18,6 +18,8 @@ from __future__ import annotations
 import abc
 from typing import NamedTuple
 
+from .elementwise import ElementwiseFunctions
+
 
 class ConvGeometry(NamedTuple):
     """A 2-D convolution's strides, leading padding, dilation and output size."""
@@ -55,7 +57,7 @@ class GradPrep(NamedTuple):
 NO_PREP = GradPrep()
 
 
-class Backend(abc.ABC):
+class Backend(ElementwiseFunctions, abc.ABC):
     """What ops and the autograd core may ask of a backend (`ctx.backend`)."""
 
     name: str = ""
@@ -249,120 +251,18 @@ class Backend(abc.ABC):
         """gy sent to each window's winner (summed where windows overlap), shape x_shape."""
 
     # ---------------------------------------------------------- activations
-    # Elementwise: one body each in backends/bodies.py; map_forward/map_backward
-    # run any body of bodies.ELEMENTWISE, these name them.
+    # Elementwise: one body pair each in backends/bodies.ELEMENTWISE; map_forward
+    # and map_backward run any of them, and elementwise.py names them
+    # (relu_forward, elu_backward, ...), for every backend at once.
     @abc.abstractmethod
-    def map_forward(self, op, x):
-        """bodies.ELEMENTWISE[op].forward applied to every element of x."""
+    def map_forward(self, op, x, a=0.0, b=0.0):
+        """bodies.ELEMENTWISE[op].forward(x, a, b) on every element of x; a and b are
+        the op's parameters (cast to x's dtype), ignored by ops that have none."""
 
     @abc.abstractmethod
-    def map_backward(self, op, saved, gy):
-        """bodies.ELEMENTWISE[op].backward(saved, gy) elementwise: saved is the
+    def map_backward(self, op, saved, gy, a=0.0, b=0.0):
+        """bodies.ELEMENTWISE[op].backward(saved, gy, a, b) elementwise: saved is the
         forward's output or input, as the table says."""
-
-    def relu_forward(self, x):
-        """max(x, 0); NaN stays NaN."""
-        return self.map_forward("relu", x)
-
-    def relu_backward(self, y, gy):
-        """gy where the output y > 0, else 0."""
-        return self.map_backward("relu", y, gy)
-
-    def sigmoid_forward(self, x):
-        """1 / (1 + exp(-x)), without overflow."""
-        return self.map_forward("sigmoid", x)
-
-    def sigmoid_backward(self, y, gy):
-        """gy * y * (1 - y), from the output y."""
-        return self.map_backward("sigmoid", y, gy)
-
-    def tanh_forward(self, x):
-        """tanh(x)."""
-        return self.map_forward("tanh", x)
-
-    def tanh_backward(self, y, gy):
-        """gy * (1 - y**2), from the output y."""
-        return self.map_backward("tanh", y, gy)
-
-    def gelu_forward(self, x):
-        """x * Phi(x) (Phi: the standard normal CDF), the exact erf form."""
-        return self.map_forward("gelu", x)
-
-    def gelu_backward(self, x, gy):
-        """gy * (Phi(x) + x * phi(x)), from the input x."""
-        return self.map_backward("gelu", x, gy)
-
-    def elu_forward(self, x):
-        """x above 0, exp(x) - 1 below."""
-        return self.map_forward("elu", x)
-
-    def elu_backward(self, y, gy):
-        """gy above 0, gy * (y + 1) below, from the output y."""
-        return self.map_backward("elu", y, gy)
-
-    def selu_forward(self, x):
-        """scale * elu(x, alpha), Keras's SELU constants."""
-        return self.map_forward("selu", x)
-
-    def selu_backward(self, x, gy):
-        """gy * scale * (1 above 0, alpha * exp(x) below), from the input x."""
-        return self.map_backward("selu", x, gy)
-
-    def softplus_forward(self, x):
-        """log(1 + exp(x)), without overflow."""
-        return self.map_forward("softplus", x)
-
-    def softplus_backward(self, x, gy):
-        """gy * sigmoid(x), from the input x."""
-        return self.map_backward("softplus", x, gy)
-
-    def softsign_forward(self, x):
-        """x / (1 + |x|)."""
-        return self.map_forward("softsign", x)
-
-    def softsign_backward(self, x, gy):
-        """gy / (1 + |x|)^2, from the input x."""
-        return self.map_backward("softsign", x, gy)
-
-    def silu_forward(self, x):
-        """x * sigmoid(x)."""
-        return self.map_forward("silu", x)
-
-    def silu_backward(self, x, gy):
-        """gy * s * (1 + x (1 - s)), s = sigmoid(x), from the input x."""
-        return self.map_backward("silu", x, gy)
-
-    def mish_forward(self, x):
-        """x * tanh(softplus(x))."""
-        return self.map_forward("mish", x)
-
-    def mish_backward(self, x, gy):
-        """gy * (t + x sigmoid(x) (1 - t^2)), t = tanh(softplus(x)), from the input x."""
-        return self.map_backward("mish", x, gy)
-
-    def hard_sigmoid_forward(self, x):
-        """relu6(x + 3) / 6."""
-        return self.map_forward("hard_sigmoid", x)
-
-    def hard_sigmoid_backward(self, x, gy):
-        """gy / 6 strictly inside (-3, 3), else 0, from the input x."""
-        return self.map_backward("hard_sigmoid", x, gy)
-
-    def hard_silu_forward(self, x):
-        """x * hard_sigmoid(x)."""
-        return self.map_forward("hard_silu", x)
-
-    def hard_silu_backward(self, x, gy):
-        """0 below -3, gy (x/3 + 1/2) up to 3, gy above (PyTorch's), from the input x."""
-        return self.map_backward("hard_silu", x, gy)
-
-    def relu6_forward(self, x):
-        """min(max(x, 0), 6); NaN stays NaN."""
-        return self.map_forward("relu6", x)
-
-    def relu6_backward(self, x, gy):
-        """gy strictly inside (0, 6), else 0, from the input x."""
-        return self.map_backward("relu6", x, gy)
 
     # Row functions: over the last axis of any rank.
     @abc.abstractmethod
@@ -380,6 +280,14 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def log_softmax_backward(self, y, gy):
         """gy - exp(y) * sum(gy) per row, from the output y."""
+
+    @abc.abstractmethod
+    def sparsemax_forward(self, x):
+        """The projection of each last-axis row onto the probability simplex."""
+
+    @abc.abstractmethod
+    def sparsemax_backward(self, y, gy):
+        """On the support (y > 0): gy minus its mean over the support; 0 elsewhere."""
 
     @abc.abstractmethod
     def softmax_cross_entropy_forward(self, logits, target):
@@ -433,5 +341,10 @@ class Backend(abc.ABC):
 
 
 def contract_methods() -> dict:
-    """{name: function} of every public method of the contract."""
-    return {n: f for n, f in vars(Backend).items() if callable(f) and not n.startswith("_")}
+    """{name: function} of every public method of the contract (Backend's own and
+    those it inherits, the named elementwise functions)."""
+    methods = {}
+    for cls in reversed(Backend.__mro__[:Backend.__mro__.index(abc.ABC)]):
+        methods.update({n: f for n, f in vars(cls).items()
+                        if callable(f) and not n.startswith("_")})
+    return methods

@@ -10,8 +10,11 @@ dense, softmax_cross_entropy, the activations) and Keras 3's array functions
 all differentiable functions of Tensors where Keras's are.
 """
 from ..tensor import Function, Tensor, no_grad  # noqa: F401
-from .activations import (elu, gelu, hard_sigmoid, hard_silu, log_softmax, mish,  # noqa: F401
-                          relu, relu6, selu, sigmoid, silu, softmax, softplus, softsign, tanh)
+from .activations import (  # noqa: F401
+    celu, elu, gelu, glu, hard_shrink, hard_sigmoid, hard_silu, hard_swish, hard_tanh,
+    leaky_relu, log_sigmoid, log_softmax, mish, relu, relu6, selu, sigmoid, silu, soft_shrink,
+    softmax, softplus, softsign, sparse_plus, sparse_sigmoid, sparsemax, squareplus, swish,
+    tanh, tanh_shrink, threshold)
 from .conv import conv2d, conv2d_geometry, conv2d_maxpool  # noqa: F401
 from .cross_entropy import softmax_cross_entropy  # noqa: F401
 from .dense import dense  # noqa: F401

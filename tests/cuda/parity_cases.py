@@ -92,13 +92,20 @@ def elementwise_cases():
     out = []
     x = rand(3, 5) * 3
     for op, e in bodies.ELEMENTWISE.items():
-        saved = cpu.map_forward(op, x) if e.saves == "y" else x
+        defaults = tuple(d for _, d in e.params)
+        saved = cpu.map_forward(op, x, *defaults) if e.saves == "y" else x
         for xin, tag in ((x, ""), (with_nan(x), "nan")):
             out += [(f"{op}_forward", (xin,), None, tag),
-                    ("map_forward", (op, xin), None, f"{op}-{tag}")]
+                    ("map_forward", (op, xin, *defaults), None, f"{op}-{tag}")]
         out += [(f"{op}_backward", (saved, rand(3, 5)), None, ""),
-                ("map_backward", (op, saved, rand(3, 5)), None, op),
+                ("map_backward", (op, saved, rand(3, 5), *defaults), None, op),
                 (f"{op}_backward", (with_nan(saved), rand(3, 5)), None, "nan")]
+        if e.params:  # parameters other than the defaults, in float64 too
+            params = (0.3, -1.5)[:len(e.params)]
+            x64 = x.astype(F64)
+            out += [("map_forward", (op, x64, *params), None, f"{op}-params"),
+                    ("map_backward", (op, x64, rand(3, 5, dtype=F64), *params), None,
+                     f"{op}-params")]
     return out
 
 
@@ -192,6 +199,10 @@ def cases():
         ("softmax_backward", (sm, rand(3, 5)), None, ""),
         ("log_softmax_forward", (x,), None, ""),
         ("log_softmax_backward", (lsm, rand(2, 3, 4)), None, ""),
+        ("sparsemax_forward", (rand(4, 6) * 2,), None, ""),
+        ("sparsemax_forward", (np.round(rand(2, 3, 5) * 2),), None, "ties-3-d"),
+        ("sparsemax_forward", (with_nan(rand(3, 5)),), None, "nan"),
+        ("sparsemax_backward", (cpu.sparsemax_forward(rand(4, 6) * 2), rand(4, 6)), None, ""),
         ("softmax_cross_entropy_forward", (logits, target), None, ""),
         ("softmax_cross_entropy_forward", (with_nan(logits), target), None, "nan"),
         ("softmax_cross_entropy_backward", (target, cpu.one_hot(np.arange(4), 5, F32),

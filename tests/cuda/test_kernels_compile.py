@@ -70,6 +70,8 @@ for dt in (T.float32, T.float64):
         "softmax_backward": (f2, f2, f2),
         "log_softmax_forward": (f2, f2),
         "log_softmax_backward": (f2, f2, f2),
+        "sparsemax_forward": (f2, f2),
+        "sparsemax_backward": (f2, f2, f2),
         "softmax_cross_entropy_forward": (f2, f2, f2, f1),
         "softmax_cross_entropy_backward": (f2, f2, f1, f2),
         "one_hot": (arr(i64, 1), f2),
@@ -90,8 +92,9 @@ for dt in (T.float32, T.float64):
     kernels.append(("matmul", L.matmul_kernel(np.dtype(str(dt))).py_func,
                     (f2, f2, f3, b1, b1, i64)))
     # the elementwise ops, each built from its body in backends/bodies.py
-    kernels += [(f"FORWARD[{op}]", k.py_func, (f1, f1)) for op, k in K.FORWARD.items()]
-    kernels += [(f"BACKWARD[{op}]", k.py_func, (f1, f1, f1)) for op, k in K.BACKWARD.items()]
+    kernels += [(f"FORWARD[{op}]", k.py_func, (f1, dt, dt, f1)) for op, k in K.FORWARD.items()]
+    kernels += [(f"BACKWARD[{op}]", k.py_func, (f1, f1, dt, dt, f1))
+                for op, k in K.BACKWARD.items()]
     # sparse accuracy reads integer class ids; fit also gathers integer labels
     kernels.append(("correct_rows[labels]", K.correct_rows.py_func,
                     (f2, arr(i64, 2), i64, arr(T.float32, 1))))

@@ -38,6 +38,19 @@ def conv_valid(x, w):
                for p in range(kh) for q in range(kw))
 
 
+def sparsemax_rows(x):
+    """NumPy sparsemax of each row (sort-based); a row holding a NaN is all NaN."""
+    out = np.full(x.shape, np.nan)
+    for r, row in enumerate(x):
+        if np.isnan(row).any():
+            continue
+        srt = np.sort(row)[::-1]
+        k = np.arange(1, len(row) + 1)
+        kz = k[1 + k * srt > np.cumsum(srt)][-1]
+        out[r] = np.maximum(row - (np.cumsum(srt)[kz - 1] - 1) / kz, 0)
+    return out
+
+
 X4 = with_nan((2, 6, 6, 2), [(0, 1, 1, 0), (1, 4, 5, 1)])
 W4 = R.standard_normal((3, 3, 2, 3))
 B3 = R.standard_normal(3)
@@ -60,6 +73,7 @@ CASES = {  # name: (minigrad op on Tensors, NumPy reference on arrays, inputs)
                 (X2,)),
     "log_softmax_axis0": (lambda x: ops.log_softmax(x, axis=0),
                           lambda x: x - np.log(np.exp(x).sum(0, keepdims=True)), (X2,)),
+    "sparsemax": (lambda x: ops.activations.sparsemax(x), sparsemax_rows, (X2,)),
     "dropout": (lambda x: ops.dropout(x, 0.5, seed=3), lambda x: x * 0, (X2,)),
     "cross_entropy": (lambda z: ops.softmax_cross_entropy(z, np.array([0, 1, 2, 3]), sparse=True),
                       lambda z: np.array(np.nan), (X2,)),  # the batch mean of a NaN row

@@ -240,16 +240,18 @@ class CPUBackend(Backend):
         return gx
 
     # ---------------------------------------------------------- activations
-    def map_forward(self, op, x):
+    def map_forward(self, op, x, a=0.0, b=0.0):
         x = _c(x)
         y = np.empty_like(x)
-        _launch(K.FORWARD[op], x.reshape(-1), y.reshape(-1))
+        t = x.dtype.type  # the parameters in x's type, as on the GPU
+        _launch(K.FORWARD[op], x.reshape(-1), t(a), t(b), y.reshape(-1))
         return y
 
-    def map_backward(self, op, saved, gy):
+    def map_backward(self, op, saved, gy, a=0.0, b=0.0):
         saved, gy = _c(saved), _c(gy)
         gx = np.empty_like(gy)
-        _launch(K.BACKWARD[op], saved.reshape(-1), gy.reshape(-1), gx.reshape(-1))
+        t = gy.dtype.type
+        _launch(K.BACKWARD[op], saved.reshape(-1), gy.reshape(-1), t(a), t(b), gx.reshape(-1))
         return gx
 
     def _rows(self, kernel, *arrays):
@@ -272,6 +274,12 @@ class CPUBackend(Backend):
 
     def log_softmax_backward(self, y, gy):
         return self._rows(K.log_softmax_backward, y, gy)
+
+    def sparsemax_forward(self, x):
+        return self._rows(K.sparsemax_forward, x)
+
+    def sparsemax_backward(self, y, gy):
+        return self._rows(K.sparsemax_backward, y, gy)
 
     def softmax_cross_entropy_forward(self, logits, target):
         logits, target = _c(logits), _c(target)

@@ -115,7 +115,7 @@ def bias_act_backward(y, gy, g, partial):
             partial[t, k] = 0.0
         for r in range(t * step, min(rows, (t + 1) * step)):
             for k in range(f):
-                v = B.relu_grad(y[r, k], gy[r, k])
+                v = B.relu_grad(y[r, k], gy[r, k], 0.0, 0.0)
                 g[r, k] = v
                 partial[t, k] += v
 
@@ -187,14 +187,14 @@ def maxpool_backward(gy, arg, gx):
 # global `f` / `df` is its body, under its own name (and so its own cache file).
 # Not a closure over the body: Numba keys its cache on the pickled closure cells,
 # and a compiled body pickles with a per-process id, so it would recompile each run.
-def _map_template(x, y):
+def _map_template(x, a, b, y):
     for i in prange(x.size):
-        y[i] = f(x[i])  # noqa: F821 - bound per op by _specialise
+        y[i] = f(x[i], a, b)  # noqa: F821 - bound per op by _specialise
 
 
-def _map_grad_template(s, gy, gx):
+def _map_grad_template(s, gy, a, b, gx):
     for i in prange(s.size):
-        gx[i] = df(s[i], gy[i])  # noqa: F821
+        gx[i] = df(s[i], gy[i], a, b)  # noqa: F821
 
 
 def _specialise(template, name: str, **body):
@@ -231,6 +231,18 @@ def log_softmax_forward(x, y):
 def log_softmax_backward(y, gy, gx):
     for r in prange(y.shape[0]):
         B.log_softmax_grad_row(y, gy, gx, r)
+
+
+@_kernel
+def sparsemax_forward(x, y):
+    for r in prange(x.shape[0]):
+        B.sparsemax_row(x, y, r)
+
+
+@_kernel
+def sparsemax_backward(y, gy, gx):
+    for r in prange(y.shape[0]):
+        B.sparsemax_grad_row(y, gy, gx, r)
 
 
 @_kernel

@@ -384,16 +384,18 @@ class CUDABackend(Backend):
         return gx
 
     # ---------------------------------------------------------- activations
-    def map_forward(self, op, x):
+    def map_forward(self, op, x, a=0.0, b=0.0):
         x = self.asarray(x)
         y = self.empty(x.shape, x.dtype)
-        _launch(K.FORWARD[op], x.size, _flat(x), _flat(y))
+        t = x.dtype.type  # the parameters in x's type, as on the CPU
+        _launch(K.FORWARD[op], x.size, _flat(x), t(a), t(b), _flat(y))
         return y
 
-    def map_backward(self, op, saved, gy):
+    def map_backward(self, op, saved, gy, a=0.0, b=0.0):
         saved, gy = self.asarray(saved), self.asarray(gy)
         gx = self.empty(gy.shape, gy.dtype)
-        _launch(K.BACKWARD[op], gy.size, _flat(saved), _flat(gy), _flat(gx))
+        t = gy.dtype.type
+        _launch(K.BACKWARD[op], gy.size, _flat(saved), _flat(gy), t(a), t(b), _flat(gx))
         return gx
 
     def _rows(self, kernel, *arrays):
@@ -417,6 +419,12 @@ class CUDABackend(Backend):
 
     def log_softmax_backward(self, y, gy):
         return self._rows(K.log_softmax_backward, y, gy)
+
+    def sparsemax_forward(self, x):
+        return self._rows(K.sparsemax_forward, x)
+
+    def sparsemax_backward(self, y, gy):
+        return self._rows(K.sparsemax_backward, y, gy)
 
     def softmax_cross_entropy_forward(self, logits, target):
         logits, target = self.asarray(logits), self.asarray(target)

@@ -152,22 +152,22 @@ def unary(x, out, op, p, q):
 
 
 def _map_kernel(f):
-    """y[i] = f(x[i]): an elementwise op's forward from its body."""
+    """y[i] = f(x[i], a, b): an elementwise op's forward from its body."""
     @cuda.jit
-    def kernel(x, y):
+    def kernel(x, a, b, y):
         i = cuda.grid(1)
         if i < x.size:
-            y[i] = f(x[i])
+            y[i] = f(x[i], a, b)
     return kernel
 
 
 def _map_grad_kernel(df):
-    """gx[i] = df(saved[i], gy[i]): an elementwise op's backward from its body."""
+    """gx[i] = df(saved[i], gy[i], a, b): an elementwise op's backward from its body."""
     @cuda.jit
-    def kernel(saved, gy, gx):
+    def kernel(saved, gy, a, b, gx):
         i = cuda.grid(1)
         if i < saved.size:
-            gx[i] = df(saved[i], gy[i])
+            gx[i] = df(saved[i], gy[i], a, b)
     return kernel
 
 
@@ -323,6 +323,20 @@ def log_softmax_backward(y, gy, gx):
     r = cuda.grid(1)
     if r < y.shape[0]:
         B.log_softmax_grad_row(y, gy, gx, r)
+
+
+@cuda.jit
+def sparsemax_forward(x, y):
+    r = cuda.grid(1)
+    if r < x.shape[0]:
+        B.sparsemax_row(x, y, r)
+
+
+@cuda.jit
+def sparsemax_backward(y, gy, gx):
+    r = cuda.grid(1)
+    if r < y.shape[0]:
+        B.sparsemax_grad_row(y, gy, gx, r)
 
 
 @cuda.jit
