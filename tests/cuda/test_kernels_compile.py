@@ -55,6 +55,7 @@ for dt in (T.float32, T.float64):
     prep = (f64, f64, f64)  # GradPrep: scale, clip, decay
     sigs = {
         "binary": (f1, f1, f1, i64, tup, tup, tup),
+        "extremum_backward": (f1, f1, f1, f1, f1, b1, tup, tup, tup),
         "strided_copy": (f1, f1, tup, tup),
         "compare": (f1, f1, arr(b1, 1), i64, tup, tup, tup),
         "select": (arr(b1, 1), f1, f1, f1, tup, tup, tup, tup),
