@@ -168,6 +168,33 @@ def test_regularizers_and_add_loss_join_the_training_loss(fresh_names):
         lonely.fit(x, verbose=0)
 
 
+class LogisticEndpoint(layers.Layer):
+    """The training guide's endpoint: a layer of two symbolic inputs adding its loss."""
+
+    def __init__(self, name=None):
+        super().__init__(name=name)
+        self.loss_fn = losses.BinaryCrossentropy(from_logits=True)
+
+    def call(self, targets, logits, sample_weights=None):
+        self.add_loss(self.loss_fn(targets, logits, sample_weights))
+        return mg.ops.softmax(logits)
+
+
+def test_layer_of_two_symbolic_inputs_trains_on_a_dict_of_inputs(fresh_names, rng):
+    inputs, targets = mg.Input((3,), name="inputs"), mg.Input((10,), name="targets")
+    logits = layers.Dense(10, name="logits")(inputs)
+    predictions = LogisticEndpoint(name="predictions")(targets, logits)
+    assert predictions.shape == (None, 10)
+    model = mg.Model(inputs=[inputs, targets], outputs=predictions)
+    model.compile(optimizer=mg.optimizers.SGD(1e-30))  # no loss: add_loss's only
+    x, t = rng.random((6, 3)).astype("float32"), rng.random((6, 10)).astype("float32")
+    history = model.fit({"inputs": x, "targets": t}, batch_size=6, verbose=0)
+    k, b = model.get_layer("logits").get_weights()
+    z = x @ k + b
+    want = np.mean(np.maximum(z, 0) - z * t + np.log1p(np.exp(-np.abs(z))))
+    assert history.history["loss"][0] == pytest.approx(want, rel=1e-5)
+
+
 def test_add_weight_keras_signature_and_variables(fresh_names):
     class Scale(layers.Layer):
         def build(self, input_shape):

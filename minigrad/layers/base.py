@@ -213,7 +213,12 @@ class Layer(Tracking):
         shapes = tree.map_structure(
             lambda x: x.shape if isinstance(x, KerasTensor) else shape_of(x), first)
         self._maybe_build(shapes)
-        out_shapes = self.compute_output_shape(shapes)
+        rest = (args[1:], {k: v for k, v in kwargs.items() if k != "training"})
+        if type(self).compute_output_shape is Layer.compute_output_shape and keras_tensors(rest):
+            # more than one symbolic argument (layer(targets, logits)): probe with all
+            out_shapes = probe_output_shape(self, shapes, *rest)
+        else:
+            out_shapes = self.compute_output_shape(shapes)
         dtype = self.dtype
 
         def make(shape):
