@@ -56,6 +56,18 @@ def ref_hinge(t, p):
     return np.maximum(1 - t * p, 0).mean(-1)
 
 
+def ref_cosine(t, p, axis=-1):
+    def l2n(x):
+        return x / np.sqrt(np.maximum((x * x).sum(axis, keepdims=True), EPS * EPS))
+    return -(l2n(t) * l2n(p)).sum(axis)
+
+
+def ref_categorical_hinge(t, p):
+    pos = (t * p).sum(-1)
+    neg = ((1 - t) * p).max(-1)
+    return np.maximum(neg - pos + 1, 0)
+
+
 def _data(rng, dtype, n=6, k=4):
     probs = rng.uniform(0.05, 1.0, (n, k))
     probs /= probs.sum(-1, keepdims=True)
@@ -66,7 +78,9 @@ def _data(rng, dtype, n=6, k=4):
     return {"probs": probs.astype(dtype), "logits": logits.astype(dtype), "labels": labels,
             "onehot": np.eye(k)[labels], "soft": soft, "binary": rng.integers(0, 2, (n, k)),
             "sign": rng.choice([-1.0, 1.0], (n, k)), "real": rng.standard_normal((n, k)),
-            "pred": (rng.standard_normal((n, k)) * 2).astype(dtype)}
+            "pred": (rng.standard_normal((n, k)) * 2).astype(dtype),
+            "pos": rng.uniform(0.1, 3.0, (n, k)), "pospred": rng.uniform(0.1, 3.0, (n, k))
+            .astype(dtype)}
 
 
 CASES = [  # (name, class and kwargs, function, y_true key, y_pred key, reference)
@@ -94,6 +108,21 @@ CASES = [  # (name, class and kwargs, function, y_true key, y_pred key, referenc
     ("kld", losses.KLDivergence, {}, losses.kl_divergence, "soft", "probs", ref_kld),
     ("hinge_binary", losses.Hinge, {}, losses.hinge, "binary", "pred", ref_hinge),
     ("hinge_sign", losses.Hinge, {}, losses.hinge, "sign", "pred", ref_hinge),
+    ("mape", losses.MeanAbsolutePercentageError, {}, losses.mean_absolute_percentage_error,
+     "real", "pred", lambda t, p: 100 * np.abs((t - p) / np.maximum(np.abs(t), EPS)).mean(-1)),
+    ("msle", losses.MeanSquaredLogarithmicError, {}, losses.mean_squared_logarithmic_error,
+     "pos", "pospred", lambda t, p: ((np.log(np.maximum(p, EPS) + 1) -
+                                      np.log(np.maximum(t, EPS) + 1)) ** 2).mean(-1)),
+    ("cosine", losses.CosineSimilarity, {"axis": -1}, losses.cosine_similarity, "real", "pred",
+     ref_cosine),
+    ("log_cosh", losses.LogCosh, {}, losses.log_cosh, "real", "pred",
+     lambda t, p: np.log(np.cosh(p - t)).mean(-1)),
+    ("poisson", losses.Poisson, {}, losses.poisson, "pos", "pospred",
+     lambda t, p: (p - t * np.log(p + EPS)).mean(-1)),
+    ("squared_hinge", losses.SquaredHinge, {}, losses.squared_hinge, "binary", "pred",
+     lambda t, p: (np.maximum(1 - np.where(t == 0, -1.0, t) * p, 0) ** 2).mean(-1)),
+    ("categorical_hinge", losses.CategoricalHinge, {}, losses.categorical_hinge, "onehot",
+     "pred", ref_categorical_hinge),
 ]
 IDS = [c[0] for c in CASES]
 

@@ -105,6 +105,77 @@ def test_regression_and_mean_metrics(rng):
     assert float(metrics.Mean().result()) == 0.0  # divide_no_nan
 
 
+EPS = 1e-7
+
+
+def _l2n(x):
+    return x / np.sqrt(np.maximum((x * x).sum(-1, keepdims=True), EPS * EPS))
+
+
+def _hinge_t(y):
+    return np.where(y == 0, -1.0, y)
+
+
+LOSS_METRICS = [  # (metric, y_true kind, y_pred kind, per-sample NumPy reference)
+    (metrics.MeanAbsolutePercentageError, "real", "real",
+     lambda y, p: 100 * np.abs((y - p) / np.maximum(np.abs(y), EPS)).mean(-1)),
+    (metrics.MeanSquaredLogarithmicError, "pos", "pos",
+     lambda y, p: ((np.log(p + 1) - np.log(y + 1)) ** 2).mean(-1)),
+    (metrics.CosineSimilarity, "real", "real", lambda y, p: (_l2n(y) * _l2n(p)).sum(-1)),
+    (metrics.LogCoshError, "real", "real", lambda y, p: np.log(np.cosh(p - y)).mean(-1)),
+    (metrics.Hinge, "binary", "real",
+     lambda y, p: np.maximum(1 - _hinge_t(y) * p, 0).mean(-1)),
+    (metrics.SquaredHinge, "binary", "real",
+     lambda y, p: (np.maximum(1 - _hinge_t(y) * p, 0) ** 2).mean(-1)),
+    (metrics.CategoricalHinge, "onehot", "real",
+     lambda y, p: np.maximum(((1 - y) * p).max(-1) - (y * p).sum(-1) + 1, 0)),
+    (metrics.KLDivergence, "probs", "probs",
+     lambda y, p: (y * np.log(np.clip(y, EPS, 1) / np.clip(p, EPS, 1))).sum(-1)),
+    (metrics.Poisson, "pos", "pos", lambda y, p: (p - y * np.log(p + EPS)).mean(-1)),
+    (metrics.BinaryCrossentropy, "binary", "probs",
+     lambda y, p: -(y * np.log(np.clip(p, EPS, 1 - EPS)) +
+                    (1 - y) * np.log(np.clip(1 - p, EPS, 1 - EPS))).mean(-1)),
+    (metrics.CategoricalCrossentropy, "onehot", "probs",
+     lambda y, p: -(y * np.log(np.clip(p, EPS, 1 - EPS))).sum(-1)),
+]
+
+
+@pytest.mark.parametrize("cls, tkind, pkind, ref", LOSS_METRICS,
+                         ids=[c[0].__name__ for c in LOSS_METRICS])
+def test_loss_based_metrics_match_numpy(cls, tkind, pkind, ref, rng):
+    kinds = {"real": lambda: rng.standard_normal((20, 4)),
+             "pos": lambda: rng.uniform(0.1, 3, (20, 4)),
+             "binary": lambda: rng.integers(0, 2, (20, 4)).astype(np.float64),
+             "onehot": lambda: np.eye(4)[rng.integers(0, 4, 20)],
+             "probs": lambda: _probs(rng, 20, 4)}
+    y, p, w = kinds[tkind](), kinds[pkind](), rng.uniform(0, 1, 20)
+    m = cls()
+    m.update_state(y[:7], mg.Tensor(p[:7]))
+    m.update_state(y[7:], mg.Tensor(p[7:]))
+    assert value(m) == pytest.approx(ref(y, p).mean(), rel=1e-6)
+    m.reset_state()
+    m.update_state(y, p, sample_weight=w)
+    assert value(m) == pytest.approx((ref(y, p) * w).sum() / w.sum(), rel=1e-6)
+
+
+def test_root_mean_squared_error_and_keras_examples(rng):
+    m = metrics.RootMeanSquaredError()
+    m.update_state([[0, 1], [0, 0]], [[1, 1], [0, 0]])
+    assert value(m) == pytest.approx(0.5)
+    m.reset_state()
+    m.update_state([[0, 1], [0, 0]], [[1, 1], [0, 0]], sample_weight=[1, 0])
+    assert value(m) == pytest.approx(0.70710677)
+    m = metrics.SparseCategoricalCrossentropy()
+    m.update_state([1, 2], [[0.05, 0.95, 0], [0.1, 0.8, 0.1]])
+    assert value(m) == pytest.approx(1.1769392, rel=1e-6)
+    m.reset_state()
+    m.update_state([1, 2], [[0.05, 0.95, 0], [0.1, 0.8, 0.1]], sample_weight=[0.3, 0.7])
+    assert value(m) == pytest.approx(1.6271976, rel=1e-6)
+    m = metrics.CosineSimilarity(axis=1)
+    m.update_state([[0., 1.], [1., 1.]], [[1., 0.], [1., 1.]])
+    assert value(m) == pytest.approx(0.49999997, rel=1e-6)
+
+
 def test_mean_metric_wrapper_of_a_function(rng):
     def squared(y_true, y_pred):
         return (y_true - y_pred) * (y_true - y_pred)
@@ -271,6 +342,10 @@ def test_get_resolves_names_as_keras():
                       metrics.SparseCategoricalAccuracy)
     assert isinstance(metrics.get("AUC"), metrics.AUC)
     assert isinstance(metrics.get("auc"), metrics.AUC)
+    assert isinstance(metrics.get("mape"), metrics.MeanAbsolutePercentageError)
+    assert isinstance(metrics.get("MSLE"), metrics.MeanSquaredLogarithmicError)
+    assert isinstance(metrics.get("bce"), metrics.BinaryCrossentropy)
+    assert isinstance(metrics.get("root_mean_squared_error"), metrics.RootMeanSquaredError)
     with pytest.raises(ValueError, match="Could not interpret metric identifier: 'f1x'"):
         metrics.get("f1x")
 
@@ -292,7 +367,11 @@ def test_compile_resolves_accuracy_from_shapes_as_keras():
                                     metrics.Precision(thresholds=[0.3, 0.6], name="p"),
                                     metrics.BinaryAccuracy(threshold=0.7),
                                     metrics.SparseTopKCategoricalAccuracy(k=3),
-                                    metrics.MeanAbsoluteError(name="mae")])
+                                    metrics.MeanAbsoluteError(name="mae"),
+                                    metrics.CosineSimilarity(axis=0),
+                                    metrics.RootMeanSquaredError(),
+                                    metrics.CategoricalCrossentropy(label_smoothing=0.1),
+                                    metrics.LogCoshError()])
 def test_config_round_trip(metric):
     again = metrics.deserialize(metrics.serialize(metric))
     assert type(again) is type(metric) and again.get_config() == metric.get_config()

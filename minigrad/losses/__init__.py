@@ -9,17 +9,24 @@ from __future__ import annotations
 
 from ..utils.serialization import Registry
 from .loss import Loss, LossFunctionWrapper, reduce_weighted_values  # noqa: F401
-from .losses import (BinaryCrossentropy, CategoricalCrossentropy, Hinge, Huber,  # noqa: F401
-                     KLDivergence, MeanAbsoluteError, MeanSquaredError,
-                     SparseCategoricalCrossentropy, binary_crossentropy,
-                     categorical_crossentropy, hinge, huber, kl_divergence,
-                     mean_absolute_error, mean_squared_error, sparse_categorical_crossentropy)
+from .losses import (  # noqa: F401
+    BinaryCrossentropy, CategoricalCrossentropy, CategoricalHinge, CosineSimilarity, Hinge,
+    Huber, KLDivergence, LogCosh, MeanAbsoluteError, MeanAbsolutePercentageError,
+    MeanSquaredError, MeanSquaredLogarithmicError, Poisson, SparseCategoricalCrossentropy,
+    SquaredHinge, binary_crossentropy, categorical_crossentropy, categorical_hinge,
+    cosine_similarity, hinge, huber, kl_divergence, log_cosh, mean_absolute_error,
+    mean_absolute_percentage_error, mean_squared_error, mean_squared_logarithmic_error,
+    poisson, sparse_categorical_crossentropy, squared_hinge)
 
 ALL_OBJECTS = [
     Loss, LossFunctionWrapper, KLDivergence, BinaryCrossentropy, CategoricalCrossentropy,
     SparseCategoricalCrossentropy, MeanSquaredError, MeanAbsoluteError, Huber, Hinge,
+    MeanAbsolutePercentageError, MeanSquaredLogarithmicError, CosineSimilarity, LogCosh,
+    Poisson, SquaredHinge, CategoricalHinge,
     kl_divergence, binary_crossentropy, categorical_crossentropy,
     sparse_categorical_crossentropy, mean_squared_error, mean_absolute_error, huber, hinge,
+    mean_absolute_percentage_error, mean_squared_logarithmic_error, cosine_similarity,
+    log_cosh, poisson, squared_hinge, categorical_hinge,
 ]
 ALL_OBJECTS_DICT = {obj.__name__: obj for obj in ALL_OBJECTS}
 ALL_OBJECTS_DICT.update({
@@ -28,12 +35,16 @@ ALL_OBJECTS_DICT.update({
     "kullback_leibler_divergence": kl_divergence,
     "mae": mean_absolute_error, "MAE": mean_absolute_error,
     "mse": mean_squared_error, "MSE": mean_squared_error,
+    "mape": mean_absolute_percentage_error, "MAPE": mean_absolute_percentage_error,
+    "msle": mean_squared_logarithmic_error, "MSLE": mean_squared_logarithmic_error,
     "huber_loss": huber,
 })
 
 # Keras's legacy function aliases, kept as module attributes
 mse = MSE = mean_squared_error
 mae = MAE = mean_absolute_error
+mape = MAPE = mean_absolute_percentage_error
+msle = MSLE = mean_squared_logarithmic_error
 kld = KLD = kl_divergence
 bce = binary_crossentropy
 
@@ -44,7 +55,10 @@ FUNCTION_CLASSES = {
     categorical_crossentropy: CategoricalCrossentropy,
     binary_crossentropy: BinaryCrossentropy, mean_squared_error: MeanSquaredError,
     mean_absolute_error: MeanAbsoluteError, huber: Huber, kl_divergence: KLDivergence,
-    hinge: Hinge,
+    hinge: Hinge, mean_absolute_percentage_error: MeanAbsolutePercentageError,
+    mean_squared_logarithmic_error: MeanSquaredLogarithmicError,
+    cosine_similarity: CosineSimilarity, log_cosh: LogCosh, poisson: Poisson,
+    squared_hinge: SquaredHinge, categorical_hinge: CategoricalHinge,
 }
 
 
