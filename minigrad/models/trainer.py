@@ -156,9 +156,10 @@ class Trainer(Loop):
                 w.grad = None
         n = len(xs[0])
         self._loss_tracker.update_state(total.item(), sample_weight=n)
-        for tracker, value in zip(self._output_loss_trackers, values):
-            if value is not None:
-                tracker.update_state(value.item(), sample_weight=n)
+        # one tracker per output that has a loss (an output of loss None has none)
+        for tracker, value in zip(self._output_loss_trackers,
+                                  [v for v in values if v is not None]):
+            tracker.update_state(value.item(), sample_weight=n)
         if ys is not None and self._compile_metrics.entries:
             with no_grad():
                 self._compile_metrics.update_state(ys, self._metric_predictions(
