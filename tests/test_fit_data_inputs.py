@@ -75,6 +75,33 @@ def test_generator_list_pydataset_and_arrays_train_alike(fresh_names):
     assert ds.epochs_ended == 2 and len(history.history["loss"]) == 2
 
 
+def test_batches_of_dicts_feed_named_inputs_and_outputs(fresh_names):
+    """A generator of (dict of inputs, dict of targets), as the tf.data example of the
+    training guide: the same weights as the arrays given as dicts."""
+    def two_headed():
+        mg.random.seed(3)
+        a, b = mg.Input((5,), name="a"), mg.Input((2,), name="b")
+        h = layers.Dense(4, activation="relu")(layers.concatenate([a, b]))
+        m = mg.Model([a, b], [layers.Dense(1, name="score")(h),
+                              layers.Dense(3, activation="softmax", name="cls")(h)])
+        m.compile(optimizer="adam", loss={"score": "mse", "cls": "sparse_categorical_crossentropy"})
+        return m
+
+    xb, score = X[:, :2] * 2, X[:, :1] - X[:, 1:2]
+
+    def gen():
+        for i in range(0, 48, 16):
+            s = slice(i, i + 16)
+            yield {"a": X[s], "b": xb[s]}, {"score": score[s], "cls": Y[s]}
+
+    from_gen, from_arrays = two_headed(), two_headed()
+    h1 = from_gen.fit(gen(), verbose=0).history
+    h2 = from_arrays.fit({"a": X, "b": xb}, {"score": score, "cls": Y}, batch_size=16,
+                         shuffle=False, verbose=0).history
+    assert h1 == h2 and set(h1) == {"loss", "score_loss", "cls_loss"}
+    same(from_gen.get_weights(), from_arrays.get_weights())
+
+
 def test_torch_dataloader(fresh_names):
     torch = pytest.importorskip("torch")
     dataset = torch.utils.data.TensorDataset(torch.tensor(X), torch.tensor(Y))
