@@ -87,12 +87,16 @@ class Loop:
     def _train_epoch(self, train, cbs) -> tuple:
         """Every batch of an epoch; (batches done, the last logs: running means)."""
         logs, steps = {}, 0
-        for step, batch in enumerate(train.batches()):
+        # no enumerate: it keeps its last (step, batch) tuple, and so the batch's device
+        # buffers, alive while the next batch is made
+        for batch in train.batches():
+            step = steps
             batch = self._device_batch(batch, train, f"fit (batch {step})", self._class_weight)
             if steps == 0:
                 self.optimizer.build(self._train_weights())
             cbs.on_train_batch_begin(step, {})
             logs = self._step(batch, training=True)
+            batch = None  # its buffers go back before the next batch is taken
             steps += 1
             cbs.on_train_batch_end(step, dict(logs))
             if self.stop_training:
@@ -174,11 +178,14 @@ class Loop:
         cbs.on_test_begin({})
         logs = {}
         with no_grad():
-            for step, batch in enumerate(adapter.batches()):
+            step = 0
+            for batch in adapter.batches():  # not enumerate: see _train_epoch
                 batch = self._device_batch(batch, adapter, f"evaluate (batch {step})")
                 cbs.on_test_batch_begin(step, {})
                 logs = self._step(batch, training=False)
+                batch = None
                 cbs.on_test_batch_end(step, dict(logs))
+                step += 1
         adapter.on_epoch_end()
         cbs.on_test_end(dict(logs))
         return logs
@@ -204,14 +211,17 @@ class Loop:
         cbs.on_predict_begin({})
         try:
             with no_grad():
-                for step, batch in enumerate(adapter.batches()):
+                step = 0
+                for batch in adapter.batches():  # not enumerate: see _train_epoch
                     xs = self._predict_inputs(batch, adapter, step)
                     cbs.on_predict_batch_begin(step, {})
                     out = self._forward(self._as_model_input(xs), training=False)
+                    batch = xs = None
                     out = out.numpy() if isinstance(out, Tensor) else \
                         tree.map_structure(lambda t: t.numpy(), out)
                     outs.append(out)
                     cbs.on_predict_batch_end(step, {"outputs": out})
+                    step += 1
         finally:
             adapter.close()
         cbs.on_predict_end({})
