@@ -9,14 +9,15 @@ from __future__ import annotations
 
 from ..utils.serialization import Registry
 from .loss import Loss, LossFunctionWrapper, reduce_weighted_values  # noqa: F401
-from .losses import (  # noqa: F401
-    BinaryCrossentropy, CategoricalCrossentropy, CategoricalHinge, CosineSimilarity, Hinge,
-    Huber, KLDivergence, LogCosh, MeanAbsoluteError, MeanAbsolutePercentageError,
-    MeanSquaredError, MeanSquaredLogarithmicError, Poisson, SparseCategoricalCrossentropy,
-    SquaredHinge, binary_crossentropy, categorical_crossentropy, categorical_hinge,
-    cosine_similarity, hinge, huber, kl_divergence, log_cosh, mean_absolute_error,
-    mean_absolute_percentage_error, mean_squared_error, mean_squared_logarithmic_error,
-    poisson, sparse_categorical_crossentropy, squared_hinge)
+from .losses import (BinaryCrossentropy, CategoricalCrossentropy,  # noqa: F401
+                     SparseCategoricalCrossentropy, binary_crossentropy,
+                     categorical_crossentropy, sparse_categorical_crossentropy)
+from .regression_losses import (  # noqa: F401
+    CategoricalHinge, CosineSimilarity, Hinge, Huber, KLDivergence, LogCosh, MeanAbsoluteError,
+    MeanAbsolutePercentageError, MeanSquaredError, MeanSquaredLogarithmicError, Poisson,
+    SquaredHinge, categorical_hinge, cosine_similarity, hinge, huber, kl_divergence, log_cosh,
+    mean_absolute_error, mean_absolute_percentage_error, mean_squared_error,
+    mean_squared_logarithmic_error, poisson, squared_hinge)
 
 ALL_OBJECTS = [
     Loss, LossFunctionWrapper, KLDivergence, BinaryCrossentropy, CategoricalCrossentropy,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from ..losses import (log_cosh, mean_absolute_error, mean_absolute_percentage_error,
                       mean_squared_error, mean_squared_logarithmic_error)
-from ..losses.losses import _axis, _cosine, _prepare, CosineSimilarity as _CosineLoss
+from ..losses.losses import _axis, _prepare
+from ..losses.regression_losses import CosineSimilarity as _CosineLoss, _cosine
 from ..tensor import Tensor
 from .reduction_metrics import Mean, MeanMetricWrapper
 from .metric import host
