@@ -9,40 +9,26 @@ computing it (see node.py); that is how functional models are made.
 """
 from __future__ import annotations
 
-import collections
 import functools
 import inspect
-import re
 import threading
 
 import numpy as np
 
 from .. import regularizers, tree
 from ..tensor import Tensor, is_grad_enabled
+# Keras's automatic names ('dense', 'dense_1', ...): one counter per prefix, shared with
+# metrics and losses as Keras's are; explicit names don't advance them
+from ..utils.naming import _uids as _name_counts, auto_name, to_snake_case  # noqa: F401
 from .node import KerasTensor, Node, keras_tensors
 from .shapes import check_shape, fmt, is_shape, map_shapes, probe_output_shape, shape_of
 from .tracking import Tracking
 
 __all__ = ["Layer", "LAYER_CLASSES", "auto_name", "check_shape", "to_snake_case"]
 
-_name_counts: collections.Counter = collections.Counter()
 LAYER_CLASSES: dict = {}  # class name -> class, for load_model
 _context = threading.local()  # the `training` value of the outermost layer call
 
-
-def to_snake_case(name: str) -> str:
-    """Keras's class name -> layer name: MaxPooling2D -> max_pooling2d, MLPBlock -> mlp_block."""
-    name = re.sub(r"\W+", "", name)
-    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
-
-
-def auto_name(prefix: str) -> str:
-    """'dense', then 'dense_1', ... (Keras's counters; explicit names don't advance them)."""
-    base = to_snake_case(prefix)
-    count = _name_counts[base]
-    _name_counts[base] += 1
-    return base if count == 0 else f"{base}_{count}"
 
 
 def _recording_build(build):

@@ -1,4 +1,4 @@
-"""Automatic names for losses, metrics and other Keras objects (Keras's naming rules)."""
+"""Automatic names for layers, losses, metrics and other Keras objects (Keras's rules)."""
 from __future__ import annotations
 
 import collections
@@ -8,7 +8,7 @@ _uids: collections.Counter = collections.Counter()
 
 
 def to_snake_case(name: str) -> str:
-    """'MeanSquaredError' -> 'mean_squared_error', as Keras writes class names."""
+    """Keras's class name -> name: MeanSquaredError -> mean_squared_error, MLPBlock -> mlp_block."""
     name = re.sub(r"\W+", "", name)
     name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
     return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
