@@ -13,10 +13,12 @@ import numba as _numba
 if "NUMBA_THREADING_LAYER" not in _os.environ:
     _numba.config.THREADING_LAYER = "workqueue"
 
-from . import (callbacks, datasets, distribution, initializers, layers, losses,  # noqa: F401
-               metrics, ops, optimizers, random, testing, tree)
+from . import (activations, callbacks, datasets, distribution, initializers,  # noqa: F401
+               layers, losses, metrics, ops, optimizers, random, regularizers, testing, tree,
+               utils)
 from .layers import Input  # noqa: F401
 from .models import Model, Sequential, load_model, save_model  # noqa: F401
 from .tensor import Function, Tensor, no_grad, tensor  # noqa: F401
+from .variables import Variable  # noqa: F401
 
 __version__ = "0.1.0"

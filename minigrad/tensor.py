@@ -168,6 +168,16 @@ class Tensor:
     def item(self) -> float:
         return self.numpy().item()
 
+    # one-element tensors convert as PyTorch's do: float(t), int(t), np.asarray(t)
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        return self.numpy() if dtype is None else self.numpy().astype(dtype)
+
     def to(self, device: str) -> "Tensor":
         """A copy on `device` ('cpu' or 'cuda'); the same tensor if already there."""
         device = check_device(device)

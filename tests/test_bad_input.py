@@ -139,7 +139,7 @@ def test_unknown_activation_message_names_layer_and_value():
 def test_unknown_optimizer_loss_metric():
     model = tiny_model()
     with pytest.raises(ValueError, match="optimizer"):
-        model.compile(optimizer="adamw", loss="mse")
+        model.compile(optimizer="adamz", loss="mse")
     with pytest.raises(ValueError, match="loss"):
         model.compile(optimizer="adam", loss="hinge_of_doom")
     with pytest.raises(ValueError, match="metric"):

@@ -269,10 +269,10 @@ CASES = [
     ("sequential_non_layer", lambda t: mg.Sequential([L.Dense(2), "relu"]), TypeError, "expected a minigrad.layers.Layer, got str"),
     ("sequential_dup_name", lambda t: mg.Sequential([L.Dense(2, name="d"), L.Dense(2, name="d")]), ValueError, "'d' is already in the model"),
     # ---- compile / optimizers
-    ("compile_optimizer", lambda t: _model(None).compile(optimizer="adamw", loss="mse"), ValueError, "unknown optimizer 'adamw'"),
-    ("compile_loss", lambda t: _model(None).compile(loss="hinge"), ValueError, "unknown loss 'hinge'"),
+    ("compile_optimizer", lambda t: _model(None).compile(optimizer="adamz", loss="mse"), ValueError, "Could not interpret optimizer identifier: 'adamz'"),
+    ("compile_loss", lambda t: _model(None).compile(loss="hinge_of_doom"), ValueError, "Could not interpret loss identifier: 'hinge_of_doom'"),
     ("compile_metrics_str", lambda t: _model(None).compile(loss="mse", metrics="accuracy"), TypeError, "`metrics` must be a list"),
-    ("compile_metric_name", lambda t: _model(None).compile(loss="mse", metrics=["f1"]), ValueError, "unknown metric 'f1'"),
+    ("compile_metric_name", lambda t: _model(None).compile(loss="mse", metrics=["f1"]), ValueError, "Could not interpret metric identifier: 'f1'"),
     ("adam_lr_negative", lambda t: mg.optimizers.Adam(learning_rate=-1e-3), ValueError, "Adam: `learning_rate` must be a finite number in (0.0, inf], got -0.001"),
     ("sgd_momentum", lambda t: mg.optimizers.SGD(momentum=1.5), ValueError, "SGD: `momentum` must be a finite number in [0.0, 1.0], got 1.5"),
     # ---- fit / evaluate / predict inputs

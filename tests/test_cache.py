@@ -14,7 +14,7 @@ mg.random.seed(0)
 model = mg.Sequential([layers.Conv2D(4, 3, activation="relu", input_shape=(8, 8, 1)),
                        layers.MaxPooling2D(2), layers.Conv2D(4, 2), layers.Flatten(),
                        layers.Dropout(0.5), layers.Dense(3, activation="softmax")])
-model.compile("adam", "sparse_categorical_crossentropy", ["accuracy"])
+model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
 x = np.random.default_rng(0).random((16, 8, 8, 1), dtype="float32")
 model.fit(x, np.arange(16) % 3, batch_size=8, epochs=1, verbose=0)
 model.predict(x, verbose=0)

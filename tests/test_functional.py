@@ -78,7 +78,7 @@ def test_several_inputs_and_outputs_as_lists_and_dicts():
     with pytest.raises(ValueError, match="expects shape"):
         as_list([xa, np.ones((5, 5), "f4")])
     as_list.compile(loss="mse")
-    with pytest.raises(ValueError, match="loss per output"):
+    with pytest.raises(ValueError, match=r"give `y` as a list of 2 arrays or a dict"):
         as_list.fit([xa, xb], np.ones((5, 1)), verbose=0)
 
 

@@ -223,7 +223,7 @@ def test_activation(name, rng):
 
 @pytest.mark.parametrize("name", ["relu", "sigmoid", "tanh", "softmax", "linear"])
 def test_activation_by_keras_name(name, rng):
-    fn = mg.ops.activations.get(name)
+    fn = mg.activations.get(name)
     x = t64(distinct(rng, (3, 4), spacing=0.1))
     assert gradcheck(lambda x: fn(x) * 1.0, (x,))
 

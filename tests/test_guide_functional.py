@@ -148,10 +148,10 @@ def test_multiple_inputs_and_outputs_with_the_layers_minigrad_has():
             "tags": np.random.randint(2, size=(32, num_tags)).astype("float32")}
     out = model.predict(data, verbose=0)
     assert out["priority"].shape == (32, 1) and out["department"].shape == (32, 4)
-    model.compile(optimizer="adam", loss="mse")
-    with pytest.raises(ValueError, match="loss per output"):  # loss lists/dicts: issue 13
-        model.fit(data, {"priority": np.zeros((32, 1)), "department": np.zeros((32, 4))},
-                  epochs=1, verbose=0)
+    model.compile(optimizer="adam", loss="mse")  # one loss for every output, as Keras
+    history = model.fit(data, {"priority": np.zeros((32, 1)), "department": np.zeros((32, 4))},
+                        epochs=1, verbose=0)
+    assert set(history.history) == {"loss", "department_loss", "priority_loss"}
 
 
 def test_a_toy_resnet_model():

@@ -231,7 +231,7 @@ def test_keras_auto_names(fresh_names):
 
 # -------------------------------------------------------------- bad input
 @pytest.mark.parametrize("make", [
-    lambda: layers.Dense(2, kernel_regularizer="l2"),
+    lambda: layers.Dense(2, kernel_regulariser="l2"),
     lambda: layers.ReLU(activation="relu"),
     lambda: layers.Flatten(units=3),
     lambda: layers.Add(axis=1),

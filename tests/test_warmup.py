@@ -15,7 +15,7 @@ def _model():
 def _fit(warm: bool, loss="sparse_categorical_crossentropy", optimizer="adam"):
     mg.random.seed(3)
     model = _model()
-    model.compile(optimizer, loss, ["accuracy"])
+    model.compile(optimizer, loss, metrics=["accuracy"])
     rng = np.random.default_rng(0)
     x = rng.random((24, 8, 8, 1), dtype="float32")
     y = np.arange(24) % 3

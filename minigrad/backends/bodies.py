@@ -186,6 +186,37 @@ def softmax_cross_entropy_grad_row(probs, target, gloss, glogits, r):
         glogits[r, j] = gloss[r] * (probs[r, j] * t - target[r, j])
 
 
+@body
+def argmax_row(x, r):
+    """The index of row r's first maximum; a NaN counts as the maximum (as NumPy)."""
+    best = 0
+    for j in range(1, x.shape[1]):
+        v, b = x[r, j], x[r, best]
+        if (v > b) | ((v != v) & (b == b)):
+            best = j
+    return best
+
+
+EQUAL, NOT_EQUAL, LESS, LESS_EQUAL, GREATER, GREATER_EQUAL = range(6)
+COMPARISONS = ("equal", "not_equal", "less", "less_equal", "greater", "greater_equal")
+
+
+@body
+def compare(x, y, op):
+    """x op y for the op codes above (IEEE: NaN is unequal to everything)."""
+    if op == EQUAL:
+        return x == y
+    if op == NOT_EQUAL:
+        return x != y
+    if op == LESS:
+        return x < y
+    if op == LESS_EQUAL:
+        return x <= y
+    if op == GREATER:
+        return x > y
+    return x >= y
+
+
 # ---------------------------------------------------------------------- dropout
 @body
 def uniform(seed, i):
@@ -215,6 +246,87 @@ def adam_step(p, g, m, v, lr_t, beta_1, beta_2, epsilon):
     m = beta_1 * m + (1.0 - beta_1) * g
     v = beta_2 * v + (1.0 - beta_2) * g * g
     return p - lr_t * m / (math.sqrt(v) + epsilon), m, v
+
+
+@body
+def prepare(p, g, scale, clip, decay):
+    """What every update does first -> (p, g): the gradient scaled (clipnorm,
+    global_clipnorm: scale != 1) and clipped to [-clip, clip] (clipvalue: clip > 0;
+    NaN stays NaN), then the decoupled weight decay p -= p * decay (decay = lr * wd),
+    as Keras's optimizers do. The defaults (1, 0, 0) change nothing, bit for bit."""
+    if scale != 1.0:
+        g = g * scale
+    if clip > 0.0:
+        g = -clip if g < -clip else (clip if g > clip else g)
+    if decay != 0.0:
+        p = p - p * decay
+    return p, g
+
+
+@body
+def adam_amsgrad_step(p, g, m, v, vhat, lr_t, beta_1, beta_2, epsilon):
+    """Adam with amsgrad -> (p, m, v, vhat): the step divides by sqrt(max(vhat, v))."""
+    m = beta_1 * m + (1.0 - beta_1) * g
+    v = beta_2 * v + (1.0 - beta_2) * g * g
+    vhat = max(vhat, v) if vhat == vhat else vhat  # NaN stays NaN
+    return p - lr_t * m / (math.sqrt(vhat) + epsilon), m, v, vhat
+
+
+@body
+def rmsprop_step(p, g, velocity, mom, avg, lr, rho, momentum, epsilon, centered):
+    """Keras's RMSprop -> (p, velocity, mom, avg): v = rho v + (1 - rho) g^2; with
+    `centered`, avg = rho avg + (1 - rho) g and the denominator v - avg^2 + eps;
+    increment lr g / sqrt(denominator), through momentum if momentum > 0."""
+    velocity = rho * velocity + (1.0 - rho) * g * g
+    if centered:
+        avg = rho * avg + (1.0 - rho) * g
+        denominator = velocity - avg * avg + epsilon
+    else:
+        denominator = velocity + epsilon
+    increment = lr * g / math.sqrt(denominator)
+    if momentum > 0.0:
+        mom = momentum * mom + increment
+        return p - mom, velocity, mom, avg
+    return p - increment, velocity, mom, avg
+
+
+@body
+def adagrad_step(p, g, accumulator, lr, epsilon):
+    """Keras's Adagrad -> (p, accumulator): acc += g^2; p -= lr g / sqrt(acc + eps)."""
+    accumulator = accumulator + g * g
+    return p - lr * g / math.sqrt(accumulator + epsilon), accumulator
+
+
+@body
+def adadelta_step(p, g, acc_grad, acc_delta, lr, rho, epsilon):
+    """Keras's Adadelta -> (p, acc_grad, acc_delta)."""
+    acc_grad = rho * acc_grad + (1.0 - rho) * g * g
+    delta = -(math.sqrt(acc_delta + epsilon) * g) / math.sqrt(acc_grad + epsilon)
+    acc_delta = rho * acc_delta + (1.0 - rho) * delta * delta
+    return p + lr * delta, acc_grad, acc_delta
+
+
+@body
+def adamax_step(p, g, m, u, lr, bias, beta_1, beta_2, epsilon):
+    """Keras's Adamax -> (p, m, u): m += (g - m)(1 - b1); u = max(b2 u, |g|);
+    p -= lr m / ((1 - b1^t) (u + eps)), bias = 1 - b1^t."""
+    m = m + (g - m) * (1.0 - beta_1)
+    a = abs(g)
+    u = beta_2 * u
+    u = a if (a > u) | (a != a) else u  # NaN stays NaN
+    return p - lr * m / (bias * (u + epsilon)), m, u
+
+
+@body
+def nadam_step(p, g, m, v, lr, beta_1, beta_2, epsilon, u_t, u_t_1, u_prod, u_prod_1,
+               beta_2_power):
+    """Keras's Nadam -> (p, m, v), with its momentum schedule's scalars for this step
+    (u_t, u_{t+1}, their products up to t and t+1, beta_2^t) from the host."""
+    m = m + (g - m) * (1.0 - beta_1)
+    v = v + (g * g - v) * (1.0 - beta_2)
+    m_hat = u_t_1 * m / (1.0 - u_prod_1) + (1.0 - u_t) * g / (1.0 - u_prod)
+    v_hat = v / (1.0 - beta_2_power)
+    return p - m_hat * lr / (math.sqrt(v_hat) + epsilon), m, v
 
 
 @body

@@ -45,6 +45,18 @@ class PoolGeometry(NamedTuple):
     ow: int
 
 
+class GradPrep(NamedTuple):
+    """What an optimizer update does to a gradient and weight first (bodies.prepare):
+    the gradient times `scale` (clipnorm), clipped to [-clip, clip] when clip > 0
+    (clipvalue), then the weight times (1 - decay) (decoupled weight decay, lr * wd)."""
+    scale: float = 1.0
+    clip: float = 0.0
+    decay: float = 0.0
+
+
+NO_PREP = GradPrep()
+
+
 class Backend(ElementwiseFunctions, abc.ABC):
     """What ops and the autograd core may ask of a backend (`ctx.backend`)."""
 
@@ -172,6 +184,20 @@ class Backend(ElementwiseFunctions, abc.ABC):
         axes = tuple(i for i, s in enumerate(shape) if s == 1 and g.shape[i] != 1)
         return self.sum(g, axis=axes, keepdims=True) if axes else g
 
+    @abc.abstractmethod
+    def compare(self, a, b, op):
+        """a op b elementwise, broadcast, as a bool array; op one of bodies.COMPARISONS
+        ('equal', 'not_equal', 'less', ...; NaN is unequal to everything, as NumPy)."""
+
+    @abc.abstractmethod
+    def where(self, cond, a, b):
+        """a where cond (bool) else b, broadcast to one shape, of a's and b's dtype."""
+
+    @abc.abstractmethod
+    def argmax(self, a, axis):
+        """The index (int64) of the first maximum along axis; a NaN counts as the
+        maximum, as NumPy's."""
+
     # ------------------------------------------------- data and metrics
     @abc.abstractmethod
     def one_hot(self, labels, k, dtype):
@@ -277,13 +303,41 @@ class Backend(ElementwiseFunctions, abc.ABC):
         """x * keep / (1 - rate), keep = uniform(seed, i) >= rate per flat index i;
         seed in [0, 2**64). Forward and backward alike; the same mask on both backends."""
 
+    # Optimizer updates, in place on p and the slots (any layout), one kernel each;
+    # `prep` (a GradPrep, default none) scales/clips g and decays p first.
     @abc.abstractmethod
-    def adam_update(self, p, g, m, v, lr_t, beta_1, beta_2, epsilon):
-        """In place: Keras's Adam step on p with moments m, v; lr_t bias-corrected."""
+    def adam_update(self, p, g, m, v, lr_t, beta_1, beta_2, epsilon, prep=None):
+        """Keras's Adam step on p with moments m, v; lr_t bias-corrected."""
 
     @abc.abstractmethod
-    def sgd_update(self, p, g, velocity, lr, momentum, nesterov):
-        """In place: Keras's SGD step on p (velocity used when momentum > 0)."""
+    def adam_amsgrad_update(self, p, g, m, v, vhat, lr_t, beta_1, beta_2, epsilon, prep=None):
+        """Adam with amsgrad: vhat = max(vhat, v), the step divides by sqrt(vhat)."""
+
+    @abc.abstractmethod
+    def sgd_update(self, p, g, velocity, lr, momentum, nesterov, prep=None):
+        """Keras's SGD step on p (velocity used when momentum > 0)."""
+
+    @abc.abstractmethod
+    def rmsprop_update(self, p, g, velocity, mom, avg, lr, rho, momentum, epsilon, centered,
+                       prep=None):
+        """Keras's RMSprop step; mom (momentum > 0) and avg (centered) may be None."""
+
+    @abc.abstractmethod
+    def adagrad_update(self, p, g, accumulator, lr, epsilon, prep=None):
+        """Keras's Adagrad step: accumulator += g^2, p -= lr g / sqrt(acc + eps)."""
+
+    @abc.abstractmethod
+    def adadelta_update(self, p, g, acc_grad, acc_delta, lr, rho, epsilon, prep=None):
+        """Keras's Adadelta step with its two accumulators."""
+
+    @abc.abstractmethod
+    def adamax_update(self, p, g, m, u, lr, bias, beta_1, beta_2, epsilon, prep=None):
+        """Keras's Adamax step; bias = 1 - beta_1 ** t."""
+
+    @abc.abstractmethod
+    def nadam_update(self, p, g, m, v, lr, beta_1, beta_2, epsilon, u_t, u_t_1, u_prod,
+                     u_prod_1, beta_2_power, prep=None):
+        """Keras's Nadam step, its momentum-schedule scalars for this step given."""
 
 
 def contract_methods() -> dict:

@@ -9,40 +9,26 @@ computing it (see node.py); that is how functional models are made.
 """
 from __future__ import annotations
 
-import collections
 import functools
 import inspect
-import re
 import threading
 
 import numpy as np
 
-from .. import tree
+from .. import regularizers, tree
 from ..tensor import Tensor, is_grad_enabled
+# Keras's automatic names ('dense', 'dense_1', ...): one counter per prefix, shared with
+# metrics and losses as Keras's are; explicit names don't advance them
+from ..utils.naming import _uids as _name_counts, auto_name, to_snake_case  # noqa: F401
 from .node import KerasTensor, Node, keras_tensors
 from .shapes import check_shape, fmt, is_shape, map_shapes, probe_output_shape, shape_of
 from .tracking import Tracking
 
 __all__ = ["Layer", "LAYER_CLASSES", "auto_name", "check_shape", "to_snake_case"]
 
-_name_counts: collections.Counter = collections.Counter()
 LAYER_CLASSES: dict = {}  # class name -> class, for load_model
 _context = threading.local()  # the `training` value of the outermost layer call
 
-
-def to_snake_case(name: str) -> str:
-    """Keras's class name -> layer name: MaxPooling2D -> max_pooling2d, MLPBlock -> mlp_block."""
-    name = re.sub(r"\W+", "", name)
-    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
-
-
-def auto_name(prefix: str) -> str:
-    """'dense', then 'dense_1', ... (Keras's counters; explicit names don't advance them)."""
-    base = to_snake_case(prefix)
-    count = _name_counts[base]
-    _name_counts[base] += 1
-    return base if count == 0 else f"{base}_{count}"
 
 
 def _recording_build(build):
@@ -82,7 +68,7 @@ class Layer(Tracking):
             cls.build = _recording_build(build)
 
     def __init__(self, *, name: str | None = None, trainable: bool = True, dtype=None,
-                 input_shape=None, input_dim=None, **kwargs):
+                 input_shape=None, input_dim=None, activity_regularizer=None, **kwargs):
         owner = type(self).__name__
         if kwargs:
             raise TypeError(f"{owner}: unexpected keyword argument(s) {sorted(kwargs)}")
@@ -107,6 +93,8 @@ class Layer(Tracking):
         self.built = False
         self.device = "cpu"
         self._weights: list = []
+        self._losses: list = []
+        self.activity_regularizer = regularizers.get(activity_regularizer)
         self._trainable = bool(trainable)
         self._input_spec: tuple | None = None   # (rank, {axis: size}) fixed at build
         self._build_input_shape = None
@@ -141,6 +129,8 @@ class Layer(Tracking):
             outputs = self._call_in_context((first,), kwargs)
             if not isinstance(outputs, Tensor):
                 self._check_outputs(outputs)
+            if self.activity_regularizer is not None:
+                self._regularize_activity(outputs)
             return outputs
         if keras_tensors((args, kwargs)):
             return self._symbolic_call(args, kwargs)
@@ -151,12 +141,24 @@ class Layer(Tracking):
         self._maybe_build(tree.map_structure(shape_of, first))
         outputs = self._call_in_context(args, kwargs)
         self._check_outputs(outputs)
+        if self.activity_regularizer is not None:
+            self._regularize_activity(outputs)
         return outputs
+
+    def _regularize_activity(self, outputs) -> None:
+        """Keras 3's activity regularization: each output's penalty divided by its batch
+        size, added as a loss."""
+        for out in tree.flatten(outputs):
+            if isinstance(out, Tensor):
+                loss = self.activity_regularizer(out)
+                self.add_loss(loss * (1.0 / out.shape[0]) if out.ndim and out.shape[0] else loss)
 
     def _call_in_context(self, args: tuple, kwargs: dict):
         """self.call(...) with `training` resolved as Keras does: the explicit value,
         else the outer call's, else the call signature's default."""
         outermost = not hasattr(_context, "training")
+        if outermost:  # a new top-level call: the losses of the last one go
+            self._clear_losses()
         explicit = kwargs.pop("training", None)
         if explicit is not None:
             _context.training = bool(explicit)
@@ -197,7 +199,12 @@ class Layer(Tracking):
         shapes = tree.map_structure(
             lambda x: x.shape if isinstance(x, KerasTensor) else shape_of(x), first)
         self._maybe_build(shapes)
-        out_shapes = self.compute_output_shape(shapes)
+        rest = (args[1:], {k: v for k, v in kwargs.items() if k != "training"})
+        if type(self).compute_output_shape is Layer.compute_output_shape and keras_tensors(rest):
+            # more than one symbolic argument (layer(targets, logits)): probe with all
+            out_shapes = probe_output_shape(self, shapes, *rest)
+        else:
+            out_shapes = self.compute_output_shape(shapes)
         dtype = self.dtype
 
         def make(shape):
@@ -278,6 +285,8 @@ class Layer(Tracking):
         config = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype}
         if self._input_shape_arg is not None:
             config["input_shape"] = list(self._input_shape_arg)
+        if self.activity_regularizer is not None:
+            config["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
         return config
 
     @classmethod

@@ -5,8 +5,7 @@ import numbers
 
 import numpy as np
 
-from .. import initializers, ops
-from ..ops import activations
+from .. import activations, initializers, ops, regularizers
 from ..tensor import Tensor
 from ..utils import pair, padding_mode
 from .base import Layer
@@ -48,15 +47,47 @@ class _WithActivation(Layer):
         return {**super().get_config(), "activation": activations.name_of(self.activation)}
 
 
-class Conv2D(_WithActivation):
+class _KernelBias(_WithActivation):
+    """A kernel and (use_bias) a bias, with Keras's initializer and regularizer arguments."""
+
+    def __init__(self, activation=None, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
+                 kernel_constraint=None, bias_constraint=None, **kwargs):
+        super().__init__(activation=activation, **kwargs)
+        owner = f"{type(self).__name__} {self.name!r}"
+        self.kernel_initializer = initializers.get(kernel_initializer, owner)
+        self.bias_initializer = initializers.get(bias_initializer, owner)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        if kernel_constraint is not None or bias_constraint is not None:
+            raise NotImplementedError(f"{owner}: weight constraints are not supported by "
+                                      f"minigrad")
+
+    def _make_kernel_and_bias(self, kernel_shape: tuple, units: int) -> None:
+        self.kernel = self.add_weight(shape=kernel_shape, initializer=self.kernel_initializer,
+                                      regularizer=self.kernel_regularizer, name="kernel")
+        self.bias = self.add_weight(shape=(units,), initializer=self.bias_initializer,
+                                    regularizer=self.bias_regularizer, name="bias") \
+            if self.use_bias else None
+
+    def get_config(self) -> dict:
+        config = {**super().get_config(),
+                  "kernel_initializer": initializers.serialize(self.kernel_initializer),
+                  "bias_initializer": initializers.serialize(self.bias_initializer)}
+        for arg in ("kernel_regularizer", "bias_regularizer"):
+            if getattr(self, arg) is not None:
+                config[arg] = regularizers.serialize(getattr(self, arg))
+        return config
+
+
+class Conv2D(_KernelBias):
     """2-D convolution over NHWC images; kernel (kh, kw, in_channels, filters)."""
 
     input_ndim = 4
 
     def __init__(self, filters: int, kernel_size, strides=(1, 1), padding: str = "valid",
                  data_format: str | None = None, dilation_rate=(1, 1), activation=None,
-                 use_bias: bool = True, kernel_initializer="glorot_uniform",
-                 bias_initializer="zeros", **kwargs):
+                 use_bias: bool = True, **kwargs):
         super().__init__(activation=activation, **kwargs)
         owner = f"Conv2D {self.name!r}"
         self.filters = _positive_int(filters, "filters", owner)
@@ -68,16 +99,11 @@ class Conv2D(_WithActivation):
                              f"got {data_format!r}")
         self.dilation_rate = pair(dilation_rate, "dilation_rate", owner)
         self.use_bias = _bool(use_bias, "use_bias", owner)
-        self.kernel_initializer = initializers.get(kernel_initializer, owner)
-        self.bias_initializer = initializers.get(bias_initializer, owner)
 
     def build(self, input_shape):
         self.compute_output_shape(input_shape)  # rejects a kernel larger than the input
         kh, kw = self.kernel_size
-        self.kernel = self.add_weight("kernel", (kh, kw, input_shape[-1], self.filters),
-                                      self.kernel_initializer)
-        self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer) \
-            if self.use_bias else None
+        self._make_kernel_and_bias((kh, kw, input_shape[-1], self.filters), self.filters)
 
     def compute_output_shape(self, input_shape):
         self._check_rank(tuple(input_shape))
@@ -96,9 +122,7 @@ class Conv2D(_WithActivation):
         return {**super().get_config(), "filters": self.filters,
                 "kernel_size": list(self.kernel_size), "strides": list(self.strides),
                 "padding": self.padding, "dilation_rate": list(self.dilation_rate),
-                "use_bias": self.use_bias,
-                "kernel_initializer": initializers.serialize(self.kernel_initializer),
-                "bias_initializer": initializers.serialize(self.bias_initializer)}
+                "use_bias": self.use_bias}
 
 
 class MaxPooling2D(Layer):
@@ -135,25 +159,19 @@ class MaxPooling2D(Layer):
                 "strides": list(self.strides), "padding": self.padding}
 
 
-class Dense(_WithActivation):
+class Dense(_KernelBias):
     """activation(x @ kernel + bias) over the last axis; kernel (in_features, units)."""
 
     min_ndim = 2
 
-    def __init__(self, units: int, activation=None, use_bias: bool = True,
-                 kernel_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
+    def __init__(self, units: int, activation=None, use_bias: bool = True, **kwargs):
         super().__init__(activation=activation, **kwargs)
         owner = f"Dense {self.name!r}"
         self.units = _positive_int(units, "units", owner)
         self.use_bias = _bool(use_bias, "use_bias", owner)
-        self.kernel_initializer = initializers.get(kernel_initializer, owner)
-        self.bias_initializer = initializers.get(bias_initializer, owner)
 
     def build(self, input_shape):
-        self.kernel = self.add_weight("kernel", (input_shape[-1], self.units),
-                                      self.kernel_initializer)
-        self.bias = self.add_weight("bias", (self.units,), self.bias_initializer) \
-            if self.use_bias else None
+        self._make_kernel_and_bias((input_shape[-1], self.units), self.units)
 
     def compute_output_shape(self, input_shape):
         self._check_rank(tuple(input_shape))
@@ -170,9 +188,7 @@ class Dense(_WithActivation):
         return y if len(lead) == 1 else y.reshape(*lead, self.units)
 
     def get_config(self):
-        return {**super().get_config(), "units": self.units, "use_bias": self.use_bias,
-                "kernel_initializer": initializers.serialize(self.kernel_initializer),
-                "bias_initializer": initializers.serialize(self.bias_initializer)}
+        return {**super().get_config(), "units": self.units, "use_bias": self.use_bias}
 
 
 class Flatten(Layer):
@@ -246,7 +262,8 @@ class ReLU(Activation):
 def can_fuse_conv_pool(conv: Layer, pool: Layer) -> bool:
     """Conv2D (ReLU or no activation) straight into MaxPooling2D: one fused op."""
     return (type(conv) is Conv2D and type(pool) is MaxPooling2D and
-            conv.activation in (activations.relu, activations.linear))
+            conv.activation in (activations.relu, activations.linear) and
+            conv.activity_regularizer is None)  # the regularizer needs conv's own output
 
 
 def conv_pool(conv: "Conv2D", pool: "MaxPooling2D", x: Tensor) -> Tensor:

@@ -47,17 +47,25 @@ def flatten_shapes(shapes) -> list:
     return flat
 
 
-def probe_output_shape(layer, input_shape):
+def probe_output_shape(layer, input_shape, rest_args: tuple = (), rest_kwargs=None):
     """Run `layer` on zeros of `input_shape` (no graph) to learn its output shape.
     Unknown sizes (None) are probed as 1 and as 2: an output axis whose size
-    differs between the two runs is reported as None."""
-    unknown = any(s is None for shape in flatten_shapes(input_shape) for s in shape)
+    differs between the two runs is reported as None. `rest_args` / `rest_kwargs`:
+    the call's other arguments, their KerasTensors probed as zeros too."""
+    rest_kwargs = rest_kwargs or {}
+    rest_shapes = [x.shape for x in tree.flatten((rest_args, rest_kwargs)) if _symbolic(x)]
+    unknown = any(s is None for shape in list(flatten_shapes(input_shape)) + rest_shapes
+                  for s in shape)
+
+    def zeros(shape, fill):
+        return np.zeros(tuple(fill if s is None else s for s in shape), layer.dtype)
 
     def run(fill: int):
-        inputs = map_shapes(lambda shape: np.zeros(
-            tuple(fill if s is None else s for s in shape), layer.dtype), input_shape)
+        inputs = map_shapes(lambda shape: zeros(shape, fill), input_shape)
+        args, kwargs = tree.map_structure(
+            lambda x: zeros(x.shape, fill) if _symbolic(x) else x, (rest_args, rest_kwargs))
         with no_grad():
-            out = layer(inputs)
+            out = layer(inputs, *args, **kwargs)
         return [tuple(x.shape) for x in tree.flatten(out)], out
 
     first, out = run(1)
@@ -65,6 +73,11 @@ def probe_output_shape(layer, input_shape):
     merged = [tuple(a if a == b else None for a, b in zip(s1, s2))
               for s1, s2 in zip(first, second)]
     return merged[0] if isinstance(out, Tensor) else tree.pack_sequence_as(out, merged)
+
+
+def _symbolic(x) -> bool:
+    from .node import KerasTensor  # node imports this module's users lazily too
+    return isinstance(x, KerasTensor)
 
 
 def fmt(shape: tuple) -> str:

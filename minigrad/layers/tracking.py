@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import initializers
+from .. import initializers, regularizers
 from ..backends import get_backend
 from ..tensor import Tensor
+from ..variables import Variable
 from .shapes import check_shape
 
 
@@ -16,17 +17,30 @@ class Tracking:
 
     # attributes holding framework bookkeeping, not sublayers
     _UNTRACKED = frozenset({"_inbound_nodes", "_outbound_nodes", "_functional",
-                            "_compiled_trainable_state"})
+                            "_compiled_trainable_state", "_losses"})
 
-    def add_weight(self, name: str | None = None, shape=None, initializer=None,
-                   trainable: bool = True, dtype=None) -> Tensor:
-        """Create a weight Tensor, keep track of it, and return it.
-
-        `add_weight("kernel", (3, 4), "zeros")` or, as in Keras 3,
-        `add_weight(shape=(3, 4), initializer="zeros", name="kernel")`.
-        """
-        if shape is None and name is not None and not isinstance(name, str):
-            name, shape = None, name  # Keras 3's positional order: add_weight(shape, ...)
+    def add_weight(self, *args, shape=None, initializer=None, dtype=None,
+                   trainable: bool = True, autocast: bool = True, regularizer=None,
+                   constraint=None, aggregation: str = "none", name: str | None = None
+                   ) -> Variable:
+        """Create a weight (a Variable), keep track of it, and return it: Keras 3's
+        `add_weight(shape=(3, 4), initializer="zeros", name="kernel", regularizer="l2")`
+        (positionally: shape, initializer, dtype, trainable). minigrad's older form
+        `add_weight("kernel", (3, 4), "zeros")` (name first) works too. The
+        regularizer's penalty joins `layer.losses`, and so the training loss."""
+        order = ("name", "shape", "initializer", "trainable", "dtype") \
+            if args and isinstance(args[0], str) else ("shape", "initializer", "dtype",
+                                                        "trainable")
+        if len(args) > len(order):
+            raise TypeError(f"add_weight: at most {len(order)} positional arguments, got "
+                            f"{len(args)}")
+        given = dict(zip(order, args))
+        name, shape = given.get("name", name), given.get("shape", shape)
+        initializer = given.get("initializer", initializer)
+        dtype, trainable = given.get("dtype", dtype), given.get("trainable", trainable)
+        if constraint is not None:
+            raise NotImplementedError(f"layer {self.name!r}: weight constraints are not "
+                                      f"supported by minigrad (constraint={constraint!r})")
         if name is None:
             count = sum(1 for w in self._weights if w.name.split("/")[-1].startswith("variable"))
             name = "variable" if count == 0 else f"variable_{count}"
@@ -37,17 +51,40 @@ class Tracking:
         nbytes = int(np.prod(shape, dtype=object)) * dtype.itemsize
         try:
             value = init(tuple(shape), dtype.name)
-            w = Tensor(value, requires_grad=bool(trainable), device=self.device)
+            w = Variable(np.asarray(value), dtype=dtype.name, trainable=bool(trainable),
+                         name=f"{self.name}/{name}", device=self.device)
         except (MemoryError, ValueError) as e:
             if isinstance(e, ValueError) and "too big" not in str(e) and \
                     "maximum supported dimension" not in str(e):
                 raise
             raise MemoryError(f"{owner}: a weight of shape {tuple(shape)} ({dtype.name}) needs "
                               f"{nbytes:,} bytes, more than can be allocated") from None
-        w.name, w.trainable, w._created_trainable = f"{self.name}/{name}", bool(trainable), \
-            bool(trainable)
+        w._created_trainable = bool(trainable)
+        w.regularizer = regularizers.get(regularizer)
         self._weights.append(w)
         return w
+
+    # ------------------------------------------------------------------ losses
+    def add_loss(self, loss) -> None:
+        """A scalar loss computed in `call` (a Tensor from the inputs' graph); training
+        adds every layer's to the compiled loss. Cleared when the model is called again."""
+        if not isinstance(loss, Tensor):
+            loss = Tensor(np.asarray(loss, self.dtype), device=self.device)
+        self._losses.append(loss)
+
+    @property
+    def losses(self) -> list:
+        """The scalar losses of the last call (`add_loss`, activity regularizers) of this
+        layer and every layer below it, then the regularizers' penalties of the
+        trainable weights (computed now, so their gradients reach the weights)."""
+        out = [loss for layer in self._flatten_layers(include_self=True)
+               for loss in layer._losses]
+        return out + [w.regularizer(w) for w in self.trainable_weights
+                      if getattr(w, "regularizer", None) is not None]
+
+    def _clear_losses(self) -> None:
+        for layer in self._flatten_layers(include_self=True):
+            layer._losses.clear()
 
     def __setattr__(self, name: str, value) -> None:
         if isinstance(value, Tensor) and name not in self._UNTRACKED and (

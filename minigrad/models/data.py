@@ -1,11 +1,10 @@
 """What fit/evaluate/predict accept, checked once and converted once (not per batch):
-x as one array, or a list/dict of arrays for a model with several inputs; y the
-targets of the model's single output; batch_size, epochs and verbose."""
+x as one array, or a list/dict of arrays for a model with several inputs; y one
+array per output; sample and class weights; batch_size, epochs and verbose."""
 from __future__ import annotations
 
 import numpy as np
 
-from .. import tree
 from ..layers.shapes import fmt
 from ..tensor import Tensor
 
@@ -73,21 +72,85 @@ def _check_array(x, spec: tuple, where: str, model_name: str, named: bool) -> np
     return np.ascontiguousarray(arr)
 
 
-def check_y(model, y, n: int, where: str) -> np.ndarray:
-    """The targets of a single-output model, checked against the loss and `n` samples."""
+def check_ys(y, n: int, names: list, where: str) -> list:
+    """The targets as one array per output (`names`, in the model's output order), from
+    one array, a list in output order, or a dict by output name; each checked to hold
+    `n` finite samples."""
     if y is None:
         raise ValueError(f"{where}: `y` (the targets) is required")
-    if isinstance(y, (dict, list, tuple)) and any(
-            isinstance(v, (np.ndarray, Tensor)) for v in tree.flatten(y)):
-        raise ValueError(f"{where}: `y` must be one array; models with several outputs need "
-                         f"a loss per output, which compile() does not take yet")
+    if len(names) > 1:
+        if isinstance(y, dict):
+            missing = [k for k in names if k not in y]
+            if missing or len(y) != len(names):
+                raise ValueError(f"{where}: the model's outputs are {names}; the dict `y` has "
+                                 f"keys {sorted(y)}")
+            y = [y[k] for k in names]
+        elif not isinstance(y, (list, tuple)) or len(y) != len(names):
+            got = f"a list of {len(y)}" if isinstance(y, (list, tuple)) else type(y).__name__
+            raise ValueError(f"{where}: the model has {len(names)} outputs {names}: give `y` "
+                             f"as a list of {len(names)} arrays or a dict, got {got}")
+    else:
+        if isinstance(y, dict) and len(y) == 1:
+            y = list(y.values())
+        if isinstance(y, (list, tuple)) and len(y) == 1 and \
+                isinstance(y[0], (np.ndarray, Tensor)):
+            y = y[0]
+        y = [y]
+    return [_check_target(v, n, where, name if len(names) > 1 else None)
+            for v, name in zip(y, names)]
+
+
+def _check_target(y, n: int, where: str, name) -> np.ndarray:
+    label = "`y`" if name is None else f"`y[{name!r}]`"
     y = np.asarray(y.numpy() if isinstance(y, Tensor) else y)
+    if y.dtype == object or y.dtype.kind not in "biuf":
+        raise TypeError(f"{where}: {label} must be numbers, got dtype {y.dtype}")
     if y.ndim == 0 or len(y) != n:
-        raise ValueError(f"{where}: x and y must have the same number of samples, got "
+        plain = "y" if name is None else f"y[{name!r}]"
+        raise ValueError(f"{where}: x and {plain} must have the same number of samples, got "
                          f"{n} and {len(y) if y.ndim else 'a scalar'}")
     if np.issubdtype(y.dtype, np.floating) and not np.isfinite(y).all():
-        raise ValueError(f"{where}: `y` contains NaN or infinite values")
+        raise ValueError(f"{where}: {label} contains NaN or infinite values")
     return y
+
+
+def check_sample_weight(sample_weight, n: int, where: str) -> np.ndarray | None:
+    """Per-sample weights: n finite numbers (a trailing axis of 1 allowed)."""
+    if sample_weight is None:
+        return None
+    w = np.asarray(sample_weight.numpy() if isinstance(sample_weight, Tensor) else
+                   sample_weight)
+    if w.dtype == object or w.dtype.kind not in "biuf":
+        raise TypeError(f"{where}: `sample_weight` must be numbers, got dtype {w.dtype}")
+    if w.ndim == 2 and w.shape[1] == 1:
+        w = w[:, 0]
+    if w.ndim != 1 or len(w) != n:
+        raise ValueError(f"{where}: `sample_weight` must hold one weight per sample: {n} "
+                         f"samples, got shape {w.shape}")
+    if not np.isfinite(w).all():
+        raise ValueError(f"{where}: `sample_weight` contains NaN or infinite values")
+    return w.astype(np.float64)
+
+
+def class_sample_weights(class_weight: dict, y: np.ndarray, where: str) -> np.ndarray:
+    """Keras's class_weight -> per-sample weights: the class of a sample is its label,
+    argmax of a one-hot row, or its rounded binary target."""
+    if not isinstance(class_weight, dict):
+        raise TypeError(f"{where}: `class_weight` must be a dict {{class index: weight}}, "
+                        f"got {type(class_weight).__name__}")
+    if y.ndim > 2:
+        raise ValueError(f"{where}: `class_weight` is not supported for targets of rank "
+                         f"{y.ndim} (shape {y.shape})")
+    ids = y.argmax(-1) if y.ndim == 2 and y.shape[1] > 1 else \
+        np.round(y.reshape(len(y))).astype(np.int64)
+    missing = sorted(set(np.unique(ids).tolist()) - set(class_weight))
+    if missing:
+        raise ValueError(f"{where}: `class_weight` has no weight for class(es) {missing}; it "
+                         f"must give one for every class in y")
+    table = np.zeros(int(max(max(class_weight), ids.max(initial=0))) + 1)
+    for k, v in class_weight.items():
+        table[int(k)] = float(v)
+    return table[ids]
 
 
 def check_batch_size(batch_size) -> int:

@@ -162,7 +162,8 @@ class Plan:
         layer = node.layer
         if node.is_input or not isinstance(layer, _WithActivation) or \
                 layer.activation is not activations.softmax or len(node.call_args) != 1 or \
-                node.call_kwargs or uses[id(self.outputs[0])]:
+                node.call_kwargs or uses[id(self.outputs[0])] or \
+                layer.activity_regularizer is not None:  # it needs the softmax output
             return None
         return node
 

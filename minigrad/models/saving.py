@@ -18,8 +18,8 @@ import secrets
 
 import numpy as np
 
-from .. import losses as losses_mod
 from .. import optimizers as optimizers_mod
+from .compile_utils import deserialize_loss, serialize_loss
 from .. import random
 from ..layers.base import LAYER_CLASSES, Layer
 
@@ -119,8 +119,10 @@ def save_model(model, filepath, epoch: int | None = None) -> None:
         meta["compile"] = {
             "optimizer": {"class_name": type(model.optimizer).__name__,
                           "config": model.optimizer.get_config(), "iterations": iterations},
-            "loss": {"class_name": type(model.loss).__name__,
-                     "config": model.loss.get_config()} if model.loss else None,
+            "loss": serialize_loss(model._compile_loss.spec if model._compile_loss is not None
+                                   and model._compile_loss.single is None else model.loss),
+            "loss_weights": None if model._compile_loss is None else
+            model._compile_loss.weights_spec,
             "metrics": [m if isinstance(m, str) else m.name for m in model._metric_ids]}
         arrays.update({f"optimizer_{i:04d}": s for i, s in enumerate(slots)})
     arrays["config"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
@@ -300,19 +302,15 @@ def _compile_from(model, spec: dict, slots: list) -> None:
         raise ValueError(f"unknown optimizer {opt['class_name']!r}; expected one of "
                          f"{sorted(optimizers)}")
     optimizer = optimizers[opt["class_name"]](**opt["config"])
-    if loss is not None:
-        loss_classes = _registry(losses_mod, losses_mod.Loss)
-        if loss["class_name"] not in loss_classes or not isinstance(loss["config"], dict):
-            raise ValueError(f"unknown loss {loss['class_name']!r}; expected one of "
-                             f"{sorted(loss_classes)}")
-        loss = loss_classes[loss["class_name"]](**loss["config"])
+    loss = deserialize_loss(loss)
     metrics = spec["metrics"]
     if not isinstance(metrics, list) or not all(isinstance(m, str) for m in metrics):
         raise ValueError(f"'metrics' must be a list of names, got {metrics!r:.80}")
     iterations = opt["iterations"]
     if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 0:
         raise ValueError(f"optimizer iterations must be an int >= 0, got {iterations!r}")
-    model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
+    model.compile(optimizer=optimizer, loss=loss, metrics=metrics,
+                  loss_weights=spec.get("loss_weights"))
     weights = model._train_weights()
     per_weight = len(optimizer.slot_names)
     if slots:

@@ -21,8 +21,10 @@ class SoftmaxCrossEntropyFn(Function):
         return ctx.backend.softmax_cross_entropy_backward(probs, target, g), None
 
 
-def softmax_cross_entropy(logits, target, sparse: bool = False, name: str = "loss") -> Tensor:
-    """Mean over the batch of -sum(target * log_softmax(logits)).
+def softmax_cross_entropy(logits, target, sparse: bool = False, name: str = "loss",
+                          reduction: str = "mean") -> Tensor:
+    """Mean over the batch of -sum(target * log_softmax(logits)); with
+    `reduction="none"` the (N,) per-row losses (PyTorch's `reduction` argument).
 
     `target` is a (N, K) distribution, or with `sparse=True` (N,) class ids.
     Targets already on the GPU stay there; sparse labels there are not range
@@ -30,6 +32,8 @@ def softmax_cross_entropy(logits, target, sparse: bool = False, name: str = "los
     as in TensorFlow on a GPU. `fit` checks every label once, up front.
     """
     logits = float_tensor(logits, name, "logits")
+    if reduction not in ("mean", "none"):
+        raise ValueError(f"{name}: `reduction` must be 'mean' or 'none', got {reduction!r}")
     if logits.ndim != 2:
         raise ValueError(f"{name}: expected (batch, classes) logits, got shape {logits.shape}")
     n, k = logits.shape
@@ -40,7 +44,8 @@ def softmax_cross_entropy(logits, target, sparse: bool = False, name: str = "los
         raise ValueError(f"{name}: expected targets of shape {(n, k)}, got {target.shape}")
     if target.dtype != logits.dtype:
         target = Tensor(target.data, device=logits.device, dtype=logits.dtype)
-    return SoftmaxCrossEntropyFn.apply(logits, target).mean()
+    rows = SoftmaxCrossEntropyFn.apply(logits, target)
+    return rows.mean() if reduction == "mean" else rows
 
 
 def _one_hot(logits: Tensor, target, name: str) -> Tensor:

@@ -8,12 +8,13 @@ A case is (name, args, indices of arguments updated in place or None, id).
 import numpy as np
 
 from minigrad.backends import bodies, get_backend
-from minigrad.backends.contract import ConvGeometry, PoolGeometry
+from minigrad.backends.contract import ConvGeometry, GradPrep, PoolGeometry
 from minigrad.utils import same_or_valid
 
 cpu = get_backend("cpu")
 F32, F64 = np.float32, np.float64
 R = np.random.default_rng(7)
+PREP = GradPrep(scale=0.5, clip=0.3, decay=0.01)  # clipnorm's scale, clipvalue, weight decay
 
 
 def rand(*shape, dtype=F32):
@@ -167,6 +168,12 @@ def cases():
         ("take", (rand(5, 2, 3), np.array([4, 0, 0, 2])), None, "rows"),
         ("take", (np.array([7, 1, 3]), np.array([2, 1])), None, "labels"),
         # ties: the first maximum wins on both
+        ("compare", (with_nan(rand(3, 4)), rand(4), "less"), None, "broadcast-nan"),
+        ("compare", (np.round(rand(3, 4)), np.round(rand(3, 1)), "equal"), None, "equal"),
+        ("compare", (rand(3, 4), 0.25, "greater_equal"), None, "scalar"),
+        ("where", (rand(3, 4) > 0, rand(3, 4), rand(1, 4)), None, ""),
+        ("argmax", (np.round(rand(3, 4, 5)), -1), None, "ties-last"),
+        ("argmax", (with_nan(rand(3, 4, 5)), 1), None, "nan-middle"),
         ("count_correct", (np.array([1, 0, 2, 2]),
                            np.array([[0, 1, 0], [2, 2, 0], [1, 0, 3], [0, 1, 0]], F32),
                            "sparse"), None, "sparse"),
@@ -206,6 +213,20 @@ def cases():
         ("sgd_update", (p, g, rand(3, 4), 0.1, 0.0, False), (0, 2), "plain"),
         ("sgd_update", (p, g, rand(3, 4), 0.1, 0.9, False), (0, 2), "momentum"),
         ("sgd_update", (p, g, rand(3, 4), 0.1, 0.9, True), (0, 2), "nesterov"),
+        ("sgd_update", (p, g, rand(3, 4), 0.1, 0.9, False, PREP), (0, 2), "prep"),
+        ("adam_update", (p, g, m, v, 0.01, 0.9, 0.999, 1e-7, PREP), (0, 2, 3), "prep"),
+        ("adam_amsgrad_update", (p, g, m, v, v * 2, 0.01, 0.9, 0.999, 1e-7), (0, 2, 3, 4), ""),
+        ("rmsprop_update", (p, g, v, None, None, 0.01, 0.9, 0.0, 1e-7, False), (0, 2),
+         "plain"),
+        ("rmsprop_update", (p, g, v, m, rand(3, 4) * 0.1, 0.01, 0.9, 0.5, 1e-7, True, PREP),
+         (0, 2, 3, 4), "momentum-centered-prep"),
+        ("adagrad_update", (p, g, v + 0.1, 0.01, 1e-7), (0, 2), ""),
+        ("adadelta_update", (p, g, v, v * 0.5, 1.0, 0.95, 1e-7), (0, 2, 3), ""),
+        ("adamax_update", (p, g, m, v, 0.01, 0.19, 0.9, 0.999, 1e-7), (0, 2, 3), ""),
+        ("adamax_update", (with_nan(p), with_nan(g), m, v, 0.01, 0.19, 0.9, 0.999, 1e-7),
+         (0, 2, 3), "nan"),
+        ("nadam_update", (p, g, m, v, 0.01, 0.9, 0.999, 1e-7, 0.8568, 0.8618, 0.8568, 0.7384,
+                          0.001), (0, 2, 3), ""),
         ("power", (pos, rand(4)), None, "array-exponent"),
         # merge layers: NaN propagates as np.maximum, ties go to the first operand
         ("maximum", (x, rand(4)), None, "broadcast"),
@@ -225,7 +246,8 @@ def cases():
 
 CASES = cases()
 # compared exactly: copies, masks, integer outputs (argmax), selects
-EXACT = {"constant", "dropout", "one_hot", "reshape", "transpose", "asarray", "to_numpy",
+EXACT = {"constant", "dropout", "compare", "where", "argmax", "one_hot", "reshape",
+         "transpose", "asarray", "to_numpy",
          "zeros", "full", "negative", "relu_forward", "relu_backward", "clip", "clip_mask",
          "maxpool2d_forward", "is_device_array", "count_correct", "take",
          "maximum", "minimum", "extremum_backward", "concatenate", "split"}

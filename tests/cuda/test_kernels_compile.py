@@ -52,9 +52,14 @@ for dt in (T.float32, T.float64):
     f1, f2, f3, f4 = arr(dt, 1), arr(dt, 2), arr(dt, 3), arr(dt, 4)
     i32x4 = arr(T.int32, 4)
     # argument types as cuda/backend.py passes them
+    prep = (f64, f64, f64)  # GradPrep: scale, clip, decay
     sigs = {
         "binary": (f1, f1, f1, i64, tup, tup, tup),
+        "extremum_backward": (f1, f1, f1, f1, f1, b1, tup, tup, tup),
         "strided_copy": (f1, f1, tup, tup),
+        "compare": (f1, f1, arr(b1, 1), i64, tup, tup, tup),
+        "select": (arr(b1, 1), f1, f1, f1, tup, tup, tup, tup),
+        "argmax_rows": (f2, arr(i64, 1)),
         "fill": (f1, dt),
         "unary": (f1, f1, i64, dt, dt),
         "bias_act": (f2, f1, b1),
@@ -74,8 +79,14 @@ for dt in (T.float32, T.float64):
         "correct_rows": (f2, f2, i64, arr(T.float32, 1)),
         "take_rows": (f1, arr(i64, 1), i64, f1),
         "dropout_apply": (f1, f64, f64, u64, f1),
-        "adam_update": (f1, f1, f1, f1, f64, f64, f64, f64),
-        "sgd_update": (f1, f1, f1, f64, f64, b1),
+        "adam_update": (f1, f1, f1, f1) + (f64,) * 4 + prep,
+        "adam_amsgrad_update": (f1,) * 5 + (f64,) * 4 + prep,
+        "sgd_update": (f1, f1, f1, f64, f64, b1) + prep,
+        "rmsprop_update": (f1,) * 5 + (f64,) * 4 + (b1,) + prep,
+        "adagrad_update": (f1,) * 3 + (f64,) * 2 + prep,
+        "adadelta_update": (f1,) * 4 + (f64,) * 3 + prep,
+        "adamax_update": (f1,) * 4 + (f64,) * 5 + prep,
+        "nadam_update": (f1,) * 4 + (f64,) * 9 + prep,
     }
     kernels = [(name, getattr(K, name).py_func, sig) for name, sig in sigs.items()]
     kernels.append(("reduce_sum", L.reduce_sum.py_func, (f1, f1, tup, tup, tup, tup, i64)))

@@ -10,7 +10,7 @@ import threading
 
 import numpy as np
 
-from ..contract import Backend
+from ..contract import NO_PREP, Backend
 from . import kernels as K
 from .buffers import BufferPool
 
@@ -120,6 +120,19 @@ class CPUBackend(Backend):
 
     def transpose(self, a, axes=None):
         return np.asarray(np.transpose(a, axes), order="C")
+
+    def compare(self, a, b, op):
+        return getattr(np, op)(a, b)
+
+    def where(self, cond, a, b):
+        return np.where(np.asarray(cond, bool), a, b)
+
+    def argmax(self, a, axis):
+        rows = _c(np.moveaxis(np.asarray(a), axis, -1))
+        out = self._empty(rows.shape[:-1], np.int64)
+        if out.size and rows.shape[-1]:
+            _launch(K.argmax_rows, rows.reshape(-1, rows.shape[-1]), out.reshape(-1))
+        return out
 
     def maximum(self, a, b):
         return np.maximum(a, b)
@@ -290,14 +303,49 @@ class CPUBackend(Backend):
                 y.reshape(-1))
         return y
 
-    def adam_update(self, p, g, m, v, lr_t, beta_1, beta_2, epsilon):
-        work = [_c(a) for a in (p, m, v)]
-        _launch(K.adam_update, work[0].reshape(-1), _c(g).reshape(-1), work[1].reshape(-1),
-                work[2].reshape(-1), float(lr_t), float(beta_1), float(beta_2), float(epsilon))
-        _write_back((p, m, v), work)
+    def _update(self, kernel, p, g, slots, scalars, prep, written=None) -> None:
+        """An optimizer kernel on flat contiguous copies, results written back into p
+        and the slots in `written` (default: all)."""
+        work = [_c(a) for a in (p, *slots)]
+        prep = NO_PREP if prep is None else prep
+        _launch(kernel, *[a.reshape(-1) for a in (work[0], _c(g), *work[1:])], *scalars,
+                float(prep.scale), float(prep.clip), float(prep.decay))
+        keep = range(len(work)) if written is None else (0, *written)
+        _write_back([(p, *slots)[i] for i in keep], [work[i] for i in keep])
 
-    def sgd_update(self, p, g, velocity, lr, momentum, nesterov):
-        work = [_c(a) for a in (p, velocity)]
-        _launch(K.sgd_update, work[0].reshape(-1), _c(g).reshape(-1), work[1].reshape(-1),
-                float(lr), float(momentum), bool(nesterov))
-        _write_back((p, velocity), work)
+    def adam_update(self, p, g, m, v, lr_t, beta_1, beta_2, epsilon, prep=None):
+        self._update(K.adam_update, p, g, (m, v), (float(lr_t), float(beta_1),
+                                                   float(beta_2), float(epsilon)), prep)
+
+    def adam_amsgrad_update(self, p, g, m, v, vhat, lr_t, beta_1, beta_2, epsilon, prep=None):
+        self._update(K.adam_amsgrad_update, p, g, (m, v, vhat),
+                     (float(lr_t), float(beta_1), float(beta_2), float(epsilon)), prep)
+
+    def sgd_update(self, p, g, velocity, lr, momentum, nesterov, prep=None):
+        self._update(K.sgd_update, p, g, (velocity,),
+                     (float(lr), float(momentum), bool(nesterov)), prep)
+
+    def rmsprop_update(self, p, g, velocity, mom, avg, lr, rho, momentum, epsilon, centered,
+                       prep=None):
+        written = [1] + ([2] if mom is not None else []) + ([3] if avg is not None else [])
+        self._update(K.rmsprop_update, p, g,
+                     (velocity, velocity if mom is None else mom, velocity if avg is None
+                      else avg),
+                     (float(lr), float(rho), float(momentum), float(epsilon), bool(centered)),
+                     prep, written)
+
+    def adagrad_update(self, p, g, accumulator, lr, epsilon, prep=None):
+        self._update(K.adagrad_update, p, g, (accumulator,), (float(lr), float(epsilon)), prep)
+
+    def adadelta_update(self, p, g, acc_grad, acc_delta, lr, rho, epsilon, prep=None):
+        self._update(K.adadelta_update, p, g, (acc_grad, acc_delta),
+                     (float(lr), float(rho), float(epsilon)), prep)
+
+    def adamax_update(self, p, g, m, u, lr, bias, beta_1, beta_2, epsilon, prep=None):
+        self._update(K.adamax_update, p, g, (m, u), tuple(
+            float(a) for a in (lr, bias, beta_1, beta_2, epsilon)), prep)
+
+    def nadam_update(self, p, g, m, v, lr, beta_1, beta_2, epsilon, u_t, u_t_1, u_prod,
+                     u_prod_1, beta_2_power, prep=None):
+        self._update(K.nadam_update, p, g, (m, v), tuple(float(a) for a in (
+            lr, beta_1, beta_2, epsilon, u_t, u_t_1, u_prod, u_prod_1, beta_2_power)), prep)

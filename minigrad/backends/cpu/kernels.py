@@ -257,6 +257,12 @@ def softmax_cross_entropy_backward(probs, target, gloss, glogits):
         B.softmax_cross_entropy_grad_row(probs, target, gloss, glogits, r)
 
 
+@_kernel
+def argmax_rows(x, out):
+    for r in prange(x.shape[0]):
+        out[r] = B.argmax_row(x, r)
+
+
 # ------------------------------------------------------------- flat kernels
 @_kernel
 def dropout_apply(x, rate, scale, seed, y):
@@ -265,15 +271,72 @@ def dropout_apply(x, rate, scale, seed, y):
         y[i] = B.dropout_value(x[i], i, rate, scale, seed)
 
 
+# Optimizer updates: one kernel each, in place on flat arrays. Every update first
+# scales/clips the gradient and applies weight decay (B.prepare: scale, clip, decay).
 @_kernel
-def adam_update(p, g, m, v, lr_t, beta_1, beta_2, epsilon):
-    """Keras's Adam step on flat arrays, in place; lr_t already bias-corrected."""
+def adam_update(p, g, m, v, lr_t, beta_1, beta_2, epsilon, scale, clip, decay):
+    """Keras's Adam step; lr_t already bias-corrected."""
     for i in prange(p.size):
-        p[i], m[i], v[i] = B.adam_step(p[i], g[i], m[i], v[i], lr_t, beta_1, beta_2, epsilon)
+        q, h = B.prepare(p[i], g[i], scale, clip, decay)
+        p[i], m[i], v[i] = B.adam_step(q, h, m[i], v[i], lr_t, beta_1, beta_2, epsilon)
 
 
 @_kernel
-def sgd_update(p, g, velocity, lr, momentum, nesterov):
-    """Keras's SGD step on flat arrays, in place."""
+def adam_amsgrad_update(p, g, m, v, vhat, lr_t, beta_1, beta_2, epsilon, scale, clip, decay):
     for i in prange(p.size):
-        p[i], velocity[i] = B.sgd_step(p[i], g[i], velocity[i], lr, momentum, nesterov)
+        q, h = B.prepare(p[i], g[i], scale, clip, decay)
+        p[i], m[i], v[i], vhat[i] = B.adam_amsgrad_step(q, h, m[i], v[i], vhat[i], lr_t,
+                                                        beta_1, beta_2, epsilon)
+
+
+@_kernel
+def sgd_update(p, g, velocity, lr, momentum, nesterov, scale, clip, decay):
+    """Keras's SGD step."""
+    for i in prange(p.size):
+        q, h = B.prepare(p[i], g[i], scale, clip, decay)
+        p[i], velocity[i] = B.sgd_step(q, h, velocity[i], lr, momentum, nesterov)
+
+
+@_kernel
+def rmsprop_update(p, g, velocity, mom, avg, lr, rho, momentum, epsilon, centered, scale,
+                   clip, decay):
+    """mom and avg are written only when used (momentum > 0, centered)."""
+    for i in prange(p.size):
+        q, h = B.prepare(p[i], g[i], scale, clip, decay)
+        p[i], velocity[i], new_mom, new_avg = B.rmsprop_step(
+            q, h, velocity[i], mom[i], avg[i], lr, rho, momentum, epsilon, centered)
+        if momentum > 0.0:
+            mom[i] = new_mom
+        if centered:
+            avg[i] = new_avg
+
+
+@_kernel
+def adagrad_update(p, g, accumulator, lr, epsilon, scale, clip, decay):
+    for i in prange(p.size):
+        q, h = B.prepare(p[i], g[i], scale, clip, decay)
+        p[i], accumulator[i] = B.adagrad_step(q, h, accumulator[i], lr, epsilon)
+
+
+@_kernel
+def adadelta_update(p, g, acc_grad, acc_delta, lr, rho, epsilon, scale, clip, decay):
+    for i in prange(p.size):
+        q, h = B.prepare(p[i], g[i], scale, clip, decay)
+        p[i], acc_grad[i], acc_delta[i] = B.adadelta_step(q, h, acc_grad[i], acc_delta[i],
+                                                          lr, rho, epsilon)
+
+
+@_kernel
+def adamax_update(p, g, m, u, lr, bias, beta_1, beta_2, epsilon, scale, clip, decay):
+    for i in prange(p.size):
+        q, h = B.prepare(p[i], g[i], scale, clip, decay)
+        p[i], m[i], u[i] = B.adamax_step(q, h, m[i], u[i], lr, bias, beta_1, beta_2, epsilon)
+
+
+@_kernel
+def nadam_update(p, g, m, v, lr, beta_1, beta_2, epsilon, u_t, u_t_1, u_prod, u_prod_1,
+                 beta_2_power, scale, clip, decay):
+    for i in prange(p.size):
+        q, h = B.prepare(p[i], g[i], scale, clip, decay)
+        p[i], m[i], v[i] = B.nadam_step(q, h, m[i], v[i], lr, beta_1, beta_2, epsilon, u_t,
+                                        u_t_1, u_prod, u_prod_1, beta_2_power)

@@ -13,7 +13,7 @@ import warnings
 
 import numpy as np
 
-from ..contract import Backend
+from ..contract import NO_PREP, Backend
 from .launch import broadcast_strides, element_strides, grid_1d, matmul_grid, padded
 
 cuda = K = L = None  # numba's cuda module, kernels.py and linalg.py, set by bind()
@@ -134,6 +134,36 @@ class CUDABackend(Backend):
 
     def divide(self, a, b):
         return self._binary(K.DIV, a, b)
+
+    def compare(self, a, b, op):
+        from .. import bodies
+        a, b = self._operands(a, b)
+        shape = np.broadcast_shapes(a.shape, b.shape)
+        out = self.empty(shape, np.bool_)
+        _launch(K.compare, out.size, _flat(a), _flat(b), _flat(out),
+                bodies.COMPARISONS.index(op), padded(shape, [0] * len(shape))[0],
+                broadcast_strides(a, shape), broadcast_strides(b, shape))
+        return out
+
+    def where(self, cond, a, b):
+        a, b = self._operands(a, b)
+        cond = self.asarray(cond, np.bool_)
+        shape = np.broadcast_shapes(cond.shape, a.shape, b.shape)
+        out = self.empty(shape, a.dtype)
+        _launch(K.select, out.size, _flat(cond), _flat(a), _flat(b), _flat(out),
+                padded(shape, [0] * len(shape))[0], broadcast_strides(cond, shape),
+                broadcast_strides(a, shape), broadcast_strides(b, shape))
+        return out
+
+    def argmax(self, a, axis):
+        a = self.asarray(a)
+        axis = axis % a.ndim
+        rows = self.transpose(a, [d for d in range(a.ndim) if d != axis] + [axis])
+        shape = tuple(rows.shape)
+        out = self.empty(shape[:-1], np.int64)
+        if out.size and shape[-1]:
+            _launch(K.argmax_rows, out.size, rows.reshape(out.size, shape[-1]), _flat(out))
+        return out
 
     def maximum(self, a, b):
         return self._binary(K.MAX, a, b)
@@ -423,15 +453,46 @@ class CUDABackend(Backend):
                     np.uint64(seed), _flat(y))
         return y
 
-    def adam_update(self, p, g, m, v, lr_t, beta_1, beta_2, epsilon):
-        work = [self.asarray(a) for a in (p, m, v)]
-        f = np.float64
-        _launch(K.adam_update, p.size, _flat(work[0]), _flat(self.asarray(g)), _flat(work[1]),
-                _flat(work[2]), f(lr_t), f(beta_1), f(beta_2), f(epsilon))
-        self._write_back((p, m, v), work)
+    def _update(self, kernel, p, g, slots, scalars, prep, written=None) -> None:
+        """An optimizer kernel on contiguous device copies (float64 scalars: the
+        simulator would round them to float32), results written back into p and
+        the slots in `written` (default: all)."""
+        work = [self.asarray(a) for a in (p, *slots)]
+        prep = NO_PREP if prep is None else prep
+        scalars = [s if isinstance(s, bool) else np.float64(s) for s in scalars]
+        _launch(kernel, p.size, *[_flat(a) for a in (work[0], self.asarray(g), *work[1:])],
+                *scalars, np.float64(prep.scale), np.float64(prep.clip),
+                np.float64(prep.decay))
+        keep = range(len(work)) if written is None else (0, *written)
+        self._write_back([(p, *slots)[i] for i in keep], [work[i] for i in keep])
 
-    def sgd_update(self, p, g, velocity, lr, momentum, nesterov):
-        work = [self.asarray(a) for a in (p, velocity)]
-        _launch(K.sgd_update, p.size, _flat(work[0]), _flat(self.asarray(g)), _flat(work[1]),
-                np.float64(lr), np.float64(momentum), bool(nesterov))
-        self._write_back((p, velocity), work)
+    def adam_update(self, p, g, m, v, lr_t, beta_1, beta_2, epsilon, prep=None):
+        self._update(K.adam_update, p, g, (m, v), (lr_t, beta_1, beta_2, epsilon), prep)
+
+    def adam_amsgrad_update(self, p, g, m, v, vhat, lr_t, beta_1, beta_2, epsilon, prep=None):
+        self._update(K.adam_amsgrad_update, p, g, (m, v, vhat),
+                     (lr_t, beta_1, beta_2, epsilon), prep)
+
+    def sgd_update(self, p, g, velocity, lr, momentum, nesterov, prep=None):
+        self._update(K.sgd_update, p, g, (velocity,), (lr, momentum, bool(nesterov)), prep)
+
+    def rmsprop_update(self, p, g, velocity, mom, avg, lr, rho, momentum, epsilon, centered,
+                       prep=None):
+        written = [1] + ([2] if mom is not None else []) + ([3] if avg is not None else [])
+        self._update(K.rmsprop_update, p, g,
+                     (velocity, velocity if mom is None else mom, velocity if avg is None
+                      else avg), (lr, rho, momentum, epsilon, bool(centered)), prep, written)
+
+    def adagrad_update(self, p, g, accumulator, lr, epsilon, prep=None):
+        self._update(K.adagrad_update, p, g, (accumulator,), (lr, epsilon), prep)
+
+    def adadelta_update(self, p, g, acc_grad, acc_delta, lr, rho, epsilon, prep=None):
+        self._update(K.adadelta_update, p, g, (acc_grad, acc_delta), (lr, rho, epsilon), prep)
+
+    def adamax_update(self, p, g, m, u, lr, bias, beta_1, beta_2, epsilon, prep=None):
+        self._update(K.adamax_update, p, g, (m, u), (lr, bias, beta_1, beta_2, epsilon), prep)
+
+    def nadam_update(self, p, g, m, v, lr, beta_1, beta_2, epsilon, u_t, u_t_1, u_prod,
+                     u_prod_1, beta_2_power, prep=None):
+        self._update(K.nadam_update, p, g, (m, v), (lr, beta_1, beta_2, epsilon, u_t, u_t_1,
+                                                    u_prod, u_prod_1, beta_2_power), prep)

@@ -1,0 +1,51 @@
+"""Keras 3's `keras.activations`: functions on Tensors, by name for `activation=`.
+
+The functions are minigrad.ops.activations' (each elementwise one a kernel
+body pair run on either backend, the row ones softmax / log_softmax /
+sparsemax over any axis), under Keras's names and signatures; this module adds
+Keras's `get` / `serialize` / `deserialize`.
+"""
+from __future__ import annotations
+
+import types
+from typing import Callable
+
+from .ops import activations as _ops
+from .ops.activations import (  # noqa: F401
+    ACTIVATIONS, celu, elu, exponential, gelu, glu, hard_shrink, hard_sigmoid, hard_silu,
+    hard_swish, hard_tanh, leaky_relu, linear, log_sigmoid, log_softmax, mish, relu, relu6,
+    selu, sigmoid, silu, soft_shrink, softmax, softplus, softsign, sparse_plus,
+    sparse_sigmoid, sparsemax, squareplus, swish, tanh, tanh_shrink, threshold)
+from .tensor import Tensor
+
+ALL_OBJECTS_DICT = ACTIVATIONS
+
+
+def get(identifier, owner: str = "activation") -> Callable[[Tensor], Tensor]:
+    """An activation by Keras name ('relu', 'swish', ...), None (linear), a config
+    dict, or any callable Tensor -> Tensor."""
+    if isinstance(identifier, dict):
+        identifier = identifier.get("config", identifier.get("class_name"))
+    if isinstance(identifier, str) and identifier in ACTIVATIONS:
+        return ACTIVATIONS[identifier]
+    return _ops.get(identifier, owner)
+
+
+def serialize(activation) -> str:
+    """A built-in activation's name (what layer configs store)."""
+    for name, fn in ACTIVATIONS.items():
+        if fn is activation:
+            return name
+    if isinstance(activation, types.FunctionType):
+        raise ValueError(f"Unknown activation function {activation.__name__!r} cannot be "
+                         f"serialized; pass it in custom_objects when loading, by name")
+    raise ValueError(f"Unknown activation {activation!r} cannot be serialized")
+
+
+def deserialize(config, custom_objects: dict | None = None):
+    if custom_objects and isinstance(config, str) and config in custom_objects:
+        return custom_objects[config]
+    return get(config, "activations.deserialize")
+
+
+name_of = _ops.name_of  # the name a layer config stores (a custom function's own name)
