@@ -280,11 +280,9 @@ class Tensor:
     def _accumulate(self, g, backend) -> None:
         """Add g into this leaf's .grad; the result is a new array of the leaf's dtype
         (g may be the caller's `gradient`, or be shared with other leaves)."""
-        if self.grad is None:
-            owned = backend.multiply(g, backend.constant(1, self.dtype))  # an exact copy
-        else:
-            owned = backend.add(self.grad.data, g)
-        self.grad = Tensor._wrap(backend.asarray(owned, dtype=self.dtype), self.device)
+        owned = backend.copy(g, self.dtype) if self.grad is None else \
+            backend.asarray(backend.add(self.grad.data, g), dtype=self.dtype)
+        self.grad = Tensor._wrap(owned, self.device)
 
     def _topological_order(self) -> list:
         """Nodes from self to the leaves, each after every node that uses it."""

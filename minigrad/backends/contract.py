@@ -88,6 +88,10 @@ class Backend(ElementwiseFunctions, abc.ABC):
         """An array of zeros."""
 
     @abc.abstractmethod
+    def copy(self, a, dtype=None):
+        """A new C-contiguous array equal to a (cast to dtype if given): never a view."""
+
+    @abc.abstractmethod
     def full(self, shape, value, dtype):
         """An array filled with value."""
 

@@ -130,6 +130,8 @@ def cases():
         ("zeros", ((2, 3), F32), None, ""),
         ("constant", (0.25, F64), None, ""),
         ("full", ((3, 2), 1.5, F64), None, ""),
+        ("copy", (x,), None, ""),
+        ("copy", (x, F64), None, "cast"),
         ("add", (x, rand(4)), None, "row"),
         ("add", (rand(2, 1, 4), rand(3, 1)), None, "both"),
         ("add", (x, np.asarray(2.5, F32)), None, "0-d"),
@@ -248,7 +250,7 @@ CASES = cases()
 # compared exactly: copies, masks, integer outputs (argmax), selects
 EXACT = {"constant", "dropout", "compare", "where", "argmax", "one_hot", "reshape",
          "transpose", "asarray", "to_numpy",
-         "zeros", "full", "negative", "relu_forward", "relu_backward", "clip", "clip_mask",
+         "zeros", "full", "copy", "negative", "relu_forward", "relu_backward", "clip", "clip_mask",
          "maxpool2d_forward", "is_device_array", "count_correct", "take",
          "maximum", "minimum", "extremum_backward", "concatenate", "split"}
 

@@ -68,6 +68,9 @@ class CPUBackend(Backend):
     def zeros(self, shape, dtype):
         return np.zeros(shape, dtype)
 
+    def copy(self, a, dtype=None):
+        return np.array(a, dtype=dtype, order="C", copy=True)
+
     def full(self, shape, value, dtype):
         return np.full(shape, value, dtype)
 

@@ -88,6 +88,10 @@ class CUDABackend(Backend):
     def zeros(self, shape, dtype):
         return self.full(shape, 0, dtype)
 
+    def copy(self, a, dtype=None):
+        a = self.asarray(a)
+        return self._gather(_flat(a), a.shape, element_strides(a), dtype or a.dtype)
+
     def full(self, shape, value, dtype):
         out = self.empty(shape, dtype)
         _launch(K.fill, out.size, _flat(out), out.dtype.type(value))
