@@ -1,7 +1,29 @@
 """Keras-style layers."""
+from .activation import ELU, LeakyReLU, PReLU, Softmax  # noqa: F401
 from .base import Layer  # noqa: F401
+from .convolutional import Conv1D, Conv2DTranspose, DepthwiseConv2D, SeparableConv2D  # noqa: F401
 from .core import (Activation, Conv2D, Dense, Dropout, Flatten, Input,  # noqa: F401
                    MaxPooling2D, ReLU)
+from .embedding import Embedding  # noqa: F401
+from .normalization import BatchNormalization, LayerNormalization  # noqa: F401
+from .pooling import (AveragePooling1D, AveragePooling2D, GlobalAveragePooling1D,  # noqa: F401
+                      GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D,
+                      MaxPooling1D)
+from .preprocessing import Normalization, Rescaling  # noqa: F401
+from .regularization import GaussianNoise, SpatialDropout2D  # noqa: F401
+from .reshaping import (Cropping2D, Permute, RepeatVector, Reshape, UpSampling2D,  # noqa: F401
+                        ZeroPadding2D)
 
-MaxPool2D = MaxPooling2D  # Keras's alias
+# Keras's aliases
+MaxPool2D = MaxPooling2D
 Convolution2D = Conv2D
+AvgPool2D = AveragePooling2D
+MaxPool1D = MaxPooling1D
+AvgPool1D = AveragePooling1D
+GlobalAvgPool2D = GlobalAveragePooling2D
+GlobalMaxPool2D = GlobalMaxPooling2D
+GlobalAvgPool1D = GlobalAveragePooling1D
+GlobalMaxPool1D = GlobalMaxPooling1D
+Convolution1D = Conv1D
+Convolution2DTranspose = Conv2DTranspose
+SeparableConvolution2D = SeparableConv2D

@@ -54,12 +54,16 @@ class Conv2D(_WithActivation):
     input_ndim = 4
 
     def __init__(self, filters: int, kernel_size, strides=(1, 1), padding: str = "valid",
-                 data_format: str | None = None, dilation_rate=(1, 1), activation=None,
-                 use_bias: bool = True, kernel_initializer="glorot_uniform",
+                 data_format: str | None = None, dilation_rate=(1, 1), groups: int = 1,
+                 activation=None, use_bias: bool = True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", **kwargs):
         super().__init__(activation=activation, **kwargs)
         owner = f"Conv2D {self.name!r}"
         self.filters = _positive_int(filters, "filters", owner)
+        self.groups = _positive_int(groups, "groups", owner)
+        if self.filters % self.groups:
+            raise ValueError(f"{owner}: `filters` must be divisible by `groups`, got "
+                             f"filters={filters}, groups={groups}")
         self.kernel_size = pair(kernel_size, "kernel_size", owner)
         self.strides = pair(strides, "strides", owner)
         self.padding = padding_mode(padding, owner)
@@ -74,8 +78,12 @@ class Conv2D(_WithActivation):
     def build(self, input_shape):
         self.compute_output_shape(input_shape)  # rejects a kernel larger than the input
         kh, kw = self.kernel_size
-        self.kernel = self.add_weight("kernel", (kh, kw, input_shape[-1], self.filters),
-                                      self.kernel_initializer)
+        if input_shape[-1] % self.groups:
+            raise ValueError(f"Conv2D {self.name!r}: the input's channels must be divisible "
+                             f"by `groups`, got groups={self.groups} and input shape "
+                             f"{tuple(input_shape)}")
+        self.kernel = self.add_weight("kernel", (kh, kw, input_shape[-1] // self.groups,
+                                                 self.filters), self.kernel_initializer)
         self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer) \
             if self.use_bias else None
 
@@ -88,15 +96,24 @@ class Conv2D(_WithActivation):
     fuses_relu = True
 
     def pre_activation(self, x, activation=None):
-        return ops.conv2d(x, self.kernel, self.bias, self.strides, self.padding,
-                          self.dilation_rate, name=f"Conv2D {self.name!r}",
-                          activation=activation)
+        return self.convolve(x, self.kernel, self.bias, activation)
+
+    def convolve(self, x, kernel, bias, activation=None):
+        """This layer's convolution of x with the given kernel and bias (BN folding
+        passes folded ones)."""
+        name = f"Conv2D {self.name!r}"
+        if self.groups > 1:
+            return ops.grouped_conv2d(x, kernel, bias, self.strides, self.padding,
+                                      self.dilation_rate, self.groups, name=name,
+                                      activation=activation)
+        return ops.conv2d(x, kernel, bias, self.strides, self.padding, self.dilation_rate,
+                          name=name, activation=activation)
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters,
                 "kernel_size": list(self.kernel_size), "strides": list(self.strides),
                 "padding": self.padding, "dilation_rate": list(self.dilation_rate),
-                "use_bias": self.use_bias,
+                "groups": self.groups, "use_bias": self.use_bias,
                 "kernel_initializer": initializers.serialize(self.kernel_initializer),
                 "bias_initializer": initializers.serialize(self.bias_initializer)}
 
@@ -109,7 +126,7 @@ class MaxPooling2D(Layer):
     def __init__(self, pool_size=(2, 2), strides=None, padding: str = "valid",
                  data_format: str | None = None, **kwargs):
         super().__init__(**kwargs)
-        owner = f"MaxPooling2D {self.name!r}"
+        owner = f"{type(self).__name__} {self.name!r}"
         self.pool_size = pair(pool_size, "pool_size", owner)
         self.strides = self.pool_size if strides is None else pair(strides, "strides", owner)
         self.padding = padding_mode(padding, owner)
@@ -244,7 +261,7 @@ class ReLU(Activation):
 
 def can_fuse_conv_pool(conv: Layer, pool: Layer) -> bool:
     """Conv2D (ReLU or no activation) straight into MaxPooling2D: one fused op."""
-    return (type(conv) is Conv2D and type(pool) is MaxPooling2D and
+    return (type(conv) is Conv2D and type(pool) is MaxPooling2D and conv.groups == 1 and
             conv.activation in (activations.relu, activations.linear))
 
 

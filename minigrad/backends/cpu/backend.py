@@ -13,6 +13,7 @@ import numpy as np
 from ..contract import Backend
 from . import kernels as K
 from .buffers import BufferPool
+from .layer_ops import LayerOps
 
 _CHUNKS = 64  # fixed row chunks of the bias-gradient sums (see kernels.bias_act_backward)
 _KERNEL_LOCK = threading.Lock()
@@ -42,8 +43,9 @@ def _write_back(targets, results) -> None:
             target[...] = result
 
 
-class CPUBackend(Backend):
+class CPUBackend(LayerOps, Backend):
     name = "cpu"
+    _launch = staticmethod(_launch)  # for LayerOps (layer_ops.py)
 
     def __init__(self):
         self.buffers = BufferPool()
@@ -112,6 +114,13 @@ class CPUBackend(Backend):
         # match; Numba's np.dot would call the same routine through SciPy.
         return np.matmul(a, b)
 
+    def batched_matmul(self, a, b):
+        if np.ndim(a) != 3 or np.ndim(b) != 3 or a.shape[0] != b.shape[0] or \
+                a.shape[2] != b.shape[1]:
+            raise ValueError(f"batched_matmul: expected (B, M, K) @ (B, K, N), got "
+                             f"{np.shape(a)} @ {np.shape(b)}")
+        return np.matmul(a, b)
+
     def sum(self, a, axis=None, keepdims=False):
         return np.sum(a, axis=axis, keepdims=keepdims)
 
@@ -120,6 +129,13 @@ class CPUBackend(Backend):
 
     def transpose(self, a, axes=None):
         return np.asarray(np.transpose(a, axes), order="C")
+
+    def pad(self, a, widths):
+        return np.pad(a, [tuple(int(v) for v in w) for w in widths])
+
+    def crop(self, a, widths):
+        index = tuple(slice(b, n - e) for (b, e), n in zip(widths, np.shape(a)))
+        return np.ascontiguousarray(a[index])
 
     # ------------------------------------------------------ data and metrics
     def one_hot(self, labels, k, dtype):

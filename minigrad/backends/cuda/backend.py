@@ -14,7 +14,9 @@ import warnings
 import numpy as np
 
 from ..contract import Backend
-from .launch import broadcast_strides, element_strides, grid_1d, matmul_grid, padded
+from .layer_ops import LayerOps
+from .launch import (MAX_GRID_YZ, broadcast_strides, element_strides, grid_1d, matmul_grid,
+                     padded)
 
 cuda = K = L = None  # numba's cuda module, kernels.py and linalg.py, set by bind()
 TPB = 256            # threads per block of the 1-D kernels
@@ -36,8 +38,9 @@ def _flat(a):
     return a.reshape(a.size)
 
 
-class CUDABackend(Backend):
+class CUDABackend(LayerOps, Backend):
     name = "cuda"
+    _launch = staticmethod(_launch)  # for LayerOps (layer_ops.py)
 
     @property
     def cuda(self):
@@ -170,15 +173,31 @@ class CUDABackend(Backend):
             raise ValueError(f"matmul: expected (M, K) @ (K, N), got {a.shape} @ {b.shape}")
         return self._matmul(a, b)
 
+    def batched_matmul(self, a, b):
+        a, b = self._operands(a, b)
+        if a.ndim != 3 or b.ndim != 3 or a.shape[0] != b.shape[0] or a.shape[2] != b.shape[1]:
+            raise ValueError(f"batched_matmul: expected (B, M, K) @ (B, K, N), got {a.shape} "
+                             f"@ {b.shape}")
+        return self._matmul(a, b)
+
     def _matmul(self, a, b, ta=False, tb=False):
-        """op(a) @ op(b), op = transpose where ta / tb, without materialising a transpose."""
-        m, kdim = (a.shape[1], a.shape[0]) if ta else a.shape
-        n = b.shape[0] if tb else b.shape[1]
+        """op(a) @ op(b), op = transpose where ta / tb, without materialising a transpose;
+        a and b are matrices, or batches of them (3-D, one product per batch entry)."""
+        batched = a.ndim == 3
+        a3, b3 = (a, b) if batched else (a.reshape((1,) + a.shape), b.reshape((1,) + b.shape))
+        batch = a3.shape[0]
+        m, kdim = (a3.shape[2], a3.shape[1]) if ta else a3.shape[1:]
+        n = b3.shape[1] if tb else b3.shape[2]
         grid, block, kchunk = matmul_grid(m, n, kdim, L.TILE)
-        c = self.empty((grid[2], m, n), a.dtype)
+        c = self.empty((grid[2], batch, m, n), a.dtype)
         if m and n:
-            L.matmul_kernel(a.dtype)[grid, block](a, b, c, ta, tb, kchunk)
-        return c.reshape(m, n) if grid[2] == 1 else self.sum(c, axis=0)
+            kernel = L.matmul_kernel(a.dtype)
+            for p0 in range(0, batch, MAX_GRID_YZ):  # products on grid y, 65,535 a launch
+                p1 = min(batch, p0 + MAX_GRID_YZ)
+                kernel[(grid[0], p1 - p0, grid[2]), block](a3[p0:p1], b3[p0:p1], c[:, p0:p1],
+                                                           ta, tb, kchunk)
+        out = c.reshape((batch, m, n)) if grid[2] == 1 else self.sum(c, axis=0)
+        return out if batched else out.reshape(m, n)
 
     def sum(self, a, axis=None, keepdims=False):
         a = self.asarray(a)
@@ -208,6 +227,20 @@ class CUDABackend(Backend):
         if any(s < 0 for s in shape) or int(np.prod(shape)) != a.size:
             raise ValueError(f"cannot reshape array of shape {tuple(a.shape)} into shape {shape}")
         return self.asarray(a).reshape(shape)
+
+    def pad(self, a, widths):
+        """Zeros, then a copied into the middle (numba-cuda's strided assignment)."""
+        a = self.asarray(a)
+        widths = [tuple(int(v) for v in w) for w in widths]
+        out = self.zeros(tuple(n + b + e for n, (b, e) in zip(a.shape, widths)), a.dtype)
+        if a.size:
+            out[tuple(slice(b, b + n) for n, (b, _) in zip(a.shape, widths))] = a
+        return out
+
+    def crop(self, a, widths):
+        a = self.asarray(a)
+        view = a[tuple(slice(int(b), n - int(e)) for (b, e), n in zip(widths, a.shape))]
+        return self.asarray(view) if view.size else self.empty(view.shape, a.dtype)
 
     def transpose(self, a, axes=None):
         a = self.asarray(a)
