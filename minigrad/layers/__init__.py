@@ -1,5 +1,6 @@
 """Keras-style layers."""
 from .activation import ELU, LeakyReLU, PReLU, Softmax  # noqa: F401
+from .attention import MultiHeadAttention  # noqa: F401
 from .base import Layer  # noqa: F401
 from .convolutional import Conv1D, Conv2DTranspose, DepthwiseConv2D, SeparableConv2D  # noqa: F401
 from .core import (Activation, Conv2D, Dense, Dropout, Flatten, Input,  # noqa: F401
