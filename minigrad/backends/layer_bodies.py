@@ -58,10 +58,16 @@ def avgpool_grad_value(gy, b, yy, xx, ch, ph, pw, sh, sw, pt, pl, h, w):
 
 # ------------------------------------------------------------ grouped convolution
 @body
+def group_first_channel(f, cg, nf, groups):
+    """The first input channel filter f sees: its group's C/groups channels start there."""
+    return (f // (nf // groups)) * cg
+
+
+@body
 def grouped_conv_value(x, w, b, i, j, f, sh, sw, pt, pl, dh, dw, groups):
     """y[b, i, j, f]: filter f sees only its group's C/groups input channels."""
     kh, kw, cg, nf = w.shape
-    c0 = (f // (nf // groups)) * cg
+    c0 = group_first_channel(f, cg, nf, groups)
     acc = 0.0
     for p in range(kh):
         yy = i * sh - pt + p * dh
@@ -99,7 +105,7 @@ def grouped_conv_grad_weight_part(x, gy, r0, r1, p, q, c, f, sh, sw, pt, pl, dh,
     """gw[p, q, c, f] summed over output rows [r0, r1) (row = b * OH + i) only: one
     chunk's part, the chunks added afterwards in order."""
     oh, ow, nf = gy.shape[1], gy.shape[2], gy.shape[3]
-    ch = (f // (nf // groups)) * cg + c
+    ch = group_first_channel(f, cg, nf, groups) + c
     acc = 0.0
     for row in range(r0, r1):
         b = row // oh
