@@ -111,6 +111,20 @@ def test_row_attention_trains(tmp_path):
         assert pngs(tmp_path) == {"row_attention.png"}
 
 
+def test_cifar_bn_trains_and_folds_at_inference(tmp_path):
+    """Conv2D-BatchNormalization-ReLU blocks on generated CIFAR-10-shaped images: the
+    summary shows the moving statistics as non-trainable, and the test accuracy (with
+    the moving statistics) is far above chance (0.1)."""
+    out = run_example("cifar_bn.py", tmp_path, "--samples", "512", "--test-samples", "300",
+                      "--width", "8", "--epochs", "4", "--batch-size", "16", "--verbose", "0")
+    assert "batch_normalization (BatchNormalization)" in out
+    assert "global_average_pooling2d (GlobalAveragePooling2D)" in out
+    assert "Non-trainable params: 112 (448.00 B)" in out  # 2 * (8 + 16 + 32) moving stats
+    assert re.search(r"trained on 1840 images in \S+ s \([\d,]+ img/s", out), out
+    accuracy = float(re.search(r"test accuracy (\S+) \(loss", out).group(1))
+    assert 0.3 < accuracy <= 1.0, out
+
+
 # ----------------------------------------------------------- the custom layer
 @pytest.fixture(scope="module")
 def RowAttention():
