@@ -21,6 +21,7 @@ from .backends import check_device, default_device, get_backend
 from .callbacks import Callback, History, TerminateOnNaN
 from .layers.base import LAYER_CLASSES, Layer, _fmt, _name_counts
 from .layers.core import Input, can_fuse_conv_pool, conv_pool
+from .layers.normalization import can_fold_conv_bn, conv_bn, is_relu
 from .ops import activations
 from .tensor import Tensor, no_grad
 
@@ -168,6 +169,10 @@ class Sequential:
             if i + 1 < len(body) and can_fuse_conv_pool(body[i], body[i + 1]):
                 x = conv_pool(body[i], body[i + 1], x)  # one op, same result
                 i += 2
+            elif i + 1 < len(body) and can_fold_conv_bn(body[i], body[i + 1], training):
+                relu = i + 2 < len(body) and is_relu(body[i + 2])  # fused as well
+                x = conv_bn(body[i], body[i + 1], x, "relu" if relu else None)
+                i += 3 if relu else 2
             else:
                 x = body[i](x, training=training)
                 i += 1

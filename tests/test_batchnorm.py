@@ -133,3 +133,27 @@ def test_folding_is_not_used_for_an_activated_conv_or_another_axis():
     assert not can_fold_conv_bn(L.Conv2D(2, 3), L.BatchNormalization(axis=1), training=False)
     frozen = L.BatchNormalization(trainable=False)
     assert can_fold_conv_bn(L.Conv2D(2, 3), frozen, training=True)
+
+
+def test_models_fold_conv_bn_relu_at_inference_only(rng, monkeypatch):
+    """predict/evaluate run Conv2D + BatchNormalization (+ ReLU) as one convolution; fit
+    does not (the batch statistics are needed); the results equal the unfolded layers."""
+    from minigrad.layers import normalization
+    model = mg.Sequential([L.Conv2D(4, 3, use_bias=False, input_shape=(6, 6, 2)),
+                           L.BatchNormalization(), L.ReLU(), L.Flatten(), L.Dense(2)])
+    model.compile(optimizer="sgd", loss="mse")
+    x = rng.standard_normal((8, 6, 6, 2)).astype(np.float32)
+    model.fit(x, rng.standard_normal((8, 2)), batch_size=4, verbose=0)   # moving stats move
+    calls = []
+    real = normalization.conv_bn
+    monkeypatch.setattr("minigrad.models.conv_bn",
+                        lambda *a, **k: calls.append(a[3:]) or real(*a, **k))
+    folded = model.predict(x, verbose=0)
+    assert calls == [("relu",)]
+    h = x
+    for layer in model.layers:     # the same layers one by one, unfolded
+        h = layer(h, training=False)
+    np.testing.assert_allclose(folded, h.numpy(), rtol=1e-5, atol=1e-6)
+    calls.clear()
+    model.fit(x, rng.standard_normal((8, 2)), batch_size=4, verbose=0)
+    assert calls == []

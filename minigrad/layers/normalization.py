@@ -212,6 +212,13 @@ def can_fold_conv_bn(conv: Layer, bn: Layer, training) -> bool:
             not (training and bn.trainable))
 
 
+def is_relu(layer: Layer) -> bool:
+    """A layer that is exactly ReLU (ReLU(), Activation('relu')): foldable into the conv."""
+    from .core import Activation
+    return type(layer).__name__ in ("ReLU", "Activation") and isinstance(layer, Activation) and \
+        layer.activation is activations.relu
+
+
 def conv_bn(conv: Layer, bn: BatchNormalization, x: Tensor, activation: str | None = None
             ) -> Tensor:
     """bn(conv(x)) at inference as one conv: kernel * s and (bias - moving_mean) * s +

@@ -106,7 +106,7 @@ class LayerNormFn(Function):
     @staticmethod
     def forward(ctx, x, gamma, beta, epsilon):
         B = ctx.backend
-        k = x.shape[-1]
+        k = tuple(x.shape)[-1]
         g = B.full((k,), 1, x.dtype) if gamma is None else gamma
         b = B.zeros((k,), x.dtype) if beta is None else beta
         y, mean, invstd = B.layernorm_forward(x, g, b, epsilon)
