@@ -1,6 +1,6 @@
 """minigrad: a small, fast deep-learning framework on Numba kernels.
 
-Keras-style models on top (`Sequential`, `layers`, `fit`), PyTorch-style
+Keras-style models on top (`Sequential`, `Model`, `Input`, `layers`, `fit`), PyTorch-style
 autograd underneath (`Tensor`, `Function`, `no_grad`).
 """
 import os as _os
@@ -14,8 +14,9 @@ if "NUMBA_THREADING_LAYER" not in _os.environ:
     _numba.config.THREADING_LAYER = "workqueue"
 
 from . import (callbacks, datasets, distribution, initializers, layers, losses,  # noqa: F401
-               metrics, ops, optimizers, random, testing)
-from .models import Sequential, load_model  # noqa: F401
+               metrics, ops, optimizers, random, testing, tree)
+from .layers import Input  # noqa: F401
+from .models import Model, Sequential, load_model, save_model  # noqa: F401
 from .tensor import Function, Tensor, no_grad, tensor  # noqa: F401
 
 __version__ = "0.1.0"

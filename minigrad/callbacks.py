@@ -1,26 +1,40 @@
-"""Keras-style callbacks: History (always on), TerminateOnNaN, ModelCheckpoint, EarlyStopping."""
+"""Keras-style callbacks: History (always on), ProgbarLogger, TerminateOnNaN, ModelCheckpoint,
+EarlyStopping."""
 from __future__ import annotations
 
 import math
 import numbers
 import os
+import sys
 import tempfile
+import time
 import warnings
 
 import numpy as np
+from tqdm.auto import tqdm
 
 
 class Callback:
     model = None
+    params: dict = {}
 
     def set_model(self, model) -> None:
         self.model = model
+
+    def set_params(self, params: dict) -> None:
+        self.params = params
 
     def on_train_begin(self, logs=None): pass
     def on_train_end(self, logs=None): pass
     def on_epoch_begin(self, epoch, logs=None): pass
     def on_epoch_end(self, epoch, logs=None): pass
     def on_train_batch_end(self, batch, logs=None): pass
+    def on_test_begin(self, logs=None): pass
+    def on_test_end(self, logs=None): pass
+    def on_test_batch_end(self, batch, logs=None): pass
+    def on_predict_begin(self, logs=None): pass
+    def on_predict_end(self, logs=None): pass
+    def on_predict_batch_end(self, batch, logs=None): pass
 
 
 class History(Callback):
@@ -35,6 +49,65 @@ class History(Callback):
         self.epoch.append(epoch)
         for k, v in (logs or {}).items():
             self.history.setdefault(k, []).append(v)
+
+
+class ProgbarLogger(Callback):
+    """The progress bar (tqdm) of fit, evaluate and predict, as Keras's ProgbarLogger.
+
+    fit: one bar per epoch with the running loss and metrics, the validation
+    figures joining at the epoch's end (`verbose=1`), or one line per epoch
+    (`verbose=2`). `fit` adds one unless the callbacks already hold one;
+    evaluate and predict show one with `verbose=1`.
+    """
+
+    def __init__(self):
+        self._bar = None
+        self._start = 0.0
+
+    def _open(self, desc: str, **kwargs) -> None:
+        self._bar = tqdm(total=self.params.get("steps"), desc=desc, unit="batch",
+                         disable=self.params.get("verbose", 1) != 1, file=sys.stdout, **kwargs)
+
+    def _close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+        self._open(f"Epoch {epoch + 1}/{self.params['epochs']}", dynamic_ncols=True,
+                   mininterval=0.25)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._bar.set_postfix({k: f"{v:.4f}" for k, v in (logs or {}).items()}, refresh=False)
+        self._bar.update(1)
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        self._bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items()})
+        self._close()
+        if self.params.get("verbose") == 2:
+            print(f"Epoch {epoch + 1}/{self.params['epochs']} - "
+                  f"{time.perf_counter() - self._start:.1f}s - " +
+                  " - ".join(f"{k}: {v:.4f}" for k, v in logs.items()))
+
+    def on_test_begin(self, logs=None):
+        self._open("evaluate")
+
+    def on_test_batch_end(self, batch, logs=None):
+        self._bar.update(1)
+
+    def on_test_end(self, logs=None):
+        self._close()
+
+    def on_predict_begin(self, logs=None):
+        self._open("predict")
+
+    def on_predict_batch_end(self, batch, logs=None):
+        self._bar.update(1)
+
+    def on_predict_end(self, logs=None):
+        self._close()
 
 
 class TerminateOnNaN(Callback):

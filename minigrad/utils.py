@@ -32,7 +32,10 @@ def same_or_valid(n: int, k: int, stride: int, dilation: int, padding: str) -> t
 
     valid: floor((n - d*(k-1) - 1) / s) + 1, no padding.
     same:  ceil(n / s), the total padding split with the extra pixel after.
+    An unknown size (None, a symbolic input's free axis) stays unknown.
     """
+    if n is None:
+        return None, None, None
     k_eff = dilation * (k - 1) + 1
     if padding == "valid":
         return (n - k_eff) // stride + 1, 0, 0

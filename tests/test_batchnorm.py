@@ -146,7 +146,7 @@ def test_models_fold_conv_bn_relu_at_inference_only(rng, monkeypatch):
     model.fit(x, rng.standard_normal((8, 2)), batch_size=4, verbose=0)   # moving stats move
     calls = []
     real = normalization.conv_bn
-    monkeypatch.setattr("minigrad.models.conv_bn",
+    monkeypatch.setattr("minigrad.models.graph.conv_bn",
                         lambda *a, **k: calls.append(a[3:]) or real(*a, **k))
     folded = model.predict(x, verbose=0)
     assert calls == [("relu",)]

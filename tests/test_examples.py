@@ -103,10 +103,14 @@ def test_learned_filters(tmp_path):
 def test_row_attention_trains(tmp_path):
     out = run_example("row_attention.py", tmp_path, "--samples", "768", "--test-samples",
                       "200", "--verbose", "0")
-    assert "row_attention (RowAttention) (None, 14, 14, 8)" in out
-    accuracy = float(re.search(r"test accuracy (\S+) \(loss \S+\) on 200 test images",
-                               out).group(1))
-    assert 0.2 < accuracy <= 1.0, out
+    assert re.search(r"│ row_attention \(RowAttention\) +│ \(None, 14, 14, 8\) +│", out), out
+    # the library's answer: MultiHeadAttention over the 14 rows as tokens of 112 features,
+    # three projections of 112 * 16 + 16 weights and the output one of 16 * 112 + 112
+    assert re.search(r"│ row_mha +│ \(None, 14, 112\) +│ +7,328 │", out), out
+    for label in ("RowAttention", "MultiHeadAttention"):
+        accuracy = float(re.search(label + r": test accuracy (\S+) \(loss \S+\) on 200 test "
+                                   r"images", out).group(1))
+        assert 0.2 < accuracy <= 1.0, out
     if HAS_MPL:
         assert pngs(tmp_path) == {"row_attention.png"}
 
@@ -117,8 +121,8 @@ def test_cifar_bn_trains_and_folds_at_inference(tmp_path):
     the moving statistics) is far above chance (0.1)."""
     out = run_example("cifar_bn.py", tmp_path, "--samples", "512", "--test-samples", "300",
                       "--width", "8", "--epochs", "4", "--batch-size", "16", "--verbose", "0")
-    assert "batch_normalization (BatchNormalization)" in out
-    assert "global_average_pooling2d (GlobalAveragePooling2D)" in out
+    assert re.search(r"│ batch_normalization +│ \(None, 32, 32, 8\) +│ +32 │", out), out
+    assert re.search(r"│ global_average_pooling2d +│ \(None, 32\) +│", out), out
     assert "Non-trainable params: 112 (448.00 B)" in out  # 2 * (8 + 16 + 32) moving stats
     assert re.search(r"trained on 1840 images in \S+ s \([\d,]+ img/s", out), out
     accuracy = float(re.search(r"test accuracy (\S+) \(loss", out).group(1))
@@ -192,22 +196,35 @@ def test_readme_has_code():
     assert text.count("<!-- skip -->") == 1  # only the CUDA block
 
 
+def readme_outputs() -> dict:
+    """{line of a ```python block: the plain ``` block printed right after it}."""
+    text, outputs = README.read_text(encoding="utf-8"), {}
+    for m in re.finditer(r"^```python\n(.*?)^```\n", text, re.S | re.M):
+        after = re.match(r"\n```\n(.*?)\n```", text[m.end():], re.S)
+        if after:
+            outputs[text.count("\n", 0, m.start(1)) + 1] = after.group(1)
+    return outputs
+
+
 def test_readme_python_blocks(tmp_path, monkeypatch, capsys, fresh_names):
     monkeypatch.chdir(tmp_path)  # model.save writes here
+    monkeypatch.setenv("COLUMNS", "80")  # summary() fits the terminal, as Keras's does
     namespace = {"__name__": "__readme__"}
+    shown, printed, summaries = readme_outputs(), [], 0
     for line, code in readme_blocks():
         try:
             exec(compile(code, f"README.md, block at line {line}", "exec"), namespace)
         except Exception as e:
             raise AssertionError(f"README.md block at line {line} failed: "
                                  f"{type(e).__name__}: {e}\n{code}") from e
-    printed = capsys.readouterr().out
+        out = capsys.readouterr().out
+        printed.append(out)
+        if re.search(r"\.summary\([^)]*\)$", code.strip()):
+            # the summary shown in the README is what that summary() call printed
+            assert [l.rstrip() for l in shown[line].splitlines()] == \
+                [l.rstrip() for l in out.splitlines()], f"README.md block at line {line}"
+            summaries += 1
+    assert summaries == 3  # Sequential, functional, subclassed
+    printed = "".join(printed)
     assert "(1, 5, 5, 16)" in printed
     assert "True" in printed  # gradcheck
-
-    # the summary shown in the README is what summary() prints
-    lines = []
-    namespace["model"].summary(print_fn=lines.append)
-    shown = re.search(r"```python\nmodel\.summary\(\)\n```\n\n```\n(.*?)\n```",
-                      README.read_text(encoding="utf-8"), re.S).group(1)
-    assert [l.rstrip() for l in shown.splitlines()] == [l.rstrip() for l in lines]

@@ -56,9 +56,11 @@ def test_mnist_convnet_params_and_shapes(mnist_convnet):
 
 def test_summary_table(fresh_names, mnist_convnet):
     model = mnist_convnet()
-    lines = []
-    model.summary(print_fn=lines.append)
-    text = "\n".join(lines)
+    printed = []
+    model.summary(print_fn=printed.append)
+    assert len(printed) == 1  # Keras 3 hands print_fn the whole table at once
+    text = printed[0]
+    lines = text.splitlines()
     for name, shape, params in [
             ("conv2d (Conv2D)", "(None, 26, 26, 32)", "320"),
             ("max_pooling2d (MaxPooling2D)", "(None, 13, 13, 32)", "0"),
@@ -69,7 +71,8 @@ def test_summary_table(fresh_names, mnist_convnet):
             ("dense (Dense)", "(None, 10)", "16,010")]:
         row = [l for l in lines if name in l]
         assert len(row) == 1, f"no single summary row for {name!r}:\n{text}"
-        assert shape in row[0] and row[0].rstrip().endswith(params), row[0]
+        cells = [c.strip() for c in row[0].split("│")[1:-1]]  # Keras 3's boxed row
+        assert cells == [name, shape, params], row[0]
     assert "Total params: 34,826" in text
     assert "Trainable params: 34,826" in text
     assert "Non-trainable params: 0" in text

@@ -114,7 +114,7 @@ class Backend(ElementwiseFunctions, abc.ABC):
 
     @abc.abstractmethod
     def power(self, a, exponent):
-        """a ** exponent, a scalar exponent."""
+        """a ** exponent; exponent a scalar or an array, broadcast (NumPy's power)."""
 
     @abc.abstractmethod
     def clip(self, a, low, high):
@@ -152,6 +152,27 @@ class Backend(ElementwiseFunctions, abc.ABC):
     def crop(self, a, widths):
         """a without widths ((before, after), ...) elements at the ends of each axis: the
         adjoint of pad (Cropping2D)."""
+
+    @abc.abstractmethod
+    def maximum(self, a, b):
+        """Elementwise max(a, b), broadcast; a NaN operand gives NaN (np.maximum)."""
+
+    @abc.abstractmethod
+    def minimum(self, a, b):
+        """Elementwise min(a, b), broadcast; a NaN operand gives NaN (np.minimum)."""
+
+    @abc.abstractmethod
+    def extremum_backward(self, a, b, g, take_max):
+        """The gradients of maximum (take_max) or minimum of a, b at g's broadcast shape:
+        (g where a wins, else 0; 0 where a wins, else g). Ties go to a (TensorFlow)."""
+
+    @abc.abstractmethod
+    def concatenate(self, arrays, axis):
+        """The arrays joined along axis (every other axis equal)."""
+
+    @abc.abstractmethod
+    def split(self, a, sizes, axis):
+        """A tuple of contiguous pieces of a along axis, of the given sizes (sum = a.shape[axis])."""
 
     def sum_to_shape(self, g, shape):
         """Undo broadcasting: g summed down to shape (the gradient of a broadcast)."""

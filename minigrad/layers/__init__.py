@@ -3,9 +3,13 @@ from .activation import ELU, LeakyReLU, PReLU, Softmax  # noqa: F401
 from .attention import MultiHeadAttention  # noqa: F401
 from .base import Layer  # noqa: F401
 from .convolutional import Conv1D, Conv2DTranspose, DepthwiseConv2D, SeparableConv2D  # noqa: F401
-from .core import (Activation, Conv2D, Dense, Dropout, Flatten, Input,  # noqa: F401
+from .core import (Activation, Conv2D, Dense, Dropout, Flatten,  # noqa: F401
                    MaxPooling2D, ReLU)
 from .embedding import Embedding  # noqa: F401
+from .input_layer import Input, InputLayer  # noqa: F401
+from .merging import (Add, Average, Concatenate, Maximum, Minimum, Multiply,  # noqa: F401
+                      Subtract, add, average, concatenate, maximum, minimum, multiply,
+                      subtract)
 from .normalization import BatchNormalization, LayerNormalization  # noqa: F401
 from .pooling import (AveragePooling1D, AveragePooling2D, GlobalAveragePooling1D,  # noqa: F401
                       GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D,

@@ -31,7 +31,7 @@ def _positive(value, arg: str, owner: str, none_ok: bool = False):
 
 
 def _shape(x) -> tuple:
-    return tuple(x.shape)
+    return tuple(x.shape) if hasattr(x, "shape") else np.shape(x)
 
 
 class MultiHeadAttention(Layer):
@@ -111,6 +111,7 @@ class MultiHeadAttention(Layer):
             raise ValueError(f"{o}: `attention_axes` {self.attention_axes} must name distinct "
                              f"axes among the positions 1..{rank - 2} of inputs of rank {rank}")
         self._axes = tuple(sorted(axes))
+        self._value_shape = value_shape
         h, kd, vd = self.num_heads, self.key_dim, self.value_dim
         out = self.output_shape_arg or (query_shape[-1],)
         for part, dim, size in (("query", query_shape[-1], kd), ("key", key_shape[-1], kd),
@@ -123,28 +124,23 @@ class MultiHeadAttention(Layer):
         self._output_bias = self._weight("attention_output/bias", out, bias=True) \
             if self.use_bias else None
         self._input_spec = (rank, {-1: query_shape[-1]})
-        self.built = True
 
     def _weight(self, name, shape, bias=False):
         return self.add_weight(name=name, shape=shape, initializer=self.bias_initializer
                                if bias else self.kernel_initializer)
 
     # ------------------------------------------------------------------ call
-    def __call__(self, query, value, key=None, attention_mask=None,
-                 return_attention_scores: bool = False, training=None,
-                 use_causal_mask: bool = False, **masks):
-        for name in masks:
-            if name not in ("query_mask", "value_mask", "key_mask"):
-                raise TypeError(f"{self._owner}: unexpected keyword argument {name!r}")
-        query, value = self._to_tensor(query), self._to_tensor(value)
-        key = value if key is None else self._to_tensor(key)
+    def __call__(self, query, value, key=None, **kwargs):
+        """Builds from the query's, value's and key's shapes (Layer builds from the first
+        argument's alone), then calls as any layer: on arrays, Tensors or Inputs."""
+        for name in ("query_mask", "value_mask", "key_mask"):
+            if kwargs.pop(name, None) is not None:
+                raise ValueError(f"{self._owner}: `{name}` (Keras masking) is not supported by "
+                                 f"minigrad; pass `attention_mask`")
         if not self.built:
-            self.build(_shape(query), _shape(value), _shape(key))
-        return self.call(query, value, key, attention_mask, return_attention_scores,
-                         bool(training), use_causal_mask)
-
-    def _to_tensor(self, x):
-        return x if isinstance(x, Tensor) else super()._to_tensor(x)
+            self.build(_shape(query), _shape(value), None if key is None else _shape(key))
+        self._symbolic_scores = bool(kwargs.get("return_attention_scores", False))
+        return super().__call__(query, value, key, **kwargs)
 
     def _project(self, x: Tensor, kernel: Tensor, bias) -> Tensor:
         """x (..., dim) @ kernel (dim, heads, size) + bias -> (..., heads, size)."""
@@ -161,7 +157,7 @@ class MultiHeadAttention(Layer):
         return moved.reshape(n_rows, -1, moved.shape[-1])
 
     def call(self, query, value, key=None, attention_mask=None,
-             return_attention_scores: bool = False, training: bool = False,
+             return_attention_scores: bool = False, training=None,
              use_causal_mask: bool = False):
         o, axes = self._owner, self._axes
         key = value if key is None else key
@@ -238,8 +234,14 @@ class MultiHeadAttention(Layer):
         return None if keep is None else np.broadcast_to(keep, flat)
 
     def compute_output_shape(self, query_shape, value_shape=None, key_shape=None):
-        out = self.output_shape_arg or (query_shape[-1],)
-        return tuple(query_shape[:-1]) + tuple(out)
+        out = tuple(query_shape[:-1]) + tuple(self.output_shape_arg or (query_shape[-1],))
+        if not getattr(self, "_symbolic_scores", False):
+            return out
+        value_shape = value_shape or getattr(self, "_value_shape", query_shape)
+        other = [a for a in range(1, len(query_shape) - 1) if a not in self._axes]
+        return out, (query_shape[0],) + tuple(query_shape[a] for a in other) + (
+            self.num_heads,) + tuple(query_shape[a] for a in self._axes) + tuple(
+            value_shape[a] for a in self._axes)
 
     def get_config(self):
         return {**super().get_config(), "num_heads": self.num_heads, "key_dim": self.key_dim,

@@ -1,197 +1,283 @@
-"""The Layer base class: Keras's build/call split, weights as Tensors."""
+"""The Layer base class: Keras's build/call split, weights as Tensors, sublayers tracked.
+
+A layer builds its weights from the first input shape (`build`), computes with
+Tensor operations (`call`; autograd does the backward) and keeps track of what
+it owns: weights made by `add_weight`, and layers, models and weights assigned
+as attributes (also inside lists and dicts), recursively, in Keras's order.
+Called on symbolic tensors (`Input`), a layer records the call instead of
+computing it (see node.py); that is how functional models are made.
+"""
 from __future__ import annotations
 
 import collections
+import functools
 import inspect
 import re
+import threading
 
 import numpy as np
 
-from .. import initializers
-from ..backends import get_backend
-from ..tensor import Tensor, no_grad
+from .. import tree
+from ..tensor import Tensor, is_grad_enabled
+from .node import KerasTensor, Node, keras_tensors
+from .shapes import check_shape, fmt, is_shape, map_shapes, probe_output_shape, shape_of
+from .tracking import Tracking
+
+__all__ = ["Layer", "LAYER_CLASSES", "auto_name", "check_shape", "to_snake_case"]
 
 _name_counts: collections.Counter = collections.Counter()
 LAYER_CLASSES: dict = {}  # class name -> class, for load_model
+_context = threading.local()  # the `training` value of the outermost layer call
 
 
-def _snake(name: str) -> str:
-    return re.sub(r"(?<=[a-z])([A-Z])", r"_\1", name).lower()
+def to_snake_case(name: str) -> str:
+    """Keras's class name -> layer name: MaxPooling2D -> max_pooling2d, MLPBlock -> mlp_block."""
+    name = re.sub(r"\W+", "", name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
-def check_shape(shape, arg: str, owner: str) -> tuple:
-    """A shape without the batch axis: a tuple of positive ints."""
-    if isinstance(shape, int):
-        shape = (shape,)
-    if not isinstance(shape, (tuple, list)) or not all(
-            isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s > 0 for s in shape):
-        raise ValueError(f"{owner}: `{arg}` must be a tuple of positive ints (without the batch "
-                         f"axis), got {shape!r}")
-    return tuple(int(s) for s in shape)
+def auto_name(prefix: str) -> str:
+    """'dense', then 'dense_1', ... (Keras's counters; explicit names don't advance them)."""
+    base = to_snake_case(prefix)
+    count = _name_counts[base]
+    _name_counts[base] += 1
+    return base if count == 0 else f"{base}_{count}"
 
 
-class Layer:
+def _recording_build(build):
+    """Wrap a subclass's `build` so that calling it, directly or on first use,
+    marks the layer built and remembers the shape (Keras's build wrapper): a
+    second build of a built layer only checks the shape, it never makes a
+    second set of weights."""
+    @functools.wraps(build)
+    def wrapper(self, input_shape=None, *args, **kwargs):
+        if self.built:
+            if is_shape(input_shape):
+                self._check_input_spec(tuple(input_shape))
+            return None
+        result = build(self, input_shape, *args, **kwargs)
+        self._mark_built(input_shape)
+        return result
+    wrapper._records_build = True
+    return wrapper
+
+
+class Layer(Tracking):
     """Base of every layer; subclass with `build(input_shape)` and `call(inputs)`.
 
     `build` creates weights with `add_weight` once the input shape is known;
     `call` computes the output from Tensors, and autograd does the backward.
-    Layers take `training=` when called (only Dropout-like layers use it).
+    `training` reaches every layer whose `call` takes it: given explicitly, or
+    from the outermost layer/model call (Keras's call context).
     """
 
     input_ndim: int | None = None   # exact rank expected, batch included
     min_ndim: int = 1
-
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         LAYER_CLASSES[cls.__name__] = cls
+        build = cls.__dict__.get("build")
+        if build is not None and not getattr(build, "_records_build", False):
+            cls.build = _recording_build(build)
 
-    def __init__(self, name: str | None = None, trainable: bool = True, dtype="float32",
-                 input_shape=None, **kwargs):
+    def __init__(self, *, name: str | None = None, trainable: bool = True, dtype=None,
+                 input_shape=None, input_dim=None, **kwargs):
         owner = type(self).__name__
         if kwargs:
             raise TypeError(f"{owner}: unexpected keyword argument(s) {sorted(kwargs)}")
-        base = _snake(owner)
         if name is None:
-            count = _name_counts[base]
-            name = base if count == 0 else f"{base}_{count}"
-        elif not isinstance(name, str) or not name:
-            raise TypeError(f"{owner}: `name` must be a non-empty string, got {name!r}")
-        _name_counts[base] += 1
+            name = auto_name(owner)
+        elif not isinstance(name, str) or not name or "/" in name:
+            raise TypeError(f"{owner}: `name` must be a non-empty string without '/', got "
+                            f"{name!r}")
         self.name = name
-        self.trainable = bool(trainable)
+        if not isinstance(trainable, (bool, np.bool_)):
+            raise TypeError(f"{owner} {name!r}: `trainable` must be a bool, got {trainable!r}")
         try:
-            self.dtype = np.dtype(dtype).name
+            self.dtype = np.dtype("float32" if dtype is None else dtype).name
         except TypeError:
             raise TypeError(f"{owner} {name!r}: unknown dtype {dtype!r}") from None
         if self.dtype not in ("float32", "float64"):
             raise TypeError(f"{owner} {name!r}: dtype must be float32 or float64, got {dtype!r}")
-        self.input_shape_arg = None if input_shape is None else \
+        if input_dim is not None:
+            input_shape = (input_dim,)
+        self._input_shape_arg = None if input_shape is None else \
             check_shape(input_shape, "input_shape", f"{owner} {name!r}")
         self.built = False
         self.device = "cpu"
         self._weights: list = []
+        self._trainable = bool(trainable)
         self._input_spec: tuple | None = None   # (rank, {axis: size}) fixed at build
-        self._takes_training = "training" in inspect.signature(self.call).parameters
+        self._build_input_shape = None
+        self._inbound_nodes: list = []
+        self._outbound_nodes: list = []
+        params = inspect.signature(self.call).parameters
+        self._takes_training = "training" in params
 
     # ------------------------------------------------------------- contract
-    def build(self, input_shape: tuple) -> None:
+    def build(self, input_shape) -> None:
         """Create weights for `input_shape` (batch axis included, may be None)."""
+        self._mark_built(input_shape)
 
-    def call(self, inputs: Tensor, training: bool = False) -> Tensor:
+    def call(self, inputs, training: bool = False):
         return inputs
 
-    def compute_output_shape(self, input_shape: tuple) -> tuple:
-        """Output shape for `input_shape`; by default found by running on zeros."""
-        dummy = np.zeros((1,) + tuple(input_shape[1:]), self.dtype)
-        with no_grad():
-            out = self(dummy)
-        return (input_shape[0],) + out.shape[1:]
+    def compute_output_shape(self, input_shape):
+        """Output shape for `input_shape`; by default found by running the layer on
+        zeros (twice where sizes are unknown: an axis whose size follows the
+        input's comes back as None)."""
+        return probe_output_shape(self, input_shape)
 
-    # ------------------------------------------------------------ machinery
-    def __call__(self, inputs, training: bool = False) -> Tensor:
-        x = inputs if isinstance(inputs, Tensor) else self._to_tensor(inputs)
-        self.ensure_built(x.shape)
-        return self.call(x, training=training) if self._takes_training else self.call(x)
+    # ---------------------------------------------------------- calling it
+    def __call__(self, *args, **kwargs):
+        if not args:
+            raise TypeError(f"layer {self.name!r}: called without inputs")
+        first = args[0]
+        if len(args) == 1 and isinstance(first, Tensor) and kwargs.keys() <= {"training"}:
+            # the common case, kept short: one Tensor in, nothing symbolic
+            first = self._to_tensor(first)
+            self._maybe_build(first.shape)
+            outputs = self._call_in_context((first,), kwargs)
+            if not isinstance(outputs, Tensor):
+                self._check_outputs(outputs)
+            return outputs
+        if keras_tensors((args, kwargs)):
+            return self._symbolic_call(args, kwargs)
+        first = tree.map_structure(self._to_tensor, first) if _holds_arrays(first) else \
+            self._to_tensor(first)
+        args = (first,) + tuple(
+            self._to_tensor(a) if isinstance(a, np.ndarray) else a for a in args[1:])
+        self._maybe_build(tree.map_structure(shape_of, first))
+        outputs = self._call_in_context(args, kwargs)
+        self._check_outputs(outputs)
+        return outputs
 
-    def _to_tensor(self, inputs) -> Tensor:
-        arr = np.asarray(inputs)
+    def _call_in_context(self, args: tuple, kwargs: dict):
+        """self.call(...) with `training` resolved as Keras does: the explicit value,
+        else the outer call's, else the call signature's default."""
+        outermost = not hasattr(_context, "training")
+        explicit = kwargs.pop("training", None)
+        if explicit is not None:
+            _context.training = bool(explicit)
+        elif outermost:
+            _context.training = None
+        try:
+            training = _context.training
+            if self._takes_training and training is not None:
+                kwargs["training"] = training
+            return self.call(*args, **kwargs)
+        finally:
+            if outermost:
+                del _context.training
+
+    def _to_tensor(self, x):
+        if isinstance(x, Tensor) or x is None:
+            return x
+        arr = np.asarray(x)
         if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
             raise TypeError(f"layer {self.name!r}: expected a numeric array or Tensor, got "
-                            f"{type(inputs).__name__} of dtype {arr.dtype}")
+                            f"{type(x).__name__} of dtype {arr.dtype}")
         return Tensor(arr.astype(self.dtype, copy=False), device=self.device)
 
-    def ensure_built(self, shape: tuple) -> None:
+    def _check_outputs(self, outputs) -> None:
+        """A call must answer Tensors: a NumPy array would silently cut the graph."""
+        for x in tree.flatten(outputs):
+            if isinstance(x, np.ndarray):
+                raise TypeError(
+                    f"layer {self.name!r} ({type(self).__name__}): call() returned a "
+                    f"numpy.ndarray of shape {x.shape}; it must return Tensors (compute with "
+                    f"Tensor operations, or gradients cannot flow"
+                    f"{' through it' if is_grad_enabled() else ''})")
+
+    def _symbolic_call(self, args: tuple, kwargs: dict):
+        """Build from the KerasTensors' shapes, work out the output shapes and record
+        the call as a Node; nothing is computed."""
+        first = args[0]
+        shapes = tree.map_structure(
+            lambda x: x.shape if isinstance(x, KerasTensor) else shape_of(x), first)
+        self._maybe_build(shapes)
+        out_shapes = self.compute_output_shape(shapes)
+        dtype = self.dtype
+
+        def make(shape):
+            return KerasTensor(shape, dtype)
+        outputs = map_shapes(make, out_shapes)
+        Node(self, args, kwargs, outputs)
+        return outputs
+
+    def _maybe_build(self, shapes) -> None:
         """Build on first use; afterwards check the input against what was built."""
-        shape = tuple(shape)
-        self._check_rank(shape)
-        if not self.built:
-            self.build(shape)
-            self.built = True
-            if self._input_spec is None:
-                self._input_spec = (len(shape), {-1: shape[-1]} if self._weights else {})
+        single = is_shape(shapes)
+        if single:
+            shapes = tuple(shapes)
+            self._check_rank(shapes)
+        if self.built:
+            if single:
+                self._check_input_spec(shapes)
             return
-        rank, axes = self._input_spec
+        self.build(shapes)
+        self._mark_built(shapes)
+
+    def ensure_built(self, shape: tuple) -> None:
+        """Build for `shape` if not built yet, else check it (kept for callers)."""
+        self._maybe_build(tuple(shape))
+
+    def _mark_built(self, input_shape) -> None:
+        if self.built:
+            return
+        self.built = True
+        self._build_input_shape = input_shape
+        if self._input_spec is None and is_shape(input_shape) and len(input_shape):
+            last = input_shape[-1]
+            self._input_spec = (len(input_shape),
+                                {-1: last} if self._weights and last is not None else {})
+
+    def _check_input_spec(self, shape: tuple) -> None:
+        if self._input_spec is None:
+            return
+        _, axes = self._input_spec
         for axis, size in axes.items():
-            if shape[axis] != size:
+            if len(shape) >= -axis and shape[axis] is not None and shape[axis] != size:
                 raise ValueError(
                     f'Input 0 of layer "{self.name}" is incompatible with the layer: expected '
                     f"axis {axis} of input shape to have value {size}, but received input "
-                    f"with shape {_fmt(shape)}")
+                    f"with shape {fmt(shape)} (the layer was built for input shape "
+                    f"{fmt(tuple(self._build_input_shape))})")
 
     def _check_rank(self, shape: tuple) -> None:
         if self.input_ndim is not None and len(shape) != self.input_ndim:
             raise ValueError(f'Input 0 of layer "{self.name}" is incompatible with the layer: '
                              f"expected ndim={self.input_ndim}, found ndim={len(shape)}. "
-                             f"Full shape received: {_fmt(shape)}")
+                             f"Full shape received: {fmt(shape)}")
         if len(shape) < self.min_ndim:
             raise ValueError(f'Input 0 of layer "{self.name}" is incompatible with the layer: '
                              f"expected min_ndim={self.min_ndim}, found ndim={len(shape)}. "
-                             f"Full shape received: {_fmt(shape)}")
+                             f"Full shape received: {fmt(shape)}")
 
-    def add_weight(self, name: str, shape: tuple, initializer="glorot_uniform",
-                   trainable: bool = True, dtype=None) -> Tensor:
-        """Create a weight Tensor, keep track of it, and return it."""
-        init = initializers.get(initializer, f"layer {self.name!r} weight {name!r}")
-        value = init(tuple(shape), dtype or self.dtype)
-        w = Tensor(value, requires_grad=trainable, device=self.device)
-        w.name, w.trainable = f"{self.name}/{name}", trainable
-        self._weights.append(w)
-        return w
-
-    # --------------------------------------------------------------- weights
-    @property
-    def weights(self) -> list:
-        return list(self._weights)
+    # -------------------------------------------------------- graph access
+    def _node_attribute(self, attr: str, what: str):
+        if not self._inbound_nodes:
+            raise AttributeError(f"layer {self.name!r} has never been called on a symbolic "
+                                 f"input (Input) and thus has no defined {what}")
+        values = getattr(self._inbound_nodes[0], attr)
+        return values[0] if len(values) == 1 else values
 
     @property
-    def trainable_weights(self) -> list:
-        return [w for w in self._weights if w.trainable] if self.trainable else []
+    def input(self):
+        """The symbolic input of this layer's first call (functional models)."""
+        return self._node_attribute("input_tensors", "input")
 
     @property
-    def non_trainable_weights(self) -> list:
-        return [w for w in self._weights if not (w.trainable and self.trainable)]
-
-    def count_params(self) -> int:
-        return int(sum(w.size for w in self._weights))
-
-    def get_weights(self) -> list:
-        """NumPy copies of the weights, in creation order (Keras's order)."""
-        return [w.numpy().copy() for w in self._weights]
-
-    def set_weights(self, weights) -> None:
-        if not isinstance(weights, (list, tuple)):
-            raise TypeError(f"layer {self.name!r}: set_weights expects a list of arrays, got "
-                            f"{type(weights).__name__}")
-        if len(weights) != len(self._weights):
-            raise ValueError(f"layer {self.name!r}: set_weights expected {len(self._weights)} "
-                             f"arrays, got {len(weights)}")
-        arrays = []
-        for w, new in zip(self._weights, weights):
-            new = np.asarray(new)
-            if not (np.issubdtype(new.dtype, np.floating) or np.issubdtype(new.dtype, np.integer)):
-                raise TypeError(f"layer {self.name!r}: weight {w.name!r} must be numeric, got "
-                                f"dtype {new.dtype}")
-            if new.shape != w.shape:
-                raise ValueError(f"layer {self.name!r}: weight {w.name!r} has shape {w.shape}, "
-                                 f"got an array of shape {new.shape}")
-            arrays.append(new)
-        backend = get_backend(self.device)
-        for w, new in zip(self._weights, arrays):
-            w.data = backend.asarray(new, dtype=w.dtype)
-
-    def to(self, device: str) -> "Layer":
-        """Move this layer's weights to `device` ('cpu' or 'cuda') in place."""
-        backend = get_backend(device)
-        for w in self._weights:
-            w.data, w.device = backend.asarray(w.numpy()), backend.name
-        self.device = backend.name
-        return self
+    def output(self):
+        """The symbolic output of this layer's first call (functional models)."""
+        return self._node_attribute("outputs", "output")
 
     # ---------------------------------------------------------------- config
     def get_config(self) -> dict:
         config = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype}
-        if self.input_shape_arg is not None:
-            config["input_shape"] = list(self.input_shape_arg)
+        if self._input_shape_arg is not None:
+            config["input_shape"] = list(self._input_shape_arg)
         return config
 
     @classmethod
@@ -202,6 +288,9 @@ class Layer:
         return f"<{type(self).__name__} name={self.name!r}, built={self.built}>"
 
 
-def _fmt(shape: tuple) -> str:
-    return "(" + ", ".join("None" if s is None else str(s) for s in shape) + \
-        ("," if len(shape) == 1 else "") + ")"
+def _holds_arrays(x) -> bool:
+    """A list/tuple/dict of arrays or Tensors (several inputs), as opposed to nested
+    lists of numbers (one array written as lists)."""
+    return tree.is_nested(x) and any(
+        x is None or isinstance(x, (np.ndarray, Tensor, KerasTensor)) or hasattr(x, "shape")
+        for x in tree.flatten(x))

@@ -116,9 +116,9 @@ class _Conv2DBase(_Conv):
                                    self.dilation_rate, name=self._owner)
 
     def get_config(self):
-        return {**super().get_config(), "kernel_size": list(self.kernel_size),
-                "strides": list(self.strides), "padding": self.padding,
-                "dilation_rate": list(self.dilation_rate)}
+        return {**super().get_config(), "kernel_size": tuple(self.kernel_size),
+                "strides": tuple(self.strides), "padding": self.padding,
+                "dilation_rate": tuple(self.dilation_rate)}
 
 
 class DepthwiseConv2D(_Conv2DBase):
@@ -242,5 +242,5 @@ class Conv2DTranspose(_Conv2DBase):
     def get_config(self):
         return {**super().get_config(), "filters": self.filters,
                 "output_padding": None if self.output_padding is None else
-                list(self.output_padding),
+                tuple(self.output_padding),
                 "kernel_initializer": initializers.serialize(self.kernel_initializer)}

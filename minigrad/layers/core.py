@@ -9,7 +9,7 @@ from .. import initializers, ops
 from ..ops import activations
 from ..tensor import Tensor
 from ..utils import pair, padding_mode
-from .base import Layer, check_shape
+from .base import Layer
 
 
 def _positive_int(value, arg: str, owner: str) -> int:
@@ -111,8 +111,8 @@ class Conv2D(_WithActivation):
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters,
-                "kernel_size": list(self.kernel_size), "strides": list(self.strides),
-                "padding": self.padding, "dilation_rate": list(self.dilation_rate),
+                "kernel_size": tuple(self.kernel_size), "strides": tuple(self.strides),
+                "padding": self.padding, "dilation_rate": tuple(self.dilation_rate),
                 "groups": self.groups, "use_bias": self.use_bias,
                 "kernel_initializer": initializers.serialize(self.kernel_initializer),
                 "bias_initializer": initializers.serialize(self.bias_initializer)}
@@ -148,8 +148,8 @@ class MaxPooling2D(Layer):
                               name=f"MaxPooling2D {self.name!r}")
 
     def get_config(self):
-        return {**super().get_config(), "pool_size": list(self.pool_size),
-                "strides": list(self.strides), "padding": self.padding}
+        return {**super().get_config(), "pool_size": tuple(self.pool_size),
+                "strides": tuple(self.strides), "padding": self.padding}
 
 
 class Dense(_WithActivation):
@@ -197,7 +197,7 @@ class Flatten(Layer):
 
     def compute_output_shape(self, input_shape):
         rest = input_shape[1:]
-        return (input_shape[0], int(np.prod(rest)) if rest else 1)
+        return (input_shape[0], None if None in rest else int(np.prod(rest)) if rest else 1)
 
     def call(self, inputs):
         return inputs.reshape(inputs.shape[0], -1)
@@ -250,7 +250,8 @@ class ReLU(Activation):
     """max(x, 0)."""
 
     def __init__(self, **kwargs):
-        kwargs.pop("activation", None)
+        if "activation" in kwargs:  # Keras's ReLU has no such argument: never ignore one
+            raise TypeError("ReLU: unexpected keyword argument(s) ['activation']")
         super().__init__("relu", **kwargs)
 
     def get_config(self):
@@ -274,11 +275,3 @@ def conv_pool(conv: "Conv2D", pool: "MaxPooling2D", x: Tensor) -> Tensor:
         x, conv.kernel, conv.bias, conv.strides, conv.padding, conv.dilation_rate,
         "relu" if conv.activation is activations.relu else None, pool.pool_size,
         pool.strides, pool.padding, name=f"Conv2D {conv.name!r} + MaxPooling2D {pool.name!r}")
-
-
-class Input:
-    """The shape of a Sequential's input, without the batch: `layers.Input((28, 28, 1))`."""
-
-    def __init__(self, shape, name: str | None = None):
-        self.shape = check_shape(shape, "shape", "Input")
-        self.name = name

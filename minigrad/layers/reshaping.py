@@ -78,7 +78,7 @@ class Reshape(Layer):
         return inputs.reshape((inputs.shape[0],) + self.target_shape)
 
     def get_config(self):
-        return {**super().get_config(), "target_shape": list(self.target_shape)}
+        return {**super().get_config(), "target_shape": tuple(self.target_shape)}
 
 
 class Permute(Layer):
@@ -106,7 +106,7 @@ class Permute(Layer):
         return inputs.transpose((0,) + self.dims)
 
     def get_config(self):
-        return {**super().get_config(), "dims": list(self.dims)}
+        return {**super().get_config(), "dims": tuple(self.dims)}
 
 
 class RepeatVector(Layer):
@@ -216,5 +216,5 @@ class UpSampling2D(Layer):
         return reshaping.upsample_bilinear(inputs, self.size)
 
     def get_config(self):
-        return {**super().get_config(), "size": list(self.size),
+        return {**super().get_config(), "size": tuple(self.size),
                 "interpolation": self.interpolation}

@@ -16,6 +16,7 @@ from .pooling import avg_pool2d  # noqa: F401
 from .cross_entropy import softmax_cross_entropy  # noqa: F401
 from .dense import dense  # noqa: F401
 from .dropout import dropout  # noqa: F401
+from .merging import concatenate, maximum, minimum  # noqa: F401
 from .pool import max_pool2d, pool2d_geometry  # noqa: F401
 
 

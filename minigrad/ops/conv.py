@@ -23,7 +23,7 @@ def conv2d_geometry(input_shape, kernel_size, strides=1, padding: str = "valid",
     _, h, w, _ = input_shape
     oh, pt, _ = same_or_valid(h, kh, sh, dh, padding)
     ow, pl, _ = same_or_valid(w, kw, sw, dw, padding)
-    if oh < 1 or ow < 1:
+    if any(n is not None and n < 1 for n in (oh, ow)):
         raise ValueError(f"{name}: kernel_size {(kh, kw)} with dilation_rate {(dh, dw)} is "
                          f"larger than the {padding!r} input {(h, w)}")
     return ConvGeometry(sh, sw, pt, pl, dh, dw, oh, ow)

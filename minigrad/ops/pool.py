@@ -21,7 +21,7 @@ def pool2d_geometry(input_shape, pool_size=(2, 2), strides=None, padding: str = 
     _, h, w, _ = input_shape
     oh, pt, _ = same_or_valid(h, ph, sh, 1, padding)
     ow, pl, _ = same_or_valid(w, pw, sw, 1, padding)
-    if oh < 1 or ow < 1:
+    if any(n is not None and n < 1 for n in (oh, ow)):
         raise ValueError(f"{name}: pool_size {(ph, pw)} is larger than the 'valid' input "
                          f"{(h, w)}")
     return PoolGeometry(ph, pw, sh, sw, pt, pl, oh, ow)

@@ -255,6 +255,20 @@ def cases():
         ("sgd_update", (p, g, rand(3, 4), 0.1, 0.0, False), (0, 2), "plain"),
         ("sgd_update", (p, g, rand(3, 4), 0.1, 0.9, False), (0, 2), "momentum"),
         ("sgd_update", (p, g, rand(3, 4), 0.1, 0.9, True), (0, 2), "nesterov"),
+        ("power", (pos, rand(4)), None, "array-exponent"),
+        # merge layers: NaN propagates as np.maximum, ties go to the first operand
+        ("maximum", (x, rand(4)), None, "broadcast"),
+        ("maximum", (np.array([1, np.nan, 2, 3], F32), np.array([np.nan, 1, 2, -1], F32)),
+         None, "nan-ties"),
+        ("minimum", (rand(3, 1), x), None, ""),
+        ("extremum_backward", (x, rand(4), rand(2, 3, 4), True), None, "max"),
+        ("extremum_backward", (rand(3, 1), x, rand(2, 3, 4), False), None, "min"),
+        ("extremum_backward", (np.ones(3, F32), np.ones(3, F32), rand(3), True), None, "ties"),
+        ("concatenate", ([x, rand(2, 3, 2)], -1), None, "last"),
+        ("concatenate", ([x, rand(1, 3, 4), rand(3, 3, 4)], 0), None, "first"),
+        ("concatenate", ([rand(2, 1, 2, dtype=F64), rand(2, 2, 2, dtype=F64)], 1), None, "f64"),
+        ("split", (x, [1, 3], 2), None, "last"),
+        ("split", (x, [1, 1], 0), None, "first"),
     ]
 
 
@@ -262,7 +276,8 @@ CASES = cases()
 # compared exactly: copies, masks, integer outputs (argmax), selects
 EXACT = {"constant", "dropout", "one_hot", "reshape", "transpose", "asarray", "to_numpy",
          "zeros", "full", "negative", "relu_forward", "relu_backward", "clip", "clip_mask",
-         "maxpool2d_forward", "is_device_array", "count_correct", "take"}
+         "maxpool2d_forward", "is_device_array", "count_correct", "take",
+         "maximum", "minimum", "extremum_backward", "concatenate", "split"}
 
 
 def every_other(backend, a):

@@ -62,6 +62,28 @@ MHA = [  # (kwargs, query shape, value shape)
 ]
 
 
+CONVMIXER = [dict(image_size=16, filters=16, depth=2, kernel_size=3, patch_size=2),
+             dict()]   # the example's own ConvMixer-256/8
+
+
+def convmixer_counts():
+    """tests/keras_io_convmixer.py's code run with Keras: its imports swapped back."""
+    import types
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                        "keras_io_convmixer.py")
+    source = open(path).read().replace("import minigrad as keras", "import keras").replace(
+        "from minigrad import layers", "from keras import layers")
+    module = types.ModuleType("convmixer")
+    exec(compile(source, path, "exec"), module.__dict__)
+    out = []
+    for kwargs in CONVMIXER:
+        model = module.get_conv_mixer_256_8(**kwargs)
+        trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+        out.append({"kwargs": kwargs, "total": model.count_params(), "trainable": trainable,
+                    "layers": len(model.layers)})
+    return out
+
+
 def layers_of(spec):
     return [(name, kw) for name, kw in spec if not name.endswith("_skip")]
 
@@ -85,6 +107,7 @@ def main():
         out["mha"].append({"kwargs": kwargs, "query": list(qs), "value": list(vs),
                            "output": list(y.shape), "count_params": layer.count_params(),
                            "weights": [list(w.shape) for w in layer.weights]})
+    out["convmixer"] = convmixer_counts()
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "keras3_layer_params.json")
     with open(path, "w") as f:
         json.dump(out, f, indent=1)

@@ -137,6 +137,24 @@ class CPUBackend(LayerOps, Backend):
         index = tuple(slice(b, n - e) for (b, e), n in zip(widths, np.shape(a)))
         return np.ascontiguousarray(a[index])
 
+    def maximum(self, a, b):
+        return np.maximum(a, b)
+
+    def minimum(self, a, b):
+        return np.minimum(a, b)
+
+    def extremum_backward(self, a, b, g, take_max):
+        wins = np.broadcast_to(a >= b if take_max else a <= b, g.shape)
+        zero = g.dtype.type(0)
+        return np.where(wins, g, zero), np.where(wins, zero, g)
+
+    def concatenate(self, arrays, axis):
+        return np.concatenate([np.asarray(a) for a in arrays], axis=axis)
+
+    def split(self, a, sizes, axis):
+        edges = np.cumsum(sizes)[:-1]
+        return tuple(np.ascontiguousarray(p) for p in np.split(a, edges, axis=axis))
+
     # ------------------------------------------------------ data and metrics
     def one_hot(self, labels, k, dtype):
         labels = np.asarray(labels)

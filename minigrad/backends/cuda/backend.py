@@ -138,6 +138,53 @@ class CUDABackend(LayerOps, Backend):
     def divide(self, a, b):
         return self._binary(K.DIV, a, b)
 
+    def maximum(self, a, b):
+        return self._binary(K.MAX, a, b)
+
+    def minimum(self, a, b):
+        return self._binary(K.MIN, a, b)
+
+    def extremum_backward(self, a, b, g, take_max):
+        a, b = self._operands(a, b)
+        g = self.asarray(g)
+        shape = tuple(g.shape)
+        ga, gb = self.empty(shape, g.dtype), self.empty(shape, g.dtype)
+        _launch(K.extremum_backward, g.size, _flat(a), _flat(b), _flat(g), _flat(ga),
+                _flat(gb), bool(take_max), padded(shape, [0] * len(shape))[0],
+                broadcast_strides(a, shape), broadcast_strides(b, shape))
+        return ga, gb
+
+    def _axis_first(self, a, axis: int):
+        perm = (axis,) + tuple(d for d in range(a.ndim) if d != axis)
+        return self.transpose(a, perm), perm
+
+    def concatenate(self, arrays, axis):
+        """Each array with the axis moved to the front (a gather), copied device to
+        device as one contiguous run, and the axis moved back."""
+        arrays = [self.asarray(a) for a in arrays]
+        axis %= arrays[0].ndim
+        parts = [self._axis_first(a, axis)[0] for a in arrays]
+        perm = self._axis_first(arrays[0], axis)[1]
+        out = self.empty((sum(p.shape[0] for p in parts),) + tuple(parts[0].shape[1:]),
+                         arrays[0].dtype)
+        flat, offset = _flat(out), 0
+        for p in parts:
+            if p.size:
+                flat[offset:offset + p.size].copy_to_device(_flat(p))
+            offset += p.size
+        return self.transpose(out, tuple(int(i) for i in np.argsort(perm)))
+
+    def split(self, a, sizes, axis):
+        a = self.asarray(a)
+        axis %= a.ndim
+        front, perm = self._axis_first(a, axis)
+        inverse = tuple(int(i) for i in np.argsort(perm))
+        pieces, start = [], 0
+        for n in sizes:
+            pieces.append(self.transpose(front[start:start + n], inverse))
+            start += n
+        return tuple(pieces)
+
     def _unary(self, op, x, p=0, q=0):
         x = self.asarray(x)
         out = self.empty(x.shape, x.dtype)
@@ -158,6 +205,8 @@ class CUDABackend(LayerOps, Backend):
         return self._unary(K.SQRT, a)
 
     def power(self, a, exponent):
+        if self.is_device_array(exponent) or np.ndim(exponent) > 0:
+            return self._binary(K.POW2, a, exponent)
         return self._unary(K.POW, a, exponent)
 
     def clip(self, a, low, high):

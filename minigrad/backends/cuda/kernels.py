@@ -47,12 +47,13 @@ def _offset(i, shape, strides):
 
 
 # ------------------------------------------------------- elementwise math
-ADD, SUB, MUL, DIV = 0, 1, 2, 3
+ADD, SUB, MUL, DIV, MAX, MIN, POW2 = range(7)
 
 
 @cuda.jit
 def binary(a, b, out, op, shape, sa, sb):
-    """out[i] = a[...] op b[...] with NumPy broadcasting via host-computed strides."""
+    """out[i] = a[...] op b[...] with NumPy broadcasting via host-computed strides.
+    MAX/MIN: a NaN operand gives NaN (np.maximum); POW2: a ** b."""
     i = cuda.grid(1)
     if i < out.size:
         x = a[_offset(i, shape, sa)]
@@ -63,8 +64,26 @@ def binary(a, b, out, op, shape, sa, sb):
             out[i] = x - y
         elif op == MUL:
             out[i] = x * y
-        else:
+        elif op == DIV:
             out[i] = x / y
+        elif op == MAX:
+            out[i] = x if (x >= y or x != x) else y
+        elif op == MIN:
+            out[i] = x if (x <= y or x != x) else y
+        else:
+            out[i] = x ** y
+
+
+@cuda.jit
+def extremum_backward(a, b, g, ga, gb, take_max, shape, sa, sb):
+    """g to a where a wins (ties to a), else to b; both at g's (broadcast) shape."""
+    i = cuda.grid(1)
+    if i < g.size:
+        x = a[_offset(i, shape, sa)]
+        y = b[_offset(i, shape, sb)]
+        wins = x >= y if take_max else x <= y
+        ga[i] = g[i] if wins else 0.0
+        gb[i] = 0.0 if wins else g[i]
 
 
 @cuda.jit
