@@ -1,4 +1,4 @@
-"""keras-io's "Image classification with ConvMixer" (examples/vision/convmixer.py, Keras 3
+"""keras-io's "Image classification with ConvMixer" (keras.io/examples/vision/convmixer, Keras 3
 version), its model code with only the imports changed: run by tests/test_keras_io_ports.py
 with minigrad, and by tests/data/keras3_layer_params.py with real Keras (which records
 the parameter counts the test compares with)."""

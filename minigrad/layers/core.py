@@ -247,17 +247,34 @@ class Activation(_WithActivation):
 
 
 class ReLU(Activation):
-    """max(x, 0)."""
+    """max(x, 0); with Keras's options, capped at max_value, and below threshold
+    negative_slope * (x - threshold) instead of 0 (keras.activations.relu)."""
 
-    def __init__(self, **kwargs):
+    def __init__(self, max_value=None, negative_slope: float = 0.0, threshold: float = 0.0,
+                 **kwargs):
         if "activation" in kwargs:  # Keras's ReLU has no such argument: never ignore one
             raise TypeError("ReLU: unexpected keyword argument(s) ['activation']")
-        super().__init__("relu", **kwargs)
+        for arg, value, ok in (("max_value", max_value, max_value is None or (
+                                    isinstance(max_value, numbers.Real) and max_value >= 0)),
+                               ("negative_slope", negative_slope,
+                                isinstance(negative_slope, numbers.Real) and negative_slope >= 0),
+                               ("threshold", threshold, isinstance(threshold, numbers.Real))):
+            if not ok or isinstance(value, bool):
+                want = {"max_value": "a number >= 0 or None", "negative_slope": "a number >= 0",
+                        "threshold": "a number"}[arg]
+                raise ValueError(f"ReLU: `{arg}` must be {want}, got {value!r}")
+        self.max_value, self.negative_slope, self.threshold = max_value, negative_slope, threshold
+        plain = max_value is None and negative_slope == 0 and threshold == 0
+        super().__init__("relu" if plain else self._relu, **kwargs)
+
+    def _relu(self, x):
+        return activations.relu(x, self.negative_slope, self.max_value, self.threshold)
 
     def get_config(self):
         config = super().get_config()
         config.pop("activation")
-        return config
+        return {**config, "max_value": self.max_value, "negative_slope": self.negative_slope,
+                "threshold": self.threshold}
 
 
 def can_fuse_conv_pool(conv: Layer, pool: Layer) -> bool:

@@ -2,7 +2,7 @@
 matrix."""
 from __future__ import annotations
 
-from .. import initializers, ops
+from .. import initializers, ops, random
 from .base import Layer
 from .core import _positive_int
 
@@ -11,7 +11,6 @@ class _RandomUniform(initializers.Initializer):
     """U(-0.05, 0.05): Keras's 'uniform' (RandomUniform's defaults)."""
 
     def __call__(self, shape, dtype="float32"):
-        from .. import random
         return random.generator().uniform(-0.05, 0.05, shape).astype(dtype)
 
 

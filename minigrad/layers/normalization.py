@@ -10,6 +10,7 @@ from ..ops import activations
 from ..ops.normalization import batch_normalization, batch_normalization_training
 from ..tensor import Tensor, no_grad
 from .base import Layer
+from .core import Activation, Conv2D
 
 
 def _number(value, arg: str, owner: str, low: float, high: float | None = None,
@@ -206,7 +207,6 @@ class LayerNormalization(Layer):
 def can_fold_conv_bn(conv: Layer, bn: Layer, training) -> bool:
     """A Conv2D without activation straight into a BatchNormalization over its
     channels, run in inference mode: the normalisation folds into the conv."""
-    from .core import Conv2D
     return (isinstance(conv, Conv2D) and type(bn) is BatchNormalization and
             conv.activation is activations.linear and bn.axis in (-1, 3) and
             not (training and bn.trainable))
@@ -214,7 +214,6 @@ def can_fold_conv_bn(conv: Layer, bn: Layer, training) -> bool:
 
 def is_relu(layer: Layer) -> bool:
     """A layer that is exactly ReLU (ReLU(), Activation('relu')): foldable into the conv."""
-    from .core import Activation
     return type(layer).__name__ in ("ReLU", "Activation") and isinstance(layer, Activation) and \
         layer.activation is activations.relu
 

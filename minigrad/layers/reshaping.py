@@ -7,6 +7,7 @@ import numbers
 import numpy as np
 
 from ..ops import reshaping
+from ..utils import pair
 from .base import Layer
 
 
@@ -196,7 +197,6 @@ class UpSampling2D(Layer):
 
     def __init__(self, size=(2, 2), data_format=None, interpolation: str = "nearest", **kwargs):
         super().__init__(**kwargs)
-        from ..utils import pair
         _channels_last(data_format, _owner(self))
         self.size = pair(size, "size", _owner(self))
         if interpolation not in ("nearest", "bilinear"):

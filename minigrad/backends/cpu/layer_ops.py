@@ -1,15 +1,17 @@
-"""The CPU backend's normalisation, average-pool, grouped-conv and embedding
-functions (part of CPUBackend, which mixes this class in; kernels in
-layer_kernels.py). Conventions as backend.py: inputs made C-contiguous first,
-one kernel launch at a time."""
+"""The CPU backend's layer functions: convolution (im2col + one BLAS matmul), max and
+average pooling, grouped conv, normalisation, the embedding gradient, pad and crop
+(part of CPUBackend, which mixes this class in; kernels in kernels.py and
+layer_kernels.py). Conventions as backend.py: inputs made C-contiguous first, one
+kernel launch at a time."""
 from __future__ import annotations
 
 import numpy as np
 
 from ..indexing import segments
+from . import kernels as K
 from . import layer_kernels as LK
 
-CHUNKS = 64  # fixed row chunks of every sum over rows (see layer_kernels)
+CHUNKS = 64  # fixed row chunks of every sum over rows (kernels.bias_act_backward's too)
 
 
 def _rows(a: np.ndarray) -> np.ndarray:
@@ -19,7 +21,74 @@ def _rows(a: np.ndarray) -> np.ndarray:
 
 
 class LayerOps:
-    """Mixed into CPUBackend: uses its `_launch` and `_empty`."""
+    """Mixed into CPUBackend: uses its `_launch`, `_c`, `_write_back` and `_empty`."""
+
+    # ---------------------------------------------------------- convolution
+    def conv2d_forward(self, x, w, geom):
+        """im2col in Numba, then one BLAS matmul; cols is kept for the weight gradient."""
+        x, w = self._c(x), self._c(w)
+        sh, sw, pt, pl, dh, dw, oh, ow = geom
+        n = x.shape[0]
+        kh, kw, c, f = w.shape
+        cols = self._empty((n * oh * ow, kh * kw * c), x.dtype)
+        self._launch(K.im2col, x, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, cols)
+        y = np.matmul(cols, w.reshape(kh * kw * c, f), out=self._empty((n * oh * ow, f), x.dtype))
+        return y.reshape(n, oh, ow, f), cols
+
+    def conv2d_backward_input(self, gy, w, x_shape, geom):
+        gy, w = self._c(gy), self._c(w)
+        sh, sw, pt, pl, dh, dw, _, _ = geom
+        n, oh, ow, f = gy.shape
+        kh, kw, c, _ = w.shape
+        gcols = np.matmul(gy.reshape(-1, f), w.reshape(kh * kw * c, f).T,
+                          out=self._empty((gy.size // f, kh * kw * c), gy.dtype))
+        gx = self._empty(x_shape, gy.dtype)
+        self._launch(K.col2im, gcols, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, gx)
+        return gx
+
+    def conv2d_backward_weight(self, gy, cols, w_shape):
+        f = gy.shape[-1]
+        return (cols.T @ gy.reshape(-1, f)).reshape(w_shape)
+
+    def bias_act(self, y, b, relu):
+        work = self._c(y)
+        f = y.shape[-1]
+        b = np.zeros(f, y.dtype) if b is None else self._c(b)
+        self._launch(K.bias_act, work.reshape(-1, f), b, bool(relu))
+        self._write_back((y,), (work,))
+        return y
+
+    def bias_act_backward(self, y, gy, need_bias):
+        """The ReLU mask and the bias gradient's sums in one pass."""
+        y, gy = self._c(y), self._c(gy)
+        f = y.shape[-1]
+        g = self._empty(gy.shape, gy.dtype)
+        partial = np.empty((CHUNKS, f), gy.dtype)
+        self._launch(K.bias_act_backward, y.reshape(-1, f), gy.reshape(-1, f), g.reshape(-1, f),
+                partial)
+        return g, (partial.sum(axis=0) if need_bias else None)
+
+    def bias_grad(self, gy):
+        gy = self._c(gy)
+        f = gy.shape[-1]
+        partial = np.empty((CHUNKS, f), gy.dtype)
+        self._launch(K.column_sums, gy.reshape(-1, f), partial)
+        return partial.sum(axis=0)
+
+    # ------------------------------------------------------------- max pool
+    def maxpool2d_forward(self, x, geom):
+        x = self._c(x)
+        ph, pw, sh, sw, pt, pl, oh, ow = geom
+        n, _, _, c = x.shape
+        y = self._empty((n, oh, ow, c), x.dtype)
+        arg = self._empty((n, oh, ow, c), np.int32)
+        self._launch(K.maxpool_forward, x, ph, pw, sh, sw, pt, pl, y, arg)
+        return y, arg
+
+    def maxpool2d_backward(self, gy, arg, x_shape):
+        gx = self._empty(x_shape, gy.dtype)
+        self._launch(K.maxpool_backward, self._c(gy), self._c(arg), gx)
+        return gx
 
     # ---------------------------------------------------------- average pool
     def avgpool2d_forward(self, x, geom):
@@ -116,6 +185,14 @@ class LayerOps:
                      np.ascontiguousarray(invstd).reshape(-1), np.ascontiguousarray(gamma),
                      gx.reshape(x2.shape))
         return gx
+
+    # -------------------------------------------------------------- pad, crop
+    def pad(self, a, widths):
+        return np.pad(a, [tuple(int(v) for v in w) for w in widths])
+
+    def crop(self, a, widths):
+        index = tuple(slice(b, n - e) for (b, e), n in zip(widths, np.shape(a)))
+        return np.ascontiguousarray(a[index])
 
     # ------------------------------------------------------------- embedding
     def take_backward(self, gy, idx, rows):

@@ -53,6 +53,6 @@ def load():
                                f"use device='cpu', or NUMBA_ENABLE_CUDASIM=1 to simulate")
         from . import kernels, layer_kernels, layer_ops, linalg
         _impl.bind(cu, kernels, linalg)
-        layer_ops.bind(layer_kernels)
+        layer_ops.bind(kernels, layer_kernels)
         BACKEND = _impl.CUDABackend()
     return BACKEND

@@ -277,20 +277,6 @@ class CUDABackend(LayerOps, Backend):
             raise ValueError(f"cannot reshape array of shape {tuple(a.shape)} into shape {shape}")
         return self.asarray(a).reshape(shape)
 
-    def pad(self, a, widths):
-        """Zeros, then a copied into the middle (numba-cuda's strided assignment)."""
-        a = self.asarray(a)
-        widths = [tuple(int(v) for v in w) for w in widths]
-        out = self.zeros(tuple(n + b + e for n, (b, e) in zip(a.shape, widths)), a.dtype)
-        if a.size:
-            out[tuple(slice(b, b + n) for n, (b, _) in zip(a.shape, widths))] = a
-        return out
-
-    def crop(self, a, widths):
-        a = self.asarray(a)
-        view = a[tuple(slice(int(b), n - int(e)) for (b, e), n in zip(widths, a.shape))]
-        return self.asarray(view) if view.size else self.empty(view.shape, a.dtype)
-
     def transpose(self, a, axes=None):
         a = self.asarray(a)
         axes = tuple(range(a.ndim))[::-1] if axes is None else tuple(ax % a.ndim for ax in axes)
@@ -325,66 +311,6 @@ class CUDABackend(LayerOps, Backend):
         right = self.empty(rows[0], np.float32)  # exact counts up to 2**24 a batch
         _launch(K.correct_rows, rows[0], y_pred.reshape(rows), true, code, right)
         return int(self.to_numpy(self.sum(right)))
-
-    # ---------------------------------------------------------- convolution
-    def conv2d_forward(self, x, w, geom):
-        """im2col (one thread per column element), then the tiled matmul."""
-        x, w = self.asarray(x), self.asarray(w)
-        sh, sw, pt, pl, dh, dw, oh, ow = geom
-        n = x.shape[0]
-        kh, kw, c, f = w.shape
-        cols = self.empty((n * oh * ow, kh * kw * c), x.dtype)
-        _launch(K.im2col, cols.size, x, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, cols)
-        return self._matmul(cols, w.reshape(kh * kw * c, f)).reshape(n, oh, ow, f), cols
-
-    def conv2d_backward_input(self, gy, w, x_shape, geom):
-        """gcols = gy @ w.T (the transpose read in place), then col2im as a gather."""
-        gy, w = self.asarray(gy), self.asarray(w)
-        sh, sw, pt, pl, dh, dw, _, _ = geom
-        n, oh, ow, f = gy.shape
-        kh, kw, c, _ = w.shape
-        gcols = self._matmul(gy.reshape(n * oh * ow, f), w.reshape(kh * kw * c, f), tb=True)
-        gx = self.empty(x_shape, gy.dtype)
-        _launch(K.col2im, gx.size, gcols, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, gx)
-        return gx
-
-    def conv2d_backward_weight(self, gy, cols, w_shape):
-        """cols.T @ gy: the tiled matmul with split-K (per-block partial sums, no atomics)."""
-        gy, cols = self.asarray(gy), self.asarray(cols)
-        f = tuple(gy.shape)[-1]
-        return self._matmul(cols, gy.reshape(gy.size // f, f), ta=True).reshape(tuple(w_shape))
-
-    def bias_act(self, y, b, relu):
-        work = self.asarray(y)
-        f = tuple(y.shape)[-1]
-        b = self.zeros(f, y.dtype) if b is None else self.asarray(b)
-        _launch(K.bias_act, y.size, work.reshape(y.size // f, f), b, bool(relu))
-        self._write_back((y,), (work,))
-        return y
-
-    def bias_act_backward(self, y, gy, need_bias):
-        g = self.relu_backward(y, gy)
-        return g, (self.bias_grad(g) if need_bias else None)
-
-    def bias_grad(self, gy):
-        f = tuple(gy.shape)[-1]
-        return self.sum(self.asarray(gy).reshape(gy.size // f, f), axis=0)
-
-    # ------------------------------------------------------------- max pool
-    def maxpool2d_forward(self, x, geom):
-        x = self.asarray(x)
-        ph, pw, sh, sw, pt, pl, oh, ow = geom
-        n, _, _, c = x.shape
-        y = self.empty((n, oh, ow, c), x.dtype)
-        arg = self.empty((n, oh, ow, c), np.int32)
-        _launch(K.maxpool_forward, y.size, x, ph, pw, sh, sw, pt, pl, y, arg)
-        return y, arg
-
-    def maxpool2d_backward(self, gy, arg, x_shape):
-        gy, arg = self.asarray(gy), self.asarray(arg)
-        gx = self.zeros(x_shape, gy.dtype)
-        _launch(K.maxpool_backward, gy.size, gy, arg, gx)
-        return gx
 
     # ---------------------------------------------------------- activations
     def map_forward(self, op, x, a=0.0, b=0.0):
