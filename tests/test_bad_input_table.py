@@ -64,6 +64,13 @@ def _built_conv(channels=3):
     return layer
 
 
+def _mha_wrong_weights():
+    """set_weights with num_heads * key_dim not the layer's (built without a kernel run)."""
+    layer = L.MultiHeadAttention(2, 3, name="mha0")
+    layer.build((1, 4, 5), (1, 6, 5))
+    layer.set_weights([np.zeros((5, 4, 3))] + layer.get_weights()[1:])
+
+
 def _saved(tmp, name="m.npz"):
     path = os.path.join(tmp, name)
     _model().save(path)
@@ -431,6 +438,10 @@ CASES = [
     ("normalization_mean_only", lambda t: L.Normalization(mean=1.0), ValueError, "give both `mean` and `variance` or neither"),
     ("gaussian_noise_stddev", lambda t: L.GaussianNoise(2.0), ValueError, "`stddev` must be a float in [0, 1], got 2.0"),
     ("spatial_dropout_rate", lambda t: L.SpatialDropout2D(1.0), ValueError, "`rate` must be a float in [0, 1), got 1.0"),
+    ("mha_mask_shape", lambda t: L.MultiHeadAttention(2, 3, name="att")(np.zeros((2, 4, 5), "f4"), np.zeros((2, 6, 5), "f4"), attention_mask=np.ones((2, 4, 5), bool)), ValueError, "MultiHeadAttention 'att': `attention_mask` of shape (2, 4, 5) does not broadcast to the attention scores (2, 2, 4, 6); expected (batch, query positions, key positions) = (2, 4, 6)"),
+    ("mha_weights_mismatch", lambda t: _mha_wrong_weights(), ValueError, "weight 'mha0/query/kernel' has shape (5, 2, 3), got an array of shape (5, 4, 3)"),
+    ("mha_key_dim", lambda t: L.MultiHeadAttention(2, 0), ValueError, "`key_dim` must be a positive int, got 0"),
+    ("mha_value_key_shapes", lambda t: L.MultiHeadAttention(2, 3)(np.zeros((2, 4, 5), "f4"), np.zeros((2, 6, 5), "f4"), key=np.zeros((2, 5, 5), "f4")), ValueError, "`value` and `key` must match in every axis but the last"),
 ]
 
 

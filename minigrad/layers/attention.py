@@ -174,6 +174,12 @@ class MultiHeadAttention(Layer):
             raise ValueError(f"{o}: `query`, `value` and `key` must match in the batch and "
                              f"non-attention axes {other} (and value/key in all but the "
                              f"last), got {query.shape}, {value.shape}, {key.shape}")
+        # the scores' shape, Keras's layout: batch, other axes, heads, query and key positions
+        tq, tk = (tuple(t.shape[a] for a in axes) for t in (query, key))
+        full = (query.shape[0],) + tuple(query.shape[a] for a in other) + (self.num_heads,) + \
+            tq + tk
+        flat = (int(np.prod(full[:2 + len(other)])), int(np.prod(tq)), int(np.prod(tk)))
+        keep = self._mask(attention_mask, use_causal_mask, full, flat)  # checked before work
         q = self._project(query, self._query_kernel, self._query_bias)
         k = self._project(key, self._key_kernel, self._key_bias)
         v = self._project(value, self._value_kernel, self._value_bias)
@@ -181,9 +187,6 @@ class MultiHeadAttention(Layer):
         q = q * (1.0 / math.sqrt(self.key_dim))
         qr, kr, vr = self._rows(q, perm), self._rows(k, perm), self._rows(v, perm)
         scores = batched_matmul(qr, kr.transpose(0, 2, 1), name=o)          # (rows, Tq, Tk)
-        lead = q.transpose(perm).shape[:1 + len(other) + 1]                 # batch, other, heads
-        full = lead + tuple(query.shape[a] for a in axes) + tuple(key.shape[a] for a in axes)
-        keep = self._mask(attention_mask, use_causal_mask, full, scores.shape)
         probs = masked_softmax(scores, keep, -1)
         attended = probs
         if training and self.dropout > 0:
