@@ -75,6 +75,8 @@ CASES = {  # name: (layer factory, input shape, call kwargs)
     "conv1d_groups": (lambda: L.Conv1D(4, 3, groups=2, dtype="float64"), (1, 6, 4), {}),
     "conv2d_groups": (lambda: L.Conv2D(6, 3, padding="same", groups=3, dtype="float64"),
                       (2, 4, 4, 3), {}),
+    "conv2d_groups_gemm": (lambda: L.Conv2D(4, 2, strides=2, groups=2, dtype="float64"),
+                           (1, 4, 4, 16), {}),
     "depthwise": (lambda: L.DepthwiseConv2D(3, 2, padding="same", depth_multiplier=2,
                                             dtype="float64"), (2, 5, 5, 2), {}),
     "depthwise_dilated_relu": (lambda: L.DepthwiseConv2D(2, dilation_rate=2, activation="relu",

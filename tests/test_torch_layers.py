@@ -207,12 +207,15 @@ def test_conv2d_transpose_matches_conv_transpose2d(xs, k, f, s, pad, op, d, rng)
     close(gb, tb.grad)
 
 
-@pytest.mark.parametrize("groups,mult", [(2, None), (4, None), (None, 2), (None, 1)])
-def test_grouped_and_depthwise_conv_match_torch(groups, mult, rng):
-    xs = (2, 6, 6, 4)
+@pytest.mark.parametrize("groups,mult,c", [(2, None, 4), (4, None, 4), (None, 2, 4),
+                                           (None, 1, 4), (2, None, 16), (3, None, 24)])
+def test_grouped_and_depthwise_conv_match_torch(groups, mult, c, rng):
+    """Groups of 8 channels or more take the per-group GEMM path, fewer the direct
+    kernel (ops/grouped_conv.py); both against torch."""
+    xs = (2, 6, 6, c)
     x = rng.standard_normal(xs).astype(np.float32)
     if mult is None:
-        layer = L.Conv2D(8, 3, padding="same", groups=groups)
+        layer = L.Conv2D(2 * c, 3, padding="same", groups=groups)
     else:
         layer = L.DepthwiseConv2D(3, padding="same", depth_multiplier=mult)
     out = layer.compute_output_shape(xs)

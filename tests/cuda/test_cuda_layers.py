@@ -18,6 +18,8 @@ CASES = {  # name: (layer factory, input shape, call kwargs)
     "depthwise": (lambda: L.DepthwiseConv2D(3, padding="same", depth_multiplier=2),
                   (1, 4, 4, 2), {}),
     "grouped_conv": (lambda: L.Conv2D(4, 2, groups=2), (1, 3, 3, 4), {}),
+    "grouped_conv_gemm": (lambda: L.Conv2D(4, 2, groups=2, activation="relu"),
+                          (1, 3, 3, 16), {}),
     "conv_transpose": (lambda: L.Conv2DTranspose(2, 3, strides=2, padding="same"),
                        (1, 2, 3, 2), {}),
     "conv1d_causal": (lambda: L.Conv1D(2, 2, padding="causal", dilation_rate=2), (1, 5, 2), {}),
