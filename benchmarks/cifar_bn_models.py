@@ -9,28 +9,17 @@ WIDTHS = (32, 64, 128)
 INPUT = (32, 32, 3)
 
 
-def minigrad_model(mg):
-    L = mg.layers
+def keras_api_model(k):
+    """The network in minigrad or Keras 3 (`k`: either module; the same code runs on both)."""
+    L = k.layers
     blocks = []
     for i, filters in enumerate(WIDTHS):
         blocks += [L.Conv2D(filters, 3, padding="same", use_bias=False),
                    L.BatchNormalization(momentum=0.9), L.ReLU()]
         if i < len(WIDTHS) - 1:
             blocks.append(L.MaxPooling2D(2))
-    return mg.Sequential([L.Input(INPUT), *blocks, L.GlobalAveragePooling2D(),
-                          L.Dense(10, activation="softmax")])
-
-
-def keras_model(keras):
-    L = keras.layers
-    blocks = []
-    for i, filters in enumerate(WIDTHS):
-        blocks += [L.Conv2D(filters, 3, padding="same", use_bias=False),
-                   L.BatchNormalization(momentum=0.9), L.ReLU()]
-        if i < len(WIDTHS) - 1:
-            blocks.append(L.MaxPooling2D(2))
-    return keras.Sequential([keras.Input(INPUT), *blocks, L.GlobalAveragePooling2D(),
-                             L.Dense(10, activation="softmax")])
+    return k.Sequential([k.Input(INPUT), *blocks, L.GlobalAveragePooling2D(),
+                         L.Dense(10, activation="softmax")])
 
 
 def torch_model(torch):

@@ -84,7 +84,7 @@ def minigrad_runner(threads, device, batch, model_name="mnist_convnet"):
         versions["gpu"] = C.gpu_name()
 
     def build():
-        model = cifar_bn_models.minigrad_model(mg) if model_name == "cifar_bn" else \
+        model = cifar_bn_models.keras_api_model(mg) if model_name == "cifar_bn" else \
             mg.Sequential([
                 layers.Conv2D(32, (3, 3), activation="relu", input_shape=(28, 28, 1)),
                 layers.MaxPooling2D((2, 2)),
@@ -163,7 +163,7 @@ def keras_runner(threads, device, batch, model_name="mnist_convnet", backend="ja
     L = keras.layers
 
     def build():
-        model = cifar_bn_models.keras_model(keras) if model_name == "cifar_bn" else \
+        model = cifar_bn_models.keras_api_model(keras) if model_name == "cifar_bn" else \
             keras.Sequential([
                 keras.Input((28, 28, 1)),
                 L.Conv2D(32, (3, 3), activation="relu"), L.MaxPooling2D((2, 2)),

@@ -9,7 +9,8 @@ from ..utils import pair, padding_mode
 from .core import _bool, _positive_int, _WithActivation
 
 
-def _channels_last(data_format, owner: str) -> None:
+def channels_last(data_format, owner: str) -> None:
+    """Only NHWC: data_format None or 'channels_last', else a ValueError."""
     if data_format not in (None, "channels_last"):
         raise ValueError(f"{owner}: only data_format='channels_last' is supported, got "
                          f"{data_format!r}")
@@ -31,7 +32,7 @@ class _Conv(_WithActivation):
                  data_format=None, **kwargs):
         super().__init__(activation=activation, **kwargs)
         self._owner = f"{type(self).__name__} {self.name!r}"
-        _channels_last(data_format, self._owner)
+        channels_last(data_format, self._owner)
         self.use_bias = _bool(use_bias, "use_bias", self._owner)
         self.bias_initializer = initializers.get(bias_initializer, self._owner)
 

@@ -7,13 +7,8 @@ from .. import ops
 from ..tensor import Tensor
 from ..utils import padding_mode
 from .base import Layer
+from .convolutional import channels_last
 from .core import MaxPooling2D
-
-
-def _channels_last(data_format, owner: str) -> None:
-    if data_format not in (None, "channels_last"):
-        raise ValueError(f"{owner}: only data_format='channels_last' is supported, got "
-                         f"{data_format!r}")
 
 
 def _one(value, arg: str, owner: str) -> int:
@@ -51,7 +46,7 @@ class _Pool1D(Layer):
         self.pool_size = _one(pool_size, "pool_size", owner)
         self.strides = self.pool_size if strides is None else _one(strides, "strides", owner)
         self.padding = padding_mode(padding, owner)
-        _channels_last(data_format, owner)
+        channels_last(data_format, owner)
 
     def _geometry(self, shape):
         n, steps, c = shape
@@ -94,7 +89,7 @@ class _GlobalPool(Layer):
     def __init__(self, data_format: str | None = None, keepdims: bool = False, **kwargs):
         super().__init__(**kwargs)
         owner = f"{type(self).__name__} {self.name!r}"
-        _channels_last(data_format, owner)
+        channels_last(data_format, owner)
         if not isinstance(keepdims, bool):
             raise TypeError(f"{owner}: `keepdims` must be a bool, got {keepdims!r}")
         self.keepdims = keepdims

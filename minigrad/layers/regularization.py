@@ -8,6 +8,7 @@ import numpy as np
 from .. import ops, random
 from ..tensor import Tensor
 from .base import Layer
+from .convolutional import channels_last
 
 
 def _seed(seed, owner: str):
@@ -47,9 +48,7 @@ class SpatialDropout2D(_Noise):
         owner = f"SpatialDropout2D {self.name!r}"
         if isinstance(rate, bool) or not isinstance(rate, numbers.Real) or not 0 <= rate < 1:
             raise ValueError(f"{owner}: `rate` must be a float in [0, 1), got {rate!r}")
-        if data_format not in (None, "channels_last"):
-            raise ValueError(f"{owner}: only data_format='channels_last' is supported, got "
-                             f"{data_format!r}")
+        channels_last(data_format, owner)
         self.rate = float(rate)
 
     def call(self, inputs: Tensor, training=False):

@@ -9,6 +9,7 @@ import numpy as np
 from ..ops import reshaping
 from ..utils import pair
 from .base import Layer
+from .convolutional import channels_last
 
 
 def _owner(layer) -> str:
@@ -37,12 +38,6 @@ def _pairs2d(value, arg: str, owner: str) -> tuple:
             return (flat[0], flat[1]), (flat[2], flat[3])
     raise ValueError(f"{owner}: `{arg}` must be an int, a tuple of 2 ints or a tuple of 2 "
                      f"tuples of 2 ints (non-negative), got {value!r}")
-
-
-def _channels_last(data_format, owner: str) -> None:
-    if data_format not in (None, "channels_last"):
-        raise ValueError(f"{owner}: only data_format='channels_last' is supported, got "
-                         f"{data_format!r}")
 
 
 class Reshape(Layer):
@@ -140,7 +135,7 @@ class ZeroPadding2D(Layer):
 
     def __init__(self, padding=(1, 1), data_format=None, **kwargs):
         super().__init__(**kwargs)
-        _channels_last(data_format, _owner(self))
+        channels_last(data_format, _owner(self))
         self.padding = _pairs2d(padding, "padding", _owner(self))
 
     def compute_output_shape(self, input_shape):
@@ -164,7 +159,7 @@ class Cropping2D(Layer):
 
     def __init__(self, cropping=((0, 0), (0, 0)), data_format=None, **kwargs):
         super().__init__(**kwargs)
-        _channels_last(data_format, _owner(self))
+        channels_last(data_format, _owner(self))
         self.cropping = _pairs2d(cropping, "cropping", _owner(self))
 
     def compute_output_shape(self, input_shape):
@@ -197,7 +192,7 @@ class UpSampling2D(Layer):
 
     def __init__(self, size=(2, 2), data_format=None, interpolation: str = "nearest", **kwargs):
         super().__init__(**kwargs)
-        _channels_last(data_format, _owner(self))
+        channels_last(data_format, _owner(self))
         self.size = pair(size, "size", _owner(self))
         if interpolation not in ("nearest", "bilinear"):
             raise ValueError(f"{_owner(self)}: `interpolation` must be 'nearest' or "
