@@ -140,7 +140,8 @@ def test_models_fold_conv_bn_relu_at_inference_only(rng, monkeypatch):
     does not (the batch statistics are needed); the results equal the unfolded layers."""
     from minigrad.layers import normalization
     model = mg.Sequential([L.Conv2D(4, 3, use_bias=False, input_shape=(6, 6, 2)),
-                           L.BatchNormalization(), L.ReLU(), L.Flatten(), L.Dense(2)])
+                           L.BatchNormalization(), L.ReLU(), L.MaxPooling2D(2), L.Flatten(),
+                           L.Dense(2)])
     model.compile(optimizer="sgd", loss="mse")
     x = rng.standard_normal((8, 6, 6, 2)).astype(np.float32)
     model.fit(x, rng.standard_normal((8, 2)), batch_size=4, verbose=0)   # moving stats move
@@ -149,7 +150,7 @@ def test_models_fold_conv_bn_relu_at_inference_only(rng, monkeypatch):
     monkeypatch.setattr("minigrad.models.graph.conv_bn",
                         lambda *a, **k: calls.append(a[3:]) or real(*a, **k))
     folded = model.predict(x, verbose=0)
-    assert calls == [("relu",)]
+    assert calls == [("relu", model.layers[3])]   # conv, BN, ReLU and the pool: one op
     h = x
     for layer in model.layers:     # the same layers one by one, unfolded
         h = layer(h, training=False)

@@ -218,12 +218,13 @@ def is_relu(layer: Layer) -> bool:
         layer.activation is activations.relu
 
 
-def conv_bn(conv: Layer, bn: BatchNormalization, x: Tensor, activation: str | None = None
-            ) -> Tensor:
+def conv_bn(conv: Layer, bn: BatchNormalization, x: Tensor, activation: str | None = None,
+            pool: Layer | None = None) -> Tensor:
     """bn(conv(x)) at inference as one conv: kernel * s and (bias - moving_mean) * s +
     beta, s = gamma / sqrt(moving_variance + epsilon) per filter. Written with Tensor
     ops, so gradients reach the conv's kernel and bias (and gamma, beta) as in the
-    unfolded pair; `activation='relu'` fuses a ReLU after the BN into the conv."""
+    unfolded pair; `activation='relu'` fuses a ReLU after the BN into the conv, and a
+    MaxPooling2D `pool` after them joins too (ops.conv2d_maxpool)."""
     conv.ensure_built(x.shape)
     bn.ensure_built(conv.compute_output_shape(x.shape))
     s = (bn.moving_variance + bn.epsilon) ** -0.5
@@ -233,4 +234,11 @@ def conv_bn(conv: Layer, bn: BatchNormalization, x: Tensor, activation: str | No
     shift = shift * s
     if bn.beta is not None:
         shift = shift + bn.beta
-    return conv.convolve(x, conv.kernel * s, shift, activation)
+    if pool is None:
+        return conv.convolve(x, conv.kernel * s, shift, activation)
+    pool.ensure_built(conv.compute_output_shape(x.shape))
+    return ops.conv2d_maxpool(
+        x, conv.kernel * s, shift, conv.strides, conv.padding, conv.dilation_rate, activation,
+        pool.pool_size, pool.strides, pool.padding,
+        name=f"Conv2D {conv.name!r} + BatchNormalization {bn.name!r} + MaxPooling2D "
+             f"{pool.name!r}")

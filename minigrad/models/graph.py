@@ -6,8 +6,9 @@ without recursion so that 2,000-layer models work), checks that every output can
 be computed from the inputs, that no layer name repeats and that there is no
 cycle. `Plan` turns the nodes into the steps a forward pass runs:
 Conv2D (ReLU or linear) straight into MaxPooling2D becomes one fused op; Conv2D
-straight into BatchNormalization (and ReLU) one convolution wherever the BN runs
-in inference mode (the normalisation folded into the conv); and the model's
+straight into BatchNormalization (and ReLU, and MaxPooling2D) one convolution
+wherever the BN runs in inference mode (the normalisation folded into the conv);
+and the model's
 softmax output can be left out for the fused softmax cross-entropy loss.
 Fusion is a property of the graph, so Sequential and functional models get it alike.
 """
@@ -131,8 +132,11 @@ class Plan:
             elif reader is not None and can_fold_conv_bn(node.layer, reader.layer, False):
                 relu = self._sole_reader(reader, uses, output_ids, consumer)
                 relu = relu if relu is not None and is_relu(relu.layer) else None
-                fused.update({reader, relu} - {None})
-                self.steps.append(("conv_bn", node, reader, relu))
+                pool = self._sole_reader(relu or reader, uses, output_ids, consumer)
+                pool = pool if pool is not None and can_fuse_conv_pool(node.layer, pool.layer) \
+                    else None
+                fused.update({reader, relu, pool} - {None})
+                self.steps.append(("conv_bn", node, reader, relu, pool))
             else:
                 self.steps.append(("call", node))
         self.logits_node = self._softmax_output(nodes, uses)
@@ -176,14 +180,18 @@ class Plan:
 
     @staticmethod
     def _conv_bn(step, env, training):
-        """A Conv2D -> BatchNormalization (-> ReLU) step: one folded conv where the BN
-        normalises with its moving statistics, else the layers one by one."""
-        _, conv, bn, relu = step
+        """A Conv2D -> BatchNormalization (-> ReLU) (-> MaxPooling2D) step: one folded
+        (and pooled) conv where the BN normalises with its moving statistics, else
+        the layers one by one."""
+        _, conv, bn, relu, pool = step
         x = env[id(conv.call_args[0])]
         if can_fold_conv_bn(conv.layer, bn.layer, training):
-            return conv_bn(conv.layer, bn.layer, x, "relu" if relu else None)
-        y = bn.layer(conv.layer(x, training=training), training=training)
-        return y if relu is None else relu.layer(y, training=training)
+            return conv_bn(conv.layer, bn.layer, x, "relu" if relu else None,
+                           pool.layer if pool else None)
+        for node in (conv, bn, relu, pool):
+            if node is not None:
+                x = node.layer(x, training=training)
+        return x
 
     def run(self, values: list, training, logits: bool = False) -> list:
         """The outputs for input `values` (Tensors, in `inputs` order). With
@@ -196,7 +204,8 @@ class Plan:
                 x = env[id(node.call_args[0])]
                 env[id(step[2].outputs[0])] = conv_pool(node.layer, step[2].layer, x)
             elif step[0] == "conv_bn":
-                env[id((step[3] or step[2]).outputs[0])] = self._conv_bn(step, env, training)
+                last = step[4] or step[3] or step[2]
+                env[id(last.outputs[0])] = self._conv_bn(step, env, training)
             elif logits and node is self.logits_node:
                 x = env[id(node.call_args[0])]
                 node.layer.ensure_built(x.shape)
