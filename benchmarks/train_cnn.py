@@ -208,8 +208,8 @@ def main(argv=None) -> None:
     info["loadavg_end"] = os.getloadavg()
     summary = summarize(frameworks, {k: v for k, v in cold.items() if "error" not in v},
                         rounds)
-    C.write_json(a.json, {"benchmark": "train_cnn", "model": a.model, "args": vars(a), "machine": info,
-                          "env": notes, "frameworks": frameworks, "status": status,
+    C.write_json(a.json, {"benchmark": "train_cnn", "model": a.model, "args": vars(a),
+                          "machine": info, "env": notes, "frameworks": frameworks, "status": status,
                           "summary": summary, "cold": cold, "rounds": rounds})
     print(report(a, info, notes, frameworks, status, summary, first))
 
