@@ -209,8 +209,9 @@ def main(argv=None) -> None:
     summary = summarize(frameworks, {k: v for k, v in cold.items() if "error" not in v},
                         rounds)
     C.write_json(a.json, {"benchmark": "train_cnn", "model": a.model, "args": vars(a),
-                          "machine": info, "env": notes, "frameworks": frameworks, "status": status,
-                          "summary": summary, "cold": cold, "rounds": rounds})
+                          "machine": info, "env": notes, "frameworks": frameworks,
+                          "status": status, "summary": summary, "cold": cold,
+                          "rounds": rounds})
     print(report(a, info, notes, frameworks, status, summary, first))
 
 
