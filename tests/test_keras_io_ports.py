@@ -5,17 +5,15 @@ tests/data/keras3_layer_params.json. Sections needing what minigrad lacks (AdamW
 .weights.h5 checkpoint, tf.data, CIFAR-10's download) skip with a marker."""
 import json
 import os
-import sys
 
+import keras_io_convmixer as example
 import numpy as np
 import pytest
+from keras_guides import needs
+
+from minigrad import layers
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-import keras_io_convmixer as example  # noqa: E402
-from keras_guides import needs  # noqa: E402
-
-from minigrad import layers  # noqa: E402
 
 KERAS = json.load(open(os.path.join(HERE, "data", "keras3_layer_params.json")))["convmixer"]
 

@@ -84,3 +84,37 @@ class GaussianNoise(_Noise):
 
     def get_config(self):
         return {**super().get_config(), "stddev": self.stddev}
+
+
+class ActivityRegularization(Layer):
+    """Passes its input through and adds (l1 * sum|x| + l2 * sum(x**2)) / batch size to
+    the training loss (Keras 3's activity regularizer, normalised by the batch size).
+    Needs Layer.add_loss, which issue 13 brings; until then it says so when made."""
+
+    def __init__(self, l1: float = 0.0, l2: float = 0.0, **kwargs):
+        super().__init__(**kwargs)
+        owner = f"ActivityRegularization {self.name!r}"
+        if not hasattr(Layer, "add_loss"):
+            raise NotImplementedError(f"{owner}: needs Layer.add_loss (issue 13), which this "
+                                      f"build of minigrad lacks")
+        for arg, value in (("l1", l1), ("l2", l2)):
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or \
+                    not value >= 0:
+                raise ValueError(f"{owner}: `{arg}` must be a number >= 0, got {value!r}")
+        self.l1, self.l2 = float(l1), float(l2)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def call(self, inputs: Tensor):
+        if self.l1 or self.l2:
+            penalty = 0.0
+            if self.l1:   # |x| = relu(x) + relu(-x)
+                penalty = penalty + (ops.relu(inputs) + ops.relu(-inputs)).sum() * self.l1
+            if self.l2:
+                penalty = penalty + (inputs * inputs).sum() * self.l2
+            self.add_loss(penalty * (1.0 / inputs.shape[0]))
+        return inputs
+
+    def get_config(self):
+        return {**super().get_config(), "l1": self.l1, "l2": self.l2}
