@@ -15,7 +15,8 @@ from .pooling import (AveragePooling1D, AveragePooling2D, GlobalAveragePooling1D
                       GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D,
                       MaxPooling1D)
 from .preprocessing import Normalization, Rescaling  # noqa: F401
-from .regularization import ActivityRegularization, GaussianNoise, SpatialDropout2D  # noqa: F401,E501
+from .regularization import (ActivityRegularization, GaussianNoise,  # noqa: F401
+                             SpatialDropout2D)
 from .reshaping import (Cropping2D, Permute, RepeatVector, Reshape, UpSampling2D,  # noqa: F401
                         ZeroPadding2D)
 
