@@ -17,13 +17,21 @@ from types import SimpleNamespace
 import numpy as np
 
 import _common as C
+import cifar_bn_models
 
 FRAMEWORKS = ("minigrad", "torch", "torch.compile", "keras-jax", "keras-tf", "tinygrad")
 
 
+MODELS = {"mnist_convnet": "simple MNIST convnet",
+          "cifar_bn": "CIFAR-10-shaped Conv2D-BatchNormalization-ReLU network "
+                      "(benchmarks/cifar_bn_models.py)"}
+
+
 def scale(images: np.ndarray) -> np.ndarray:
-    """uint8 (N, 28, 28) -> float32 NHWC in [0, 1], as the Keras example does."""
-    return (images.astype(np.float32) / 255.0)[..., None]
+    """uint8 (N, 28, 28) or (N, H, W, C) -> float32 NHWC in [0, 1], as the Keras
+    examples do."""
+    x = images.astype(np.float32) / 255.0
+    return x[..., None] if x.ndim == 3 else x
 
 
 def load_mnist(n_train: int | None = None):
@@ -38,8 +46,11 @@ def nchw(torch, x):
     return torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
 
 
-def torch_model(torch, device: str = "cpu"):
+def torch_model(torch, device: str = "cpu", model_name: str = "mnist_convnet"):
     nn = torch.nn
+    if model_name == "cifar_bn":
+        model = cifar_bn_models.torch_model(torch).to(device)
+        return model, torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
     model = nn.Sequential(
         nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2),
         nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2),
@@ -57,7 +68,7 @@ def torch_model(torch, device: str = "cpu"):
 # runner(threads, device, batch) -> (versions, prepare(x, y) -> data, build() -> model),
 # where model.train(data) runs one pass over the data and model.predict(x) predicts.
 
-def minigrad_runner(threads, device, batch):
+def minigrad_runner(threads, device, batch, model_name="mnist_convnet"):
     mg = C.import_minigrad()
     import numba
     from minigrad import layers
@@ -73,15 +84,16 @@ def minigrad_runner(threads, device, batch):
         versions["gpu"] = C.gpu_name()
 
     def build():
-        model = mg.Sequential([
-            layers.Conv2D(32, (3, 3), activation="relu", input_shape=(28, 28, 1)),
-            layers.MaxPooling2D((2, 2)),
-            layers.Conv2D(64, (3, 3), activation="relu"),
-            layers.MaxPooling2D((2, 2)),
-            layers.Flatten(),
-            layers.Dropout(0.5),
-            layers.Dense(10, activation="softmax"),
-        ])
+        model = cifar_bn_models.keras_api_model(mg) if model_name == "cifar_bn" else \
+            mg.Sequential([
+                layers.Conv2D(32, (3, 3), activation="relu", input_shape=(28, 28, 1)),
+                layers.MaxPooling2D((2, 2)),
+                layers.Conv2D(64, (3, 3), activation="relu"),
+                layers.MaxPooling2D((2, 2)),
+                layers.Flatten(),
+                layers.Dropout(0.5),
+                layers.Dense(10, activation="softmax"),
+            ])
         model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
                       metrics=["accuracy"], device=device)
         # the user's path: fit (shuffle, fused softmax+loss, backward, Adam, accuracy)
@@ -92,7 +104,7 @@ def minigrad_runner(threads, device, batch):
     return versions, (lambda x, y: (x, y)), build
 
 
-def torch_runner(threads, device, batch, compiled=False):
+def torch_runner(threads, device, batch, model_name="mnist_convnet", compiled=False):
     import torch
     torch.set_num_threads(threads)
     blas = next((w.split("=", 1)[1].rstrip(",") for w in torch.__config__.show().split()
@@ -108,7 +120,7 @@ def torch_runner(threads, device, batch, compiled=False):
         return nchw(torch, x).to(device), torch.from_numpy(y).to(device)
 
     def build():
-        model, opt = torch_model(torch, device)
+        model, opt = torch_model(torch, device, model_name)
         net = torch.compile(model) if compiled else model
 
         def train(d):  # what fit does per batch: shuffle, forward, loss, backward, Adam, metric
@@ -136,7 +148,7 @@ def torch_runner(threads, device, batch, compiled=False):
     return versions, prepare, build
 
 
-def keras_runner(threads, device, batch, backend):
+def keras_runner(threads, device, batch, model_name="mnist_convnet", backend="jax"):
     os.environ["KERAS_BACKEND"] = backend  # before keras is imported
     if backend == "tensorflow":
         import tensorflow as tf
@@ -151,11 +163,12 @@ def keras_runner(threads, device, batch, backend):
     L = keras.layers
 
     def build():
-        model = keras.Sequential([
-            keras.Input((28, 28, 1)),
-            L.Conv2D(32, (3, 3), activation="relu"), L.MaxPooling2D((2, 2)),
-            L.Conv2D(64, (3, 3), activation="relu"), L.MaxPooling2D((2, 2)),
-            L.Flatten(), L.Dropout(0.5), L.Dense(10, activation="softmax")])
+        model = cifar_bn_models.keras_api_model(keras) if model_name == "cifar_bn" else \
+            keras.Sequential([
+                keras.Input((28, 28, 1)),
+                L.Conv2D(32, (3, 3), activation="relu"), L.MaxPooling2D((2, 2)),
+                L.Conv2D(64, (3, 3), activation="relu"), L.MaxPooling2D((2, 2)),
+                L.Flatten(), L.Dropout(0.5), L.Dense(10, activation="softmax")])
         model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
                       metrics=["accuracy"])
         return SimpleNamespace(
@@ -165,7 +178,9 @@ def keras_runner(threads, device, batch, backend):
     return versions, (lambda x, y: (x, y)), build
 
 
-def tinygrad_runner(threads, device, batch):
+def tinygrad_runner(threads, device, batch, model_name="mnist_convnet"):
+    if model_name != "mnist_convnet":
+        raise ImportError(f"the tinygrad worker has only the MNIST convnet, not {model_name}")
     import tinygrad
     from tinygrad import Device, Tensor, TinyJit, nn
     from tinygrad.nn.state import get_parameters
@@ -242,7 +257,8 @@ def work(a) -> dict:
     `windows` windows of `steps` steps, then predict at batch 1000. --cold: first step only."""
     t0 = time.perf_counter()
     try:
-        versions, prepare, build = RUNNERS[a.worker](a.threads, a.device, a.batch)
+        versions, prepare, build = RUNNERS[a.worker](a.threads, a.device, a.batch,
+                                                      getattr(a, "model", "mnist_convnet"))
     except ImportError as e:
         return {"framework": a.worker, "not_installed": f"{type(e).__name__}: {e}"}
     import_s = time.perf_counter() - t0

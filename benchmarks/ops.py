@@ -34,6 +34,10 @@ CASES = [
      True),
     ("conv 28x28x32->14x14x64 3x3 s2 same", "conv", (28, 28, 32),
      dict(k=3, f=64, stride=2, padding="same"), True),
+    # issue 14's layers: a depthwise conv (direct kernel; torch: groups=C) and batch norm
+    # with batch statistics (training), at CIFAR-10 network sizes
+    ("depthwise 16x16x64 3x3 same", "depthwise", (16, 16, 64), dict(k=3, padding="same"), True),
+    ("batchnorm train 16x16x64", "batchnorm", (16, 16, 64), {}, True),
     # the second conv's im2col GEMM at batch 128 (whatever --batch): minigrad's backend
     # matmul, torch.mm; its shape is the whole input's
     ("matmul 15488x288x64 (conv2 im2col)", "matmul", (15488, 288), dict(n=64), False),
@@ -47,6 +51,9 @@ def flops(op, x_shape, p, out_shape):
     if op == "conv":
         n, oh, ow, f = out_shape
         return 2 * n * oh * ow * p["k"] ** 2 * x_shape[-1] * f
+    if op == "depthwise":
+        n, oh, ow, f = out_shape
+        return 2 * n * oh * ow * p["k"] ** 2 * f
     if op in ("dense", "matmul"):
         return 2 * x_shape[0] * x_shape[1] * out_shape[1]
     return None
@@ -61,6 +68,11 @@ def make_case(op, x_np, p, input_grad, device, mg=None, torch=None):
     if op == "conv":
         w_np = (rng.standard_normal((p["k"], p["k"], c, p["f"])) * 0.1).astype(np.float32)
         b_np = np.zeros(p["f"], np.float32)
+    elif op == "depthwise":
+        w_np = (rng.standard_normal((p["k"], p["k"], c, 1)) * 0.1).astype(np.float32)
+        b_np = np.zeros(c, np.float32)
+    elif op == "batchnorm":
+        w_np, b_np = np.ones(c, np.float32), np.zeros(c, np.float32)   # gamma, beta
     elif op == "dense":
         w_np = (rng.standard_normal((c, p["units"])) * 0.03).astype(np.float32)
         b_np = np.zeros(p["units"], np.float32)
@@ -77,6 +89,10 @@ def make_case(op, x_np, p, input_grad, device, mg=None, torch=None):
             mg.Tensor(b_np, requires_grad=True, device=device))
         fwd = {"conv": lambda: mg.ops.conv2d(x, w, b, stride=p.get("stride", 1),
                                              padding=p.get("padding", "valid")),
+               "depthwise": lambda: mg.ops.depthwise_conv2d(
+                   x, w, b, padding=p.get("padding", "valid")),
+               "batchnorm": lambda: mg.ops.normalization.batch_normalization_training(
+                   x, w, b)[0],
                "pool": lambda: mg.ops.max_pool2d(x, 2),
                "dense": lambda: mg.ops.dense(x, w, b)}[op]
     else:
@@ -88,6 +104,10 @@ def make_case(op, x_np, p, input_grad, device, mg=None, torch=None):
         w = b = None
         if op == "conv":
             w, b = t(w_np, 3, 2, 0, 1), t(b_np)
+        elif op == "depthwise":   # (k, k, C, 1) -> (C, 1, k, k)
+            w, b = t(w_np, 2, 3, 0, 1), t(b_np)
+        elif op == "batchnorm":
+            w, b = t(w_np), t(b_np)
         elif op == "dense":
             w, b = t(w_np, 1, 0), t(b_np)
         elif op == "matmul":
@@ -96,6 +116,9 @@ def make_case(op, x_np, p, input_grad, device, mg=None, torch=None):
         # (TensorFlow's split puts a stride-2 conv's extra pixel bottom/right)
         pad = (p.get("k", 1) - 1) // 2 if p.get("padding") == "same" else 0
         fwd = {"conv": lambda: F.conv2d(x, w, b, stride=p.get("stride", 1), padding=pad),
+               "depthwise": lambda: F.conv2d(x, w, b, padding=pad, groups=x.shape[1]),
+               "batchnorm": lambda: F.batch_norm(x, None, None, w, b, training=True,
+                                                 eps=1e-3),
                "pool": lambda: F.max_pool2d(x, 2),
                "dense": lambda: F.linear(x, w, b),
                "matmul": lambda: torch.mm(x, w)}[op]

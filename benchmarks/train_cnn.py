@@ -2,6 +2,7 @@
 fresh process, the frameworks alternating process by process.
 
     python benchmarks/train_cnn.py                              # minigrad only
+    python benchmarks/train_cnn.py --model cifar_bn --vs torch  # the batch-norm network
     python benchmarks/train_cnn.py --vs torch --json train_cnn.json
     python benchmarks/train_cnn.py --vs all --python-for keras=/tmp/kvenv/bin/python
     python benchmarks/train_cnn.py --vs torch --isa avx2        # as on an AVX2-only machine
@@ -23,13 +24,16 @@ import tempfile
 import numpy as np
 
 import _common as C
-from cnn_workers import FRAMEWORKS, images_needed, work
+from cnn_workers import FRAMEWORKS, MODELS, images_needed, work
 
 PEER_GROUPS = {"torch": ["torch", "torch.compile"], "all": list(FRAMEWORKS[1:])}
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--model", choices=sorted(MODELS), default="mnist_convnet",
+                   help="mnist_convnet (Keras's simple MNIST convnet, on MNIST) or cifar_bn "
+                        "(examples/cifar_bn.py's network, on generated 32x32x3 images)")
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--steps", type=int, default=20, help="training steps per timed window")
     p.add_argument("--windows", type=int, default=3, help="timed windows per process")
@@ -76,11 +80,18 @@ def python_for(specs: list[str], framework: str) -> str:
 
 
 def write_data(folder: str, a) -> str:
-    """The images every worker trains and predicts on, from minigrad's MNIST, as uint8."""
+    """The images every worker trains and predicts on, as uint8: minigrad's MNIST, or for
+    cifar_bn random 32x32x3 images (throughput does not depend on their content)."""
+    n = images_needed(a.batch, a.warmup, a.steps, a.windows)
+    path = os.path.join(folder, "images.npz")
+    if a.model == "cifar_bn":
+        rng = np.random.default_rng(0)
+        np.savez(path, x_train=rng.integers(0, 256, (n, 32, 32, 3), np.uint8),
+                 y_train=rng.integers(0, 10, n),
+                 x_pred=rng.integers(0, 256, (a.predict_images, 32, 32, 3), np.uint8))
+        return path
     mg = C.import_minigrad()
     (x, y), (xt, _) = mg.datasets.mnist.load_data()
-    n = images_needed(a.batch, a.warmup, a.steps, a.windows)
-    path = os.path.join(folder, "mnist.npz")
     np.savez(path, x_train=np.resize(x, (n, 28, 28)), y_train=np.resize(y, n),
              x_pred=np.resize(xt, (a.predict_images, 28, 28)))
     return path
@@ -120,7 +131,7 @@ def report(a, info, notes, frameworks, status, summary, first) -> str:
         rows.append([fw, m("train_images_per_s"), m("predict_images_per_s"),
                      m("first_step_warm_s"), s["first_step_cold_s"], m("import_s"),
                      m("peak_rss_mb"), s.get("train_ratio", "-"), s.get("predict_ratio", "-")])
-    lines = [f"\nsimple MNIST convnet, batch {a.batch}, device {a.device}, ISA {a.isa}, "
+    lines = [f"\n{MODELS[a.model]}, batch {a.batch}, device {a.device}, ISA {a.isa}, "
              f"{a.threads} threads: {a.pairs} round(s) of one fresh process per framework, "
              "ABBA order",
              f"per process: first step, {a.warmup} warm-up steps, {a.windows} window(s) of "
@@ -154,7 +165,7 @@ def main(argv=None) -> None:
 
         def run(fw, cold_run):
             cmd = [python_for(a.python_for, fw), os.path.abspath(__file__), "--worker", fw,
-                   "--data", data, "--device", a.device]
+                   "--data", data, "--device", a.device, "--model", a.model]
             cmd += [f"--{k.replace('_', '-')}={getattr(a, k)}" for k in
                     ("batch", "steps", "windows", "warmup", "predict_reps", "threads")]
             if not cold_run:
@@ -197,9 +208,10 @@ def main(argv=None) -> None:
     info["loadavg_end"] = os.getloadavg()
     summary = summarize(frameworks, {k: v for k, v in cold.items() if "error" not in v},
                         rounds)
-    C.write_json(a.json, {"benchmark": "train_cnn", "args": vars(a), "machine": info,
-                          "env": notes, "frameworks": frameworks, "status": status,
-                          "summary": summary, "cold": cold, "rounds": rounds})
+    C.write_json(a.json, {"benchmark": "train_cnn", "model": a.model, "args": vars(a),
+                          "machine": info, "env": notes, "frameworks": frameworks,
+                          "status": status, "summary": summary, "cold": cold,
+                          "rounds": rounds})
     print(report(a, info, notes, frameworks, status, summary, first))
 
 

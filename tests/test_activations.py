@@ -142,3 +142,16 @@ def test_values_and_gradients_match_pytorch(name, rng):
     ty.backward(torch.tensor(g))
     np.testing.assert_allclose(y.numpy(), ty.detach().numpy(), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(t.grad.numpy(), tx.grad.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_relu_layer_takes_keras_options():
+    """keras.layers.ReLU(max_value, negative_slope, threshold), and its config."""
+    x = (np.linspace(-3, 8, 23) + 0.013).astype(np.float32)[None]
+    layer = mg.layers.ReLU(max_value=6.0, negative_slope=0.1, threshold=0.5)
+    np.testing.assert_allclose(layer(x).numpy(), keras_relu(x.astype(np.float64), 0.1, 6.0, 0.5),
+                               rtol=1e-6, atol=1e-6)
+    config = layer.get_config()
+    assert (config["max_value"], config["negative_slope"], config["threshold"]) == (6.0, 0.1, 0.5)
+    assert type(layer).from_config(config)(x).numpy().tolist() == layer(x).numpy().tolist()
+    with pytest.raises(ValueError, match="ReLU: `negative_slope` must be a number >= 0"):
+        mg.layers.ReLU(negative_slope=-1)

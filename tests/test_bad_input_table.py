@@ -64,6 +64,13 @@ def _built_conv(channels=3):
     return layer
 
 
+def _mha_wrong_weights():
+    """set_weights with num_heads * key_dim not the layer's (built without a kernel run)."""
+    layer = L.MultiHeadAttention(2, 3, name="mha0")
+    layer.build((1, 4, 5), (1, 6, 5))
+    layer.set_weights([np.zeros((5, 4, 3))] + layer.get_weights()[1:])
+
+
 def _saved(tmp, name="m.npz"):
     path = os.path.join(tmp, name)
     _model().save(path)
@@ -397,6 +404,44 @@ CASES = [
     # ---- datasets
     ("mnist_corrupted_gzip", lambda t: _mnist_folder(t, _flip_deflate_bytes), ValueError, "train-images-idx3-ubyte.gz' could not be read (a truncated or corrupted file?)"),
     ("mnist_huge_dims", lambda t: _mnist_folder(t, _huge_dims), ValueError, "header says shape (65536, 65536, 65536, 65536)"),
+    # ---- normalisation, pooling, convolution and shape layers (issue 14): at build time
+    ("bn_axis_out_of_range", lambda t: L.BatchNormalization(axis=4, name="bn")(np.zeros((1, 3, 3, 2), "f4")), ValueError, "BatchNormalization 'bn': `axis` must be a non-batch axis of the input, in [-4, 4) and not the batch axis 0; got axis=4 for an input of rank 4"),
+    ("bn_axis_batch", lambda t: L.BatchNormalization(axis=-3, name="bn0")(np.zeros((1, 4, 2), "f4")), ValueError, "got axis=-3 for an input of rank 3"),
+    ("bn_momentum", lambda t: L.BatchNormalization(momentum=1.5, name="bnm"), ValueError, "BatchNormalization 'bnm': `momentum` must be a number in [0.0, 1.0], got 1.5"),
+    ("bn_epsilon", lambda t: L.BatchNormalization(epsilon=0), ValueError, "`epsilon` must be a number > 0.0, got 0"),
+    ("bn_renorm", lambda t: L.BatchNormalization(renorm=True), ValueError, "`renorm` is not supported by minigrad; got True"),
+    ("ln_axis_out_of_range", lambda t: L.LayerNormalization(axis=3, name="ln")(np.zeros((1, 4, 2), "f4")), ValueError, "LayerNormalization 'ln': `axis` must be a non-batch axis of the input, in [-3, 3)"),
+    ("ln_axis_str", lambda t: L.LayerNormalization(axis="last"), TypeError, "`axis` must be an int or a list/tuple of ints, got 'last'"),
+    ("avgpool_too_big", lambda t: L.AveragePooling2D(5, name="ap")(np.zeros((1, 3, 3, 1), "f4")), ValueError, "AveragePooling2D 'ap': pool_size (5, 5) is larger than the 'valid' input (3, 3)"),
+    ("maxpool1d_too_big", lambda t: L.MaxPooling1D(4, name="mp1")(np.zeros((1, 3, 2), "f4")), ValueError, "MaxPooling1D 'mp1': pool_size (4, 1) is larger than the 'valid' input (3, 1)"),
+    ("global_pool_rank", lambda t: L.GlobalAveragePooling2D()(np.zeros((1, 3, 2), "f4")), ValueError, "expected ndim=4, found ndim=3"),
+    ("conv1d_too_big", lambda t: L.Conv1D(2, 5, name="c1")(np.zeros((1, 3, 1), "f4")), ValueError, "Conv1D 'c1': kernel_size 5 with dilation_rate 1 is larger than the 'valid' input of 3 steps"),
+    ("conv1d_padding", lambda t: L.Conv1D(2, 3, padding="full"), ValueError, "`padding` must be 'valid' or 'same', got 'full'"),
+    ("depthwise_too_big", lambda t: L.DepthwiseConv2D(4, name="dw")(np.zeros((1, 3, 3, 2), "f4")), ValueError, "DepthwiseConv2D 'dw': kernel_size (4, 4)"),
+    ("depthwise_multiplier", lambda t: L.DepthwiseConv2D(3, depth_multiplier=0), ValueError, "`depth_multiplier` must be a positive int, got 0"),
+    ("conv_groups_filters", lambda t: L.Conv2D(5, 3, groups=2, name="cg"), ValueError, "Conv2D 'cg': `filters` must be divisible by `groups`, got filters=5, groups=2"),
+    ("conv_groups_channels", lambda t: L.Conv2D(4, 3, groups=2, name="cg2")(np.zeros((1, 5, 5, 3), "f4")), ValueError, "Conv2D 'cg2': the input's channels must be divisible by `groups`, got groups=2 and input shape (1, 5, 5, 3)"),
+    ("conv_transpose_output_padding", lambda t: L.Conv2DTranspose(2, 3, strides=2, output_padding=2, name="ct"), ValueError, "Conv2DTranspose 'ct': `output_padding` must be strictly less than `strides` in each dimension, got output_padding=(2, 2), strides=(2, 2)"),
+    ("conv_transpose_strides_dilation", lambda t: L.Conv2DTranspose(2, 3, strides=2, dilation_rate=2), ValueError, "`strides` > 1 together with `dilation_rate` > 1 is not supported"),
+    ("reshape_not_dividing", lambda t: L.Reshape((5, -1), name="rs")(np.zeros((2, 12), "f4")), ValueError, "Reshape 'rs': cannot reshape an input of shape (12,) (12 values per sample) to `target_shape` (5, -1): expected a shape of 12 values, a multiple of 5 with the -1"),
+    ("reshape_size", lambda t: L.Reshape((3, 3))(np.zeros((2, 8), "f4")), ValueError, "to `target_shape` (3, 3): expected a shape of 8 values"),
+    ("reshape_two_unknown", lambda t: L.Reshape((-1, -1)), ValueError, "`target_shape` must hold positive ints and at most one -1"),
+    ("permute_not_a_permutation", lambda t: L.Permute((1, 1)), ValueError, "`dims` must be a permutation of 1..2, got (1, 1)"),
+    ("permute_rank", lambda t: L.Permute((2, 1))(np.zeros((2, 3, 4, 5), "f4")), ValueError, "`dims` (2, 1) permutes 2 axes, but the input has 3"),
+    ("cropping_too_much", lambda t: L.Cropping2D(((2, 2), (0, 0)), name="cr")(np.zeros((1, 4, 4, 1), "f4")), ValueError, "Cropping2D 'cr': `cropping` ((2, 2), (0, 0)) removes 4 of the input's 4 height pixels; expected fewer"),
+    ("padding_negative", lambda t: L.ZeroPadding2D(-1), ValueError, "`padding` must be a tuple of ints >= 0"),
+    ("upsampling_interpolation", lambda t: L.UpSampling2D(interpolation="bicubic"), ValueError, "`interpolation` must be 'nearest' or 'bilinear', got 'bicubic'"),
+    ("embedding_id_range", lambda t: L.Embedding(5, 2, name="emb")(np.array([[1, 5]])), ValueError, "Embedding 'emb': ids must be in [0, 5) (input_dim), got values in [1, 5]"),
+    ("embedding_fraction", lambda t: L.Embedding(5, 2)(np.array([0.5])), ValueError, "expected integer ids, got non-integer values"),
+    ("leaky_relu_negative", lambda t: L.LeakyReLU(-0.1), ValueError, "`negative_slope` must be a number >= 0.0, got -0.1"),
+    ("softmax_mask_shape", lambda t: L.Softmax()(np.zeros((2, 3), "f4"), mask=np.ones((2, 4), bool)), ValueError, "Softmax: the mask of shape (2, 4) must broadcast to the inputs of shape (2, 3)"),
+    ("normalization_mean_only", lambda t: L.Normalization(mean=1.0), ValueError, "give both `mean` and `variance` or neither"),
+    ("gaussian_noise_stddev", lambda t: L.GaussianNoise(2.0), ValueError, "`stddev` must be a float in [0, 1], got 2.0"),
+    ("spatial_dropout_rate", lambda t: L.SpatialDropout2D(1.0), ValueError, "`rate` must be a float in [0, 1), got 1.0"),
+    ("mha_mask_shape", lambda t: L.MultiHeadAttention(2, 3, name="att")(np.zeros((2, 4, 5), "f4"), np.zeros((2, 6, 5), "f4"), attention_mask=np.ones((2, 4, 5), bool)), ValueError, "MultiHeadAttention 'att': `attention_mask` of shape (2, 4, 5) does not broadcast to the attention scores (2, 2, 4, 6); expected (batch, query positions, key positions) = (2, 4, 6)"),
+    ("mha_weights_mismatch", lambda t: _mha_wrong_weights(), ValueError, "weight 'mha0/query/kernel' has shape (5, 2, 3), got an array of shape (5, 4, 3)"),
+    ("mha_key_dim", lambda t: L.MultiHeadAttention(2, 0), ValueError, "`key_dim` must be a positive int, got 0"),
+    ("mha_value_key_shapes", lambda t: L.MultiHeadAttention(2, 3)(np.zeros((2, 4, 5), "f4"), np.zeros((2, 6, 5), "f4"), key=np.zeros((2, 5, 5), "f4")), ValueError, "`value` and `key` must match in every axis but the last"),
 ]
 
 

@@ -170,3 +170,20 @@ def test_ops_worker_times_a_conv(framework):
     assert name == "conv 13x13x32->11x11x64 3x3"
     assert op["fwd_flop"] == 2 * 4 * 11 * 11 * 9 * 32 * 64 and op["bwd_flop"] == 2 * op["fwd_flop"]
     assert op["fwd_s"] > 0 and op["bwd_s"] > 0
+
+
+def test_train_cnn_cifar_bn_model_in_minigrad_and_torch(tmp_path):
+    """--model cifar_bn: the batch-norm network on generated 32x32x3 images, one fresh
+    process per framework (torch where installed), the model named in the report."""
+    out = tmp_path / "run.json"
+    stdout = run(["benchmarks/train_cnn.py", "--model", "cifar_bn", "--batch", "8", "--steps",
+                  "1", "--windows", "1", "--warmup", "0", "--pairs", "1", "--predict-images",
+                  "16", "--predict-reps", "1", "--no-cold", "--threads", "1", "--vs", "torch",
+                  "--no-compile", "--json", str(out)], timeout=300)
+    d = json.loads(out.read_text())
+    assert d["model"] == "cifar_bn"
+    got = d["rounds"][0]["minigrad"]
+    assert "error" not in got and got["train_images_per_s"] > 0, got
+    assert "CIFAR-10-shaped Conv2D-BatchNormalization-ReLU network" in stdout
+    if "torch" not in d["status"]:
+        assert d["rounds"][0]["torch"]["train_images_per_s"] > 0

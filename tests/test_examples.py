@@ -104,11 +104,29 @@ def test_row_attention_trains(tmp_path):
     out = run_example("row_attention.py", tmp_path, "--samples", "768", "--test-samples",
                       "200", "--verbose", "0")
     assert re.search(r"│ row_attention \(RowAttention\) +│ \(None, 14, 14, 8\) +│", out), out
-    accuracy = float(re.search(r"test accuracy (\S+) \(loss \S+\) on 200 test images",
-                               out).group(1))
-    assert 0.2 < accuracy <= 1.0, out
+    # the library's answer: MultiHeadAttention over the 14 rows as tokens of 112 features,
+    # three projections of 112 * 16 + 16 weights and the output one of 16 * 112 + 112
+    assert re.search(r"│ row_mha +│ \(None, 14, 112\) +│ +7,328 │", out), out
+    for label in ("RowAttention", "MultiHeadAttention"):
+        accuracy = float(re.search(label + r": test accuracy (\S+) \(loss \S+\) on 200 test "
+                                   r"images", out).group(1))
+        assert 0.2 < accuracy <= 1.0, out
     if HAS_MPL:
         assert pngs(tmp_path) == {"row_attention.png"}
+
+
+def test_cifar_bn_trains_and_folds_at_inference(tmp_path):
+    """Conv2D-BatchNormalization-ReLU blocks on generated CIFAR-10-shaped images: the
+    summary shows the moving statistics as non-trainable, and the test accuracy (with
+    the moving statistics) is far above chance (0.1)."""
+    out = run_example("cifar_bn.py", tmp_path, "--samples", "512", "--test-samples", "300",
+                      "--width", "8", "--epochs", "4", "--batch-size", "16", "--verbose", "0")
+    assert re.search(r"│ batch_normalization +│ \(None, 32, 32, 8\) +│ +32 │", out), out
+    assert re.search(r"│ global_average_pooling2d +│ \(None, 32\) +│", out), out
+    assert "Non-trainable params: 112 (448.00 B)" in out  # 2 * (8 + 16 + 32) moving stats
+    assert re.search(r"trained on 1840 images in \S+ s \([\d,]+ img/s", out), out
+    accuracy = float(re.search(r"test accuracy (\S+) \(loss", out).group(1))
+    assert 0.3 < accuracy <= 1.0, out
 
 
 # ----------------------------------------------------------- the custom layer

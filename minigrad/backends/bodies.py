@@ -374,4 +374,4 @@ def source_digest() -> str:
 
 
 # the bodies of the other layers' kernels, registered by importing them
-from . import activation_bodies  # noqa: E402,F401
+from . import activation_bodies, layer_bodies, norm_bodies  # noqa: E402,F401

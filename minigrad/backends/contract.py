@@ -145,6 +145,10 @@ class Backend(ElementwiseFunctions, abc.ABC):
         """(M, K) @ (K, N)."""
 
     @abc.abstractmethod
+    def batched_matmul(self, a, b):
+        """(B, M, K) @ (B, K, N) -> (B, M, N): one product per batch entry."""
+
+    @abc.abstractmethod
     def sum(self, a, axis=None, keepdims=False):
         """Sum over axis (None: all), as np.sum."""
 
@@ -155,6 +159,15 @@ class Backend(ElementwiseFunctions, abc.ABC):
     @abc.abstractmethod
     def transpose(self, a, axes=None):
         """A contiguous copy of a with its axes permuted (None: reversed)."""
+
+    @abc.abstractmethod
+    def pad(self, a, widths):
+        """a with zeros added: widths ((before, after), ...) per axis (ZeroPadding2D)."""
+
+    @abc.abstractmethod
+    def crop(self, a, widths):
+        """a without widths ((before, after), ...) elements at the ends of each axis: the
+        adjoint of pad (Cropping2D)."""
 
     @abc.abstractmethod
     def maximum(self, a, b):
@@ -253,6 +266,69 @@ class Backend(ElementwiseFunctions, abc.ABC):
     @abc.abstractmethod
     def maxpool2d_backward(self, gy, arg, x_shape):
         """gy sent to each window's winner (summed where windows overlap), shape x_shape."""
+
+    # ---------------------------------------------------------- average pool
+    @abc.abstractmethod
+    def avgpool2d_forward(self, x, geom):
+        """x (N,H,W,C) -> each window's mean over its in-bounds cells (PoolGeometry;
+        'same' padding is not counted, as Keras's AveragePooling2D)."""
+
+    @abc.abstractmethod
+    def avgpool2d_backward(self, gy, x_shape, geom):
+        """avgpool2d_forward's input gradient: each window's gy / its cell count, summed."""
+
+    # -------------------------------------------------- grouped convolution
+    @abc.abstractmethod
+    def grouped_conv2d_forward(self, x, w, geom, groups):
+        """x (N,H,W,C), w (KH,KW,C/groups,F) -> y (N,OH,OW,F): filter f sees only the
+        C/groups channels of its group f // (F/groups); a direct kernel (depthwise:
+        groups = C)."""
+
+    @abc.abstractmethod
+    def grouped_conv2d_backward_input(self, gy, w, x_shape, geom, groups):
+        """The gradient of grouped_conv2d_forward's x."""
+
+    @abc.abstractmethod
+    def grouped_conv2d_backward_weight(self, x, gy, w_shape, geom, groups):
+        """The gradient of grouped_conv2d_forward's w (fixed chunks: deterministic)."""
+
+    # -------------------------------------------------------- normalisation
+    # Over (rows, C) views: every axis but the last is a row axis.
+    @abc.abstractmethod
+    def batchnorm_stats(self, x):
+        """(mean, variance) of x over every axis but the last, each (C,) of x's dtype;
+        the population variance, in one pass of float64 sums in fixed chunks."""
+
+    @abc.abstractmethod
+    def scale_shift(self, x, scale, shift):
+        """x * scale + shift, scale and shift (C,) per last-axis channel (shift None: 0)."""
+
+    @abc.abstractmethod
+    def norm_param_sums(self, x, gy, mean, invstd, per_row):
+        """(sum of gy, sum of gy * xhat) over the rows, per last-axis column, in x's
+        dtype; xhat = (x - mean) * invstd with mean and invstd per column (C,), or per
+        row (x.shape[:-1]) if per_row. Fixed chunks: deterministic."""
+
+    @abc.abstractmethod
+    def batchnorm_backward_input(self, x, gy, mean, invstd, scale, sum_gy, sum_gy_xhat):
+        """Batch norm's input gradient with batch statistics: scale * (gy - sum_gy / n
+        - xhat * sum_gy_xhat / n) per channel, n the number of rows."""
+
+    @abc.abstractmethod
+    def layernorm_forward(self, x, gamma, beta, epsilon):
+        """Each last-axis row of x normalised: (x - mean) / sqrt(var + epsilon) * gamma
+        + beta -> (y, mean, invstd), mean and invstd of shape x.shape[:-1]."""
+
+    @abc.abstractmethod
+    def layernorm_backward_input(self, x, gy, mean, invstd, gamma):
+        """Layer norm's input gradient per row: invstd * (g - mean(g) - xhat *
+        mean(g * xhat)), g = gy * gamma."""
+
+    # ------------------------------------------------------------ embedding
+    @abc.abstractmethod
+    def take_backward(self, gy, idx, rows):
+        """The gradient of take(a, idx) for an a of `rows` rows: gy's rows added at idx
+        into zeros, each row's uses in the order of idx (deterministic)."""
 
     # ---------------------------------------------------------- activations
     # Elementwise: one body pair each in backends/bodies.ELEMENTWISE; map_forward

@@ -86,11 +86,15 @@ class Conv2D(_KernelBias):
     input_ndim = 4
 
     def __init__(self, filters: int, kernel_size, strides=(1, 1), padding: str = "valid",
-                 data_format: str | None = None, dilation_rate=(1, 1), activation=None,
-                 use_bias: bool = True, **kwargs):
+                 data_format: str | None = None, dilation_rate=(1, 1), groups: int = 1,
+                 activation=None, use_bias: bool = True, **kwargs):
         super().__init__(activation=activation, **kwargs)
         owner = f"Conv2D {self.name!r}"
         self.filters = _positive_int(filters, "filters", owner)
+        self.groups = _positive_int(groups, "groups", owner)
+        if self.filters % self.groups:
+            raise ValueError(f"{owner}: `filters` must be divisible by `groups`, got "
+                             f"filters={filters}, groups={groups}")
         self.kernel_size = pair(kernel_size, "kernel_size", owner)
         self.strides = pair(strides, "strides", owner)
         self.padding = padding_mode(padding, owner)
@@ -103,7 +107,12 @@ class Conv2D(_KernelBias):
     def build(self, input_shape):
         self.compute_output_shape(input_shape)  # rejects a kernel larger than the input
         kh, kw = self.kernel_size
-        self._make_kernel_and_bias((kh, kw, input_shape[-1], self.filters), self.filters)
+        if input_shape[-1] % self.groups:
+            raise ValueError(f"Conv2D {self.name!r}: the input's channels must be divisible "
+                             f"by `groups`, got groups={self.groups} and input shape "
+                             f"{tuple(input_shape)}")
+        self._make_kernel_and_bias((kh, kw, input_shape[-1] // self.groups, self.filters),
+                                   self.filters)
 
     def compute_output_shape(self, input_shape):
         self._check_rank(tuple(input_shape))
@@ -114,15 +123,24 @@ class Conv2D(_KernelBias):
     fuses_relu = True
 
     def pre_activation(self, x, activation=None):
-        return ops.conv2d(x, self.kernel, self.bias, self.strides, self.padding,
-                          self.dilation_rate, name=f"Conv2D {self.name!r}",
-                          activation=activation)
+        return self.convolve(x, self.kernel, self.bias, activation)
+
+    def convolve(self, x, kernel, bias, activation=None):
+        """This layer's convolution of x with the given kernel and bias (BN folding
+        passes folded ones)."""
+        name = f"Conv2D {self.name!r}"
+        if self.groups > 1:
+            return ops.grouped_conv2d(x, kernel, bias, self.strides, self.padding,
+                                      self.dilation_rate, self.groups, name=name,
+                                      activation=activation)
+        return ops.conv2d(x, kernel, bias, self.strides, self.padding, self.dilation_rate,
+                          name=name, activation=activation)
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters,
-                "kernel_size": list(self.kernel_size), "strides": list(self.strides),
-                "padding": self.padding, "dilation_rate": list(self.dilation_rate),
-                "use_bias": self.use_bias}
+                "kernel_size": tuple(self.kernel_size), "strides": tuple(self.strides),
+                "padding": self.padding, "dilation_rate": tuple(self.dilation_rate),
+                "groups": self.groups, "use_bias": self.use_bias}
 
 
 class MaxPooling2D(Layer):
@@ -133,7 +151,7 @@ class MaxPooling2D(Layer):
     def __init__(self, pool_size=(2, 2), strides=None, padding: str = "valid",
                  data_format: str | None = None, **kwargs):
         super().__init__(**kwargs)
-        owner = f"MaxPooling2D {self.name!r}"
+        owner = f"{type(self).__name__} {self.name!r}"
         self.pool_size = pair(pool_size, "pool_size", owner)
         self.strides = self.pool_size if strides is None else pair(strides, "strides", owner)
         self.padding = padding_mode(padding, owner)
@@ -155,8 +173,8 @@ class MaxPooling2D(Layer):
                               name=f"MaxPooling2D {self.name!r}")
 
     def get_config(self):
-        return {**super().get_config(), "pool_size": list(self.pool_size),
-                "strides": list(self.strides), "padding": self.padding}
+        return {**super().get_config(), "pool_size": tuple(self.pool_size),
+                "strides": tuple(self.strides), "padding": self.padding}
 
 
 class Dense(_KernelBias):
@@ -246,22 +264,39 @@ class Activation(_WithActivation):
 
 
 class ReLU(Activation):
-    """max(x, 0)."""
+    """max(x, 0); with Keras's options, capped at max_value, and below threshold
+    negative_slope * (x - threshold) instead of 0 (keras.activations.relu)."""
 
-    def __init__(self, **kwargs):
+    def __init__(self, max_value=None, negative_slope: float = 0.0, threshold: float = 0.0,
+                 **kwargs):
         if "activation" in kwargs:  # Keras's ReLU has no such argument: never ignore one
             raise TypeError("ReLU: unexpected keyword argument(s) ['activation']")
-        super().__init__("relu", **kwargs)
+        for arg, value, ok in (("max_value", max_value, max_value is None or (
+                                    isinstance(max_value, numbers.Real) and max_value >= 0)),
+                               ("negative_slope", negative_slope,
+                                isinstance(negative_slope, numbers.Real) and negative_slope >= 0),
+                               ("threshold", threshold, isinstance(threshold, numbers.Real))):
+            if not ok or isinstance(value, bool):
+                want = {"max_value": "a number >= 0 or None", "negative_slope": "a number >= 0",
+                        "threshold": "a number"}[arg]
+                raise ValueError(f"ReLU: `{arg}` must be {want}, got {value!r}")
+        self.max_value, self.negative_slope, self.threshold = max_value, negative_slope, threshold
+        plain = max_value is None and negative_slope == 0 and threshold == 0
+        super().__init__("relu" if plain else self._relu, **kwargs)
+
+    def _relu(self, x):
+        return activations.relu(x, self.negative_slope, self.max_value, self.threshold)
 
     def get_config(self):
         config = super().get_config()
         config.pop("activation")
-        return config
+        return {**config, "max_value": self.max_value, "negative_slope": self.negative_slope,
+                "threshold": self.threshold}
 
 
 def can_fuse_conv_pool(conv: Layer, pool: Layer) -> bool:
     """Conv2D (ReLU or no activation) straight into MaxPooling2D: one fused op."""
-    return (type(conv) is Conv2D and type(pool) is MaxPooling2D and
+    return (type(conv) is Conv2D and type(pool) is MaxPooling2D and conv.groups == 1 and
             conv.activation in (activations.relu, activations.linear) and
             conv.activity_regularizer is None)  # the regularizer needs conv's own output
 

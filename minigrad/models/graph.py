@@ -5,8 +5,11 @@ run, and which neighbouring calls run fused.
 without recursion so that 2,000-layer models work), checks that every output can
 be computed from the inputs, that no layer name repeats and that there is no
 cycle. `Plan` turns the nodes into the steps a forward pass runs:
-Conv2D (ReLU or linear) straight into MaxPooling2D becomes one fused op, and the
-model's softmax output can be left out for the fused softmax cross-entropy loss.
+Conv2D (ReLU or linear) straight into MaxPooling2D becomes one fused op; Conv2D
+straight into BatchNormalization (and ReLU, and MaxPooling2D) one convolution
+wherever the BN runs in inference mode (the normalisation folded into the conv);
+and the model's
+softmax output can be left out for the fused softmax cross-entropy loss.
 Fusion is a property of the graph, so Sequential and functional models get it alike.
 """
 from __future__ import annotations
@@ -15,6 +18,7 @@ import collections
 
 from .. import tree
 from ..layers.core import _WithActivation, can_fuse_conv_pool, conv_pool
+from ..layers.normalization import can_fold_conv_bn, conv_bn, is_relu
 from ..layers.node import KerasTensor
 from ..ops import activations
 from ..tensor import Tensor
@@ -121,10 +125,18 @@ class Plan:
         for node in nodes:
             if node in fused:
                 continue
-            pool = self._fusable_pool(node, uses, output_ids, consumer)
-            if pool is not None:
-                fused.add(pool)
-                self.steps.append(("conv_pool", node, pool))
+            reader = self._sole_reader(node, uses, output_ids, consumer)
+            if reader is not None and can_fuse_conv_pool(node.layer, reader.layer):
+                fused.add(reader)
+                self.steps.append(("conv_pool", node, reader))
+            elif reader is not None and can_fold_conv_bn(node.layer, reader.layer, False):
+                relu = self._sole_reader(reader, uses, output_ids, consumer)
+                relu = relu if relu is not None and is_relu(relu.layer) else None
+                pool = self._sole_reader(relu or reader, uses, output_ids, consumer)
+                pool = pool if pool is not None and can_fuse_conv_pool(node.layer, pool.layer) \
+                    else None
+                fused.update({reader, relu, pool} - {None})
+                self.steps.append(("conv_bn", node, reader, relu, pool))
             else:
                 self.steps.append(("call", node))
         self.logits_node = self._softmax_output(nodes, uses)
@@ -141,17 +153,17 @@ class Plan:
                 self.release[i].append(tensor_id)
 
     @staticmethod
-    def _fusable_pool(node, uses, output_ids, consumer):
-        """The MaxPooling2D node that alone reads this Conv2D node's output, if the
-        two can run as one fused op."""
+    def _sole_reader(node, uses, output_ids, consumer):
+        """The node that alone reads this one-in, one-out node's output (and that output
+        alone, no model output): a candidate to run fused with it."""
         if len(node.outputs) != 1 or len(node.call_args) != 1 or node.call_kwargs:
             return None
         out = node.outputs[0]
-        pool = consumer.get(id(out))
-        if pool is None or uses[id(out)] != 1 or id(out) in output_ids or \
-                pool.call_args != (out,) or pool.call_kwargs:
+        reader = consumer.get(id(out))
+        if reader is None or uses[id(out)] != 1 or id(out) in output_ids or \
+                reader.call_args != (out,) or reader.call_kwargs:
             return None
-        return pool if can_fuse_conv_pool(node.layer, pool.layer) else None
+        return reader
 
     def _softmax_output(self, nodes, uses):
         """The node of the model's only output when it ends in a softmax that the
@@ -167,6 +179,21 @@ class Plan:
             return None
         return node
 
+    @staticmethod
+    def _conv_bn(step, env, training):
+        """A Conv2D -> BatchNormalization (-> ReLU) (-> MaxPooling2D) step: one folded
+        (and pooled) conv where the BN normalises with its moving statistics, else
+        the layers one by one."""
+        _, conv, bn, relu, pool = step
+        x = env[id(conv.call_args[0])]
+        if can_fold_conv_bn(conv.layer, bn.layer, training):
+            return conv_bn(conv.layer, bn.layer, x, "relu" if relu else None,
+                           pool.layer if pool else None)
+        for node in (conv, bn, relu, pool):
+            if node is not None:
+                x = node.layer(x, training=training)
+        return x
+
     def run(self, values: list, training, logits: bool = False) -> list:
         """The outputs for input `values` (Tensors, in `inputs` order). With
         `logits`, the softmax output node answers its pre-activation instead."""
@@ -177,6 +204,9 @@ class Plan:
             if step[0] == "conv_pool":
                 x = env[id(node.call_args[0])]
                 env[id(step[2].outputs[0])] = conv_pool(node.layer, step[2].layer, x)
+            elif step[0] == "conv_bn":
+                last = step[4] or step[3] or step[2]
+                env[id(last.outputs[0])] = self._conv_bn(step, env, training)
             elif logits and node is self.logits_node:
                 x = env[id(node.call_args[0])]
                 node.layer.ensure_built(x.shape)

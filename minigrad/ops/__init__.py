@@ -15,7 +15,13 @@ from .activations import (  # noqa: F401
     leaky_relu, log_sigmoid, log_softmax, mish, relu, relu6, selu, sigmoid, silu, soft_shrink,
     softmax, softplus, softsign, sparse_plus, sparse_sigmoid, sparsemax, squareplus, swish,
     tanh, tanh_shrink, threshold)
+from . import normalization  # noqa: F401
 from .conv import conv2d, conv2d_geometry, conv2d_maxpool  # noqa: F401
+from .conv_transpose import conv2d_transpose  # noqa: F401
+from .embedding import embedding  # noqa: F401
+from .grouped_conv import depthwise_conv2d, grouped_conv2d  # noqa: F401
+from .normalization import batch_normalization, layer_normalization  # noqa: F401
+from .pooling import avg_pool2d  # noqa: F401
 from .cross_entropy import softmax_cross_entropy  # noqa: F401
 from .dense import dense  # noqa: F401
 from .dropout import dropout  # noqa: F401

@@ -81,6 +81,54 @@ def pool_cases():
     return out
 
 
+def layer_cases():
+    """Normalisation, average pool, grouped conv, embedding gradient, pad/crop."""
+    out = []
+    x = rand(3, 4, 5) * 2 + 1
+    mean, var = cpu.batchnorm_stats(x)
+    invstd = (1 / np.sqrt(var + 1e-3)).astype(F32)
+    gamma, gy = rand(5), rand(3, 4, 5)
+    s_g, s_gx = cpu.norm_param_sums(x, gy, mean, invstd, False)
+    y_ln, m_ln, inv_ln = cpu.layernorm_forward(x, gamma, rand(5), 1e-3)
+    out += [("batchnorm_stats", (x,), None, ""),
+            ("batchnorm_stats", (rand(70, 3, dtype=F64) + 5,), None, "f64-chunks"),
+            ("batchnorm_stats", (with_nan(rand(6, 4)),), None, "nan"),
+            ("scale_shift", (x, rand(5), rand(5)), None, ""),
+            ("scale_shift", (x, rand(5), None), None, "no-shift"),
+            ("norm_param_sums", (x, gy, mean, invstd, False), None, "per-column"),
+            ("norm_param_sums", (x, gy, m_ln, inv_ln, True), None, "per-row"),
+            ("batchnorm_backward_input", (x, gy, mean, invstd, gamma * invstd, s_g, s_gx), None,
+             ""),
+            ("layernorm_forward", (x, gamma, rand(5), 1e-3), None, ""),
+            ("layernorm_forward", (with_nan(rand(4, 6)), rand(6), rand(6), 1e-5), None, "nan"),
+            ("layernorm_backward_input", (x, gy, m_ln, inv_ln, gamma), None, "")]
+    for xs, pool, stride, pad in [((2, 5, 5, 3), 2, 2, "valid"), ((1, 5, 6, 2), 3, 2, "same"),
+                                  ((2, 4, 4, 2), 3, 1, "same"), ((1, 6, 6, 1), 6, 6, "valid")]:
+        xp = rand(*xs)
+        g = pool_geom(xs, pool, stride, pad)
+        tag = f"{xs}-p{pool}-s{stride}-{pad}"
+        out += [("avgpool2d_forward", (xp, g), None, tag),
+                ("avgpool2d_backward", (rand(xs[0], g.oh, g.ow, xs[3]), xs, g), None, tag)]
+    for xs, ws, s, pad, d, groups in [((2, 6, 6, 4), (3, 3, 1, 4), 1, "same", 1, 4),
+                                      ((1, 7, 6, 4), (3, 2, 2, 6), 2, "valid", 1, 2),
+                                      ((1, 6, 6, 3), (2, 2, 1, 6), 1, "same", 2, 3)]:
+        xg, wg = rand(*xs), rand(*ws)
+        g = conv_geom(xs, ws, s, pad, d)
+        gyg = rand(xs[0], g.oh, g.ow, ws[3])
+        tag = f"{xs}-{ws}-g{groups}-s{s}-{pad}-d{d}"
+        out += [("grouped_conv2d_forward", (xg, wg, g, groups), None, tag),
+                ("grouped_conv2d_backward_input", (gyg, wg, xs, g, groups), None, tag),
+                ("grouped_conv2d_backward_weight", (xg, gyg, ws, g, groups), None, tag)]
+    out += [("take_backward", (rand(6, 3), np.array([2, 0, 2, 4, 2, 0]), 5), None, ""),
+            ("take_backward", (rand(4, 2, 3), np.array([1, 1, 1, 1]), 3), None, "3-d"),
+            ("pad", (x, ((0, 0), (1, 2), (3, 0))), None, ""),
+            ("crop", (x, ((1, 0), (0, 2), (1, 1))), None, ""),
+            ("batched_matmul", (rand(3, 4, 5), rand(3, 5, 2)), None, ""),
+            ("batched_matmul", (rand(2, 9, 40, dtype=F64), rand(2, 40, 6, dtype=F64)), None,
+             "split-k-f64")]
+    return out
+
+
 def with_nan(a):
     a = a.copy()
     a.flat[::3] = np.nan
@@ -195,6 +243,7 @@ def cases():
         ("bias_grad", (rand(2, 3, 3, 4),), None, ""),
         *pool_cases(),
         *elementwise_cases(),
+        *layer_cases(),
         ("softmax_forward", (rand(3, 5) * 10,), None, ""),
         ("softmax_forward", (x,), None, "3-d"),
         ("softmax_forward", (with_nan(rand(3, 5)),), None, "nan"),

@@ -38,7 +38,7 @@ except Exception as e:
 
 # device functions ask the current GPU for its compute capability; there is none
 _dispatcher.get_current_device = lambda: _types.SimpleNamespace(compute_capability=(8, 0))
-from minigrad.backends.cuda import kernels as K, linalg as L
+from minigrad.backends.cuda import kernels as K, layer_kernels as LK, linalg as L
 print("TILE", L.TILE, "RED", L.RED)
 
 i64, b1, u64, f64 = T.int64, T.boolean, T.uint64, T.float64
@@ -88,10 +88,27 @@ for dt in (T.float32, T.float64):
         "adamax_update": (f1,) * 4 + (f64,) * 5 + prep,
         "nadam_update": (f1,) * 4 + (f64,) * 9 + prep,
     }
+    d2, i1 = arr(f64, 2), arr(i64, 1)
+    layer_sigs = {  # layer_kernels.py, as cuda/layer_ops.py passes them
+        "shifted_sums": (f2, f1, d2, d2),
+        "moments": (d2, d2, f1, f64, f1, f1),
+        "param_sums": (f2, f2, f1, f1, f1, f1, d2, d2),
+        "scale_shift": (f2, f1, f1, f2),
+        "batchnorm_backward_input": (f2, f2, f1, f1, f1, f1, f1, f2),
+        "layernorm_forward": (f2, f1, f1, f64, f2, f1, f1),
+        "layernorm_backward_input": (f2, f2, f1, f1, f1, f2),
+        "avgpool_forward": (f4,) + (i64,) * 6 + (f4,),
+        "avgpool_backward": (f4,) + (i64,) * 6 + (f4,),
+        "grouped_conv_forward": (f4, f4) + (i64,) * 7 + (f4,),
+        "grouped_conv_backward_input": (f4, f4) + (i64,) * 7 + (f4,),
+        "grouped_conv_backward_weight": (f4, f4) + (i64,) * 7 + (arr(f64, 5),),
+        "segment_sums": (f2, i1, i1, i1, f2),
+    }
     kernels = [(name, getattr(K, name).py_func, sig) for name, sig in sigs.items()]
+    kernels += [(name, getattr(LK, name).py_func, sig) for name, sig in layer_sigs.items()]
     kernels.append(("reduce_sum", L.reduce_sum.py_func, (f1, f1, tup, tup, tup, tup, i64)))
     kernels.append(("matmul", L.matmul_kernel(np.dtype(str(dt))).py_func,
-                    (f2, f2, f3, b1, b1, i64)))
+                    (f3, f3, f4, b1, b1, i64)))
     # the elementwise ops, each built from its body in backends/bodies.py
     kernels += [(f"FORWARD[{op}]", k.py_func, (f1, dt, dt, f1)) for op, k in K.FORWARD.items()]
     kernels += [(f"BACKWARD[{op}]", k.py_func, (f1, f1, dt, dt, f1))
@@ -111,7 +128,7 @@ for dt in (T.float32, T.float64):
         except Exception as e:
             failed.append(f"{name}[{dt}]: {type(e).__name__}: {str(e)[:300]}")
 # every kernel of the two modules has a signature above
-launched = {n for m in (K, L) for n, v in vars(m).items()
+launched = {n for m in (K, L, LK) for n, v in vars(m).items()
             if hasattr(v, "py_func") and not n.startswith("_") and n != "B"}
 print("MISSING", sorted(launched - named))
 print("EXPECTED", expected)

@@ -51,6 +51,29 @@ def sparsemax_rows(x):
     return out
 
 
+def window_mean(x, p):
+    n, h, w, c = x.shape
+    return x[:, :h // p * p, :w // p * p].reshape(n, h // p, p, w // p, p, c).mean(axis=(2, 4))
+
+
+def depthwise_valid(x, w):
+    """Each channel with its own (kh, kw) filter: NaN wherever a window holds a NaN."""
+    kh, kw = w.shape[:2]
+    oh, ow = x.shape[1] - kh + 1, x.shape[2] - kw + 1
+    return sum(x[:, p:p + oh, q:q + ow] * w[p, q, :, 0] for p in range(kh) for q in range(kw))
+
+
+def transpose_valid(x, w, s):
+    """The transposed conv as a scatter: each input pixel adds w * x to its window."""
+    kh, kw, f, _ = w.shape
+    n, h, wd, _ = x.shape
+    out = np.zeros((n, (h - 1) * s + kh, (wd - 1) * s + kw, f))
+    for i in range(h):
+        for j in range(wd):
+            out[:, i * s:i * s + kh, j * s:j * s + kw] += np.einsum("nc,pqfc->npqf", x[:, i, j], w)
+    return out
+
+
 X4 = with_nan((2, 6, 6, 2), [(0, 1, 1, 0), (1, 4, 5, 1)])
 W4 = R.standard_normal((3, 3, 2, 3))
 B3 = R.standard_normal(3)
@@ -74,6 +97,18 @@ CASES = {  # name: (minigrad op on Tensors, NumPy reference on arrays, inputs)
     "log_softmax_axis0": (lambda x: ops.log_softmax(x, axis=0),
                           lambda x: x - np.log(np.exp(x).sum(0, keepdims=True)), (X2,)),
     "sparsemax": (lambda x: ops.activations.sparsemax(x), sparsemax_rows, (X2,)),
+    # issue 14's kernels: a NaN spoils exactly what reads it
+    "avg_pool2d": (lambda x: ops.avg_pool2d(x, 2), lambda x: window_mean(x, 2), (X4,)),
+    "depthwise_conv2d": (lambda x, w: ops.depthwise_conv2d(x, w),
+                         lambda x, w: depthwise_valid(x, w), (X4, W4[..., :2, :1])),
+    "layer_normalization": (lambda x: ops.layer_normalization(x),
+                            lambda x: (x - x.mean(-1, keepdims=True)) /
+                            np.sqrt(x.var(-1, keepdims=True) + 1e-3), (X2,)),
+    "batch_normalization_training": (
+        lambda x: ops.normalization.batch_normalization_training(x, None, None)[0],
+        lambda x: (x - x.mean(0)) / np.sqrt(x.var(0) + 1e-3), (X2,)),
+    "conv2d_transpose": (lambda x, w: ops.conv2d_transpose(x, w, strides=2),
+                         lambda x, w: transpose_valid(x, w, 2), (X4, W4.transpose(0, 1, 3, 2))),
     "dropout": (lambda x: ops.dropout(x, 0.5, seed=3), lambda x: x * 0, (X2,)),
     "cross_entropy": (lambda z: ops.softmax_cross_entropy(z, np.array([0, 1, 2, 3]), sparse=True),
                       lambda z: np.array(np.nan), (X2,)),  # the batch mean of a NaN row

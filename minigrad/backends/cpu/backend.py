@@ -13,8 +13,8 @@ import numpy as np
 from ..contract import NO_PREP, Backend
 from . import kernels as K
 from .buffers import BufferPool
+from .layer_ops import LayerOps
 
-_CHUNKS = 64  # fixed row chunks of the bias-gradient sums (see kernels.bias_act_backward)
 _KERNEL_LOCK = threading.Lock()
 
 
@@ -42,8 +42,11 @@ def _write_back(targets, results) -> None:
             target[...] = result
 
 
-class CPUBackend(Backend):
+class CPUBackend(LayerOps, Backend):
     name = "cpu"
+    _launch = staticmethod(_launch)  # for LayerOps (layer_ops.py)
+    _c = staticmethod(_c)
+    _write_back = staticmethod(_write_back)
 
     def __init__(self):
         self.buffers = BufferPool()
@@ -115,6 +118,13 @@ class CPUBackend(Backend):
         # match; Numba's np.dot would call the same routine through SciPy.
         return np.matmul(a, b)
 
+    def batched_matmul(self, a, b):
+        if np.ndim(a) != 3 or np.ndim(b) != 3 or a.shape[0] != b.shape[0] or \
+                a.shape[2] != b.shape[1]:
+            raise ValueError(f"batched_matmul: expected (B, M, K) @ (B, K, N), got "
+                             f"{np.shape(a)} @ {np.shape(b)}")
+        return np.matmul(a, b)
+
     def sum(self, a, axis=None, keepdims=False):
         return np.sum(a, axis=axis, keepdims=keepdims)
 
@@ -174,73 +184,6 @@ class CPUBackend(Backend):
         else:
             right = y_pred.argmax(-1) == y_true.reshape(-1)
         return int(right.sum())
-
-    # ---------------------------------------------------------- convolution
-    def conv2d_forward(self, x, w, geom):
-        """im2col in Numba, then one BLAS matmul; cols is kept for the weight gradient."""
-        x, w = _c(x), _c(w)
-        sh, sw, pt, pl, dh, dw, oh, ow = geom
-        n = x.shape[0]
-        kh, kw, c, f = w.shape
-        cols = self._empty((n * oh * ow, kh * kw * c), x.dtype)
-        _launch(K.im2col, x, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, cols)
-        y = np.matmul(cols, w.reshape(kh * kw * c, f), out=self._empty((n * oh * ow, f), x.dtype))
-        return y.reshape(n, oh, ow, f), cols
-
-    def conv2d_backward_input(self, gy, w, x_shape, geom):
-        gy, w = _c(gy), _c(w)
-        sh, sw, pt, pl, dh, dw, _, _ = geom
-        n, oh, ow, f = gy.shape
-        kh, kw, c, _ = w.shape
-        gcols = np.matmul(gy.reshape(-1, f), w.reshape(kh * kw * c, f).T,
-                          out=self._empty((gy.size // f, kh * kw * c), gy.dtype))
-        gx = self._empty(x_shape, gy.dtype)
-        _launch(K.col2im, gcols, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, gx)
-        return gx
-
-    def conv2d_backward_weight(self, gy, cols, w_shape):
-        f = gy.shape[-1]
-        return (cols.T @ gy.reshape(-1, f)).reshape(w_shape)
-
-    def bias_act(self, y, b, relu):
-        work = _c(y)
-        f = y.shape[-1]
-        b = np.zeros(f, y.dtype) if b is None else _c(b)
-        _launch(K.bias_act, work.reshape(-1, f), b, bool(relu))
-        _write_back((y,), (work,))
-        return y
-
-    def bias_act_backward(self, y, gy, need_bias):
-        """The ReLU mask and the bias gradient's sums in one pass."""
-        y, gy = _c(y), _c(gy)
-        f = y.shape[-1]
-        g = self._empty(gy.shape, gy.dtype)
-        partial = np.empty((_CHUNKS, f), gy.dtype)
-        _launch(K.bias_act_backward, y.reshape(-1, f), gy.reshape(-1, f), g.reshape(-1, f),
-                partial)
-        return g, (partial.sum(axis=0) if need_bias else None)
-
-    def bias_grad(self, gy):
-        gy = _c(gy)
-        f = gy.shape[-1]
-        partial = np.empty((_CHUNKS, f), gy.dtype)
-        _launch(K.column_sums, gy.reshape(-1, f), partial)
-        return partial.sum(axis=0)
-
-    # ------------------------------------------------------------- max pool
-    def maxpool2d_forward(self, x, geom):
-        x = _c(x)
-        ph, pw, sh, sw, pt, pl, oh, ow = geom
-        n, _, _, c = x.shape
-        y = self._empty((n, oh, ow, c), x.dtype)
-        arg = self._empty((n, oh, ow, c), np.int32)
-        _launch(K.maxpool_forward, x, ph, pw, sh, sw, pt, pl, y, arg)
-        return y, arg
-
-    def maxpool2d_backward(self, gy, arg, x_shape):
-        gx = self._empty(x_shape, gy.dtype)
-        _launch(K.maxpool_backward, _c(gy), _c(arg), gx)
-        return gx
 
     # ---------------------------------------------------------- activations
     def map_forward(self, op, x, a=0.0, b=0.0):

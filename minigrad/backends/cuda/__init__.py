@@ -51,7 +51,8 @@ def load():
         if problem is not None:
             raise RuntimeError(f"device 'cuda': no CUDA GPU/driver found ({problem}); "
                                f"use device='cpu', or NUMBA_ENABLE_CUDASIM=1 to simulate")
-        from . import kernels, linalg
+        from . import kernels, layer_kernels, layer_ops, linalg
         _impl.bind(cu, kernels, linalg)
+        layer_ops.bind(kernels, layer_kernels)
         BACKEND = _impl.CUDABackend()
     return BACKEND

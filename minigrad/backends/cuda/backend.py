@@ -14,7 +14,9 @@ import warnings
 import numpy as np
 
 from ..contract import NO_PREP, Backend
-from .launch import broadcast_strides, element_strides, grid_1d, matmul_grid, padded
+from .layer_ops import LayerOps
+from .launch import (MAX_GRID_YZ, broadcast_strides, element_strides, grid_1d, matmul_grid,
+                     padded)
 
 cuda = K = L = None  # numba's cuda module, kernels.py and linalg.py, set by bind()
 TPB = 256            # threads per block of the 1-D kernels
@@ -36,8 +38,9 @@ def _flat(a):
     return a.reshape(a.size)
 
 
-class CUDABackend(Backend):
+class CUDABackend(LayerOps, Backend):
     name = "cuda"
+    _launch = staticmethod(_launch)  # for LayerOps (layer_ops.py)
 
     @property
     def cuda(self):
@@ -253,15 +256,31 @@ class CUDABackend(Backend):
             raise ValueError(f"matmul: expected (M, K) @ (K, N), got {a.shape} @ {b.shape}")
         return self._matmul(a, b)
 
+    def batched_matmul(self, a, b):
+        a, b = self._operands(a, b)
+        if a.ndim != 3 or b.ndim != 3 or a.shape[0] != b.shape[0] or a.shape[2] != b.shape[1]:
+            raise ValueError(f"batched_matmul: expected (B, M, K) @ (B, K, N), got {a.shape} "
+                             f"@ {b.shape}")
+        return self._matmul(a, b)
+
     def _matmul(self, a, b, ta=False, tb=False):
-        """op(a) @ op(b), op = transpose where ta / tb, without materialising a transpose."""
-        m, kdim = (a.shape[1], a.shape[0]) if ta else a.shape
-        n = b.shape[0] if tb else b.shape[1]
+        """op(a) @ op(b), op = transpose where ta / tb, without materialising a transpose;
+        a and b are matrices, or batches of them (3-D, one product per batch entry)."""
+        batched = a.ndim == 3
+        a3, b3 = (a, b) if batched else (a.reshape((1,) + a.shape), b.reshape((1,) + b.shape))
+        batch = a3.shape[0]
+        m, kdim = (a3.shape[2], a3.shape[1]) if ta else a3.shape[1:]
+        n = b3.shape[1] if tb else b3.shape[2]
         grid, block, kchunk = matmul_grid(m, n, kdim, L.TILE)
-        c = self.empty((grid[2], m, n), a.dtype)
+        c = self.empty((grid[2], batch, m, n), a.dtype)
         if m and n:
-            L.matmul_kernel(a.dtype)[grid, block](a, b, c, ta, tb, kchunk)
-        return c.reshape(m, n) if grid[2] == 1 else self.sum(c, axis=0)
+            kernel = L.matmul_kernel(a.dtype)
+            for p0 in range(0, batch, MAX_GRID_YZ):  # products on grid y, 65,535 a launch
+                p1 = min(batch, p0 + MAX_GRID_YZ)
+                kernel[(grid[0], p1 - p0, grid[2]), block](a3[p0:p1], b3[p0:p1], c[:, p0:p1],
+                                                           ta, tb, kchunk)
+        out = c.reshape((batch, m, n)) if grid[2] == 1 else self.sum(c, axis=0)
+        return out if batched else out.reshape(m, n)
 
     def sum(self, a, axis=None, keepdims=False):
         a = self.asarray(a)
@@ -326,66 +345,6 @@ class CUDABackend(Backend):
         right = self.empty(rows[0], np.float32)  # exact counts up to 2**24 a batch
         _launch(K.correct_rows, rows[0], y_pred.reshape(rows), true, code, right)
         return int(self.to_numpy(self.sum(right)))
-
-    # ---------------------------------------------------------- convolution
-    def conv2d_forward(self, x, w, geom):
-        """im2col (one thread per column element), then the tiled matmul."""
-        x, w = self.asarray(x), self.asarray(w)
-        sh, sw, pt, pl, dh, dw, oh, ow = geom
-        n = x.shape[0]
-        kh, kw, c, f = w.shape
-        cols = self.empty((n * oh * ow, kh * kw * c), x.dtype)
-        _launch(K.im2col, cols.size, x, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, cols)
-        return self._matmul(cols, w.reshape(kh * kw * c, f)).reshape(n, oh, ow, f), cols
-
-    def conv2d_backward_input(self, gy, w, x_shape, geom):
-        """gcols = gy @ w.T (the transpose read in place), then col2im as a gather."""
-        gy, w = self.asarray(gy), self.asarray(w)
-        sh, sw, pt, pl, dh, dw, _, _ = geom
-        n, oh, ow, f = gy.shape
-        kh, kw, c, _ = w.shape
-        gcols = self._matmul(gy.reshape(n * oh * ow, f), w.reshape(kh * kw * c, f), tb=True)
-        gx = self.empty(x_shape, gy.dtype)
-        _launch(K.col2im, gx.size, gcols, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, gx)
-        return gx
-
-    def conv2d_backward_weight(self, gy, cols, w_shape):
-        """cols.T @ gy: the tiled matmul with split-K (per-block partial sums, no atomics)."""
-        gy, cols = self.asarray(gy), self.asarray(cols)
-        f = tuple(gy.shape)[-1]
-        return self._matmul(cols, gy.reshape(gy.size // f, f), ta=True).reshape(tuple(w_shape))
-
-    def bias_act(self, y, b, relu):
-        work = self.asarray(y)
-        f = tuple(y.shape)[-1]
-        b = self.zeros(f, y.dtype) if b is None else self.asarray(b)
-        _launch(K.bias_act, y.size, work.reshape(y.size // f, f), b, bool(relu))
-        self._write_back((y,), (work,))
-        return y
-
-    def bias_act_backward(self, y, gy, need_bias):
-        g = self.relu_backward(y, gy)
-        return g, (self.bias_grad(g) if need_bias else None)
-
-    def bias_grad(self, gy):
-        f = tuple(gy.shape)[-1]
-        return self.sum(self.asarray(gy).reshape(gy.size // f, f), axis=0)
-
-    # ------------------------------------------------------------- max pool
-    def maxpool2d_forward(self, x, geom):
-        x = self.asarray(x)
-        ph, pw, sh, sw, pt, pl, oh, ow = geom
-        n, _, _, c = x.shape
-        y = self.empty((n, oh, ow, c), x.dtype)
-        arg = self.empty((n, oh, ow, c), np.int32)
-        _launch(K.maxpool_forward, y.size, x, ph, pw, sh, sw, pt, pl, y, arg)
-        return y, arg
-
-    def maxpool2d_backward(self, gy, arg, x_shape):
-        gy, arg = self.asarray(gy), self.asarray(arg)
-        gx = self.zeros(x_shape, gy.dtype)
-        _launch(K.maxpool_backward, gy.size, gy, arg, gx)
-        return gx
 
     # ---------------------------------------------------------- activations
     def map_forward(self, op, x, a=0.0, b=0.0):

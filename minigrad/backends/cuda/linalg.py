@@ -47,14 +47,15 @@ def matmul_kernel(dtype):
 
     @cuda.jit
     def matmul(a, b, c, ta, tb, kchunk):
-        """c[z] = A[:, kz] @ B[kz, :] over the z-th chunk of k; A = a.T if ta, B = b.T if tb.
+        """c[z, p] = A[p][:, kz] @ B[p][kz, :] over the z-th chunk of k, for each matrix
+        p of the batch (a, b: (batch, ., .)); A = a.T if ta, B = b.T if tb.
 
-        Each block owns a TILE x TILE tile of c (its place on grid x, see
-        launch.matmul_grid) and walks its k range a tile at
-        a time: the threads load one tile of A and one of B into shared memory
-        together, then each multiplies a row by a column from there, so every
-        element read from global memory is used TILE times. blockIdx.z picks
-        a chunk of k (split-K): with few output tiles (the weight gradient
+        Each block owns a TILE x TILE tile of one product's c (its place on grid
+        x, see launch.matmul_grid; the product on grid y) and walks its k range a
+        tile at a time: the threads load one tile of A and one of B into shared
+        memory together, then each multiplies a row by a column from there, so
+        every element read from global memory is used TILE times. blockIdx.z
+        picks a chunk of k (split-K): with few output tiles (the weight gradient
         cols.T @ gy, whose k is batch*height*width) the chunks keep the GPU
         busy; each writes its own slice c[z], summed afterwards without races.
         """
@@ -62,24 +63,25 @@ def matmul_kernel(dtype):
         sb = cuda.shared.array((TILE, TILE), nbtype)
         tx = cuda.threadIdx.x
         ty = cuda.threadIdx.y
-        m = c.shape[1]
-        n = c.shape[2]
+        m = c.shape[2]
+        n = c.shape[3]
+        p = cuda.blockIdx.y
         tiles_m = (m + TILE - 1) // TILE  # every output tile on grid x (launch.matmul_grid)
         i = (cuda.blockIdx.x % tiles_m) * TILE + ty
         j = (cuda.blockIdx.x // tiles_m) * TILE + tx  # threadIdx.x along c's rows: coalesced
         z = cuda.blockIdx.z
         k0 = z * kchunk
-        k1 = min(a.shape[0] if ta else a.shape[1], k0 + kchunk)
+        k1 = min(a.shape[1] if ta else a.shape[2], k0 + kchunk)
         acc = zero
         for t in range(k0, k1, TILE):
             ka = t + tx
             if i < m and ka < k1:
-                sa[ty, tx] = a[ka, i] if ta else a[i, ka]
+                sa[ty, tx] = a[p, ka, i] if ta else a[p, i, ka]
             else:
                 sa[ty, tx] = 0
             kb = t + ty
             if j < n and kb < k1:
-                sb[ty, tx] = b[j, kb] if tb else b[kb, j]
+                sb[ty, tx] = b[p, j, kb] if tb else b[p, kb, j]
             else:
                 sb[ty, tx] = 0
             cuda.syncthreads()
@@ -87,6 +89,6 @@ def matmul_kernel(dtype):
                 acc += sa[ty, s] * sb[s, tx]
             cuda.syncthreads()
         if i < m and j < n:
-            c[z, i, j] = acc
+            c[z, p, i, j] = acc
 
     return matmul

@@ -1,0 +1,192 @@
+"""Numba CPU kernels of the normalisation, average-pool, grouped-conv and embedding
+functions (conventions as in kernels.py; the arithmetic is in
+backends/norm_bodies.py and layer_bodies.py, shared with the CUDA kernels).
+
+Sums over rows go by fixed chunks: chunk t adds its rows into row t of a
+float64 partial array (no two threads share a row) and the caller adds the
+rows in order, so the bits do not depend on the thread count. Every other loop
+writes one output element per iteration.
+"""
+import numpy as np
+from numba import prange
+
+from .kernels import B, _kernel
+
+
+# --------------------------------------------------------------- normalisation
+@_kernel
+def shifted_sums(x, shift, s1, s2):
+    """s1[t], s2[t] = sums of x - shift and its square over chunk t's rows."""
+    rows, c = x.shape
+    chunks = s1.shape[0]
+    for t in prange(chunks):
+        r0, r1 = B.chunk_rows(t, chunks, rows)
+        for k in range(c):
+            s1[t, k] = 0.0
+            s2[t, k] = 0.0
+        for r in range(r0, r1):
+            for k in range(c):
+                s1[t, k], s2[t, k] = B.add_shifted(x[r, k], shift[k], s1[t, k], s2[t, k])
+
+
+@_kernel
+def moments(s1, s2, shift, n, mean, var):
+    for k in prange(mean.shape[0]):
+        B.moments_from_sums(s1, s2, shift, n, mean, var, k)
+
+
+@_kernel
+def param_sums(x, gy, rmean, rinv, cmean, cinv, s1, s2):
+    """s1[t], s2[t] = sums of gy and gy * xhat over chunk t's rows."""
+    rows, c = x.shape
+    chunks = s1.shape[0]
+    for t in prange(chunks):
+        r0, r1 = B.chunk_rows(t, chunks, rows)
+        for k in range(c):
+            s1[t, k] = 0.0
+            s2[t, k] = 0.0
+        for r in range(r0, r1):
+            for k in range(c):
+                xhat = B.normalized(x, rmean, rinv, cmean, cinv, r, k)
+                s1[t, k], s2[t, k] = B.add_param_terms(gy[r, k], xhat, s1[t, k], s2[t, k])
+
+
+@_kernel
+def scale_shift(x, scale, shift, y):
+    rows, c = x.shape
+    for r in prange(rows):
+        for k in range(c):
+            y[r, k] = B.affine(x[r, k], scale[k], shift[k])
+
+
+@_kernel
+def batchnorm_backward_input(x, gy, mean, invstd, scale, mean_g, mean_g_xhat, gx):
+    rows, c = x.shape
+    for r in prange(rows):
+        for k in range(c):
+            gx[r, k] = B.batchnorm_grad(x[r, k], gy[r, k], mean[k], invstd[k], scale[k],
+                                        mean_g[k], mean_g_xhat[k])
+
+
+@_kernel
+def layernorm_forward(x, gamma, beta, eps, y, mean, invstd):
+    for r in prange(x.shape[0]):
+        B.layernorm_row(x, gamma, beta, eps, y, mean, invstd, r)
+
+
+@_kernel
+def layernorm_backward_input(x, gy, mean, invstd, gamma, gx):
+    for r in prange(x.shape[0]):
+        B.layernorm_grad_row(x, gy, mean, invstd, gamma, gx, r)
+
+
+# -------------------------------------------------------------- average pool
+@_kernel
+def avgpool_forward(x, ph, pw, sh, sw, pt, pl, y):
+    n, oh, ow, c = y.shape
+    for r in prange(n * oh):
+        b, i = r // oh, r % oh
+        for j in range(ow):
+            for ch in range(c):
+                y[b, i, j, ch] = B.avgpool_value(x, b, i, j, ch, ph, pw, sh, sw, pt, pl)
+
+
+@_kernel
+def avgpool_backward(gy, ph, pw, sh, sw, pt, pl, gx):
+    n, h, w, c = gx.shape
+    for r in prange(n * h):
+        b, yy = r // h, r % h
+        for xx in range(w):
+            for ch in range(c):
+                gx[b, yy, xx, ch] = B.avgpool_grad_value(gy, b, yy, xx, ch, ph, pw, sh, sw,
+                                                         pt, pl, h, w)
+
+
+# -------------------------------------------------------- grouped convolution
+# Loops with the filters innermost (contiguous in y, w and, for a depthwise conv, x), so
+# they vectorise; each output still sums its taps in (p, q, c) order, as the CUDA body does.
+@_kernel
+def grouped_conv_forward(x, w, sh, sw, pt, pl, dh, dw, groups, y):
+    n, h, wd, _ = x.shape
+    kh, kw, cg, f = w.shape
+    oh, ow = y.shape[1], y.shape[2]
+    first = np.empty(f, np.int64)
+    for k in range(f):
+        first[k] = B.group_first_channel(k, cg, f, groups)
+    for r in prange(n * oh):
+        b, i = r // oh, r % oh
+        acc = np.empty(f, np.float64)
+        for j in range(ow):
+            acc[:] = 0.0
+            for p in range(kh):
+                yy = i * sh - pt + p * dh
+                if 0 <= yy < h:
+                    for q in range(kw):
+                        xx = j * sw - pl + q * dw
+                        if 0 <= xx < wd:
+                            for c in range(cg):
+                                for k in range(f):
+                                    acc[k] += x[b, yy, xx, first[k] + c] * w[p, q, c, k]
+            for k in range(f):
+                y[b, i, j, k] = acc[k]
+
+
+@_kernel
+def grouped_conv_backward_input(gy, w, sh, sw, pt, pl, dh, dw, groups, gx):
+    """A scatter, parallel over images (whose gradients never overlap)."""
+    n, h, wd, _ = gx.shape
+    kh, kw, cg, f = w.shape
+    oh, ow = gy.shape[1], gy.shape[2]
+    first = np.empty(f, np.int64)
+    for k in range(f):
+        first[k] = B.group_first_channel(k, cg, f, groups)
+    for b in prange(n):
+        gx[b] = 0.0
+        for i in range(oh):
+            for j in range(ow):
+                for p in range(kh):
+                    yy = i * sh - pt + p * dh
+                    if 0 <= yy < h:
+                        for q in range(kw):
+                            xx = j * sw - pl + q * dw
+                            if 0 <= xx < wd:
+                                for c in range(cg):
+                                    for k in range(f):
+                                        gx[b, yy, xx, first[k] + c] += gy[b, i, j, k] * \
+                                            w[p, q, c, k]
+
+
+@_kernel
+def grouped_conv_backward_weight(x, gy, sh, sw, pt, pl, dh, dw, groups, partial):
+    """partial[t] = chunk t's part of the weight gradient (rows b * OH + i)."""
+    chunks, kh, kw, cg, f = partial.shape
+    n, h, wd, _ = x.shape
+    oh, ow = gy.shape[1], gy.shape[2]
+    first = np.empty(f, np.int64)
+    for k in range(f):
+        first[k] = B.group_first_channel(k, cg, f, groups)
+    for t in prange(chunks):
+        r0, r1 = B.chunk_rows(t, chunks, n * oh)
+        partial[t] = 0.0
+        for r in range(r0, r1):
+            b, i = r // oh, r % oh
+            for p in range(kh):
+                yy = i * sh - pt + p * dh
+                if 0 <= yy < h:
+                    for j in range(ow):
+                        for q in range(kw):
+                            xx = j * sw - pl + q * dw
+                            if 0 <= xx < wd:
+                                for c in range(cg):
+                                    for k in range(f):
+                                        partial[t, p, q, c, k] += x[b, yy, xx, first[k] + c] * \
+                                            gy[b, i, j, k]
+
+
+# ------------------------------------------------------------------ embedding
+@_kernel
+def segment_sums(g, order, starts, rows, out):
+    """out[rows[u]] = segment u's sum of g's rows (out zeroed by the caller)."""
+    for u in prange(rows.shape[0]):
+        for k in range(g.shape[1]):
+            out[rows[u], k] = B.segment_sum(g, order, starts, u, k)

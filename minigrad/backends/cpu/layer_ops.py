@@ -1,0 +1,205 @@
+"""The CPU backend's layer functions: convolution (im2col + one BLAS matmul), max and
+average pooling, grouped conv, normalisation, the embedding gradient, pad and crop
+(part of CPUBackend, which mixes this class in; kernels in kernels.py and
+layer_kernels.py). Conventions as backend.py: inputs made C-contiguous first, one
+kernel launch at a time."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..indexing import segments
+from . import kernels as K
+from . import layer_kernels as LK
+
+CHUNKS = 64  # fixed row chunks of every sum over rows (kernels.bias_act_backward's too)
+
+
+def _rows(a: np.ndarray) -> np.ndarray:
+    """a as a C-contiguous (rows, last axis) view."""
+    a = np.ascontiguousarray(a)
+    return a.reshape(-1, a.shape[-1]) if a.ndim else a.reshape(1, 1)
+
+
+class LayerOps:
+    """Mixed into CPUBackend: uses its `_launch`, `_c`, `_write_back` and `_empty`."""
+
+    # ---------------------------------------------------------- convolution
+    def conv2d_forward(self, x, w, geom):
+        """im2col in Numba, then one BLAS matmul; cols is kept for the weight gradient."""
+        x, w = self._c(x), self._c(w)
+        sh, sw, pt, pl, dh, dw, oh, ow = geom
+        n = x.shape[0]
+        kh, kw, c, f = w.shape
+        cols = self._empty((n * oh * ow, kh * kw * c), x.dtype)
+        self._launch(K.im2col, x, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, cols)
+        y = np.matmul(cols, w.reshape(kh * kw * c, f), out=self._empty((n * oh * ow, f), x.dtype))
+        return y.reshape(n, oh, ow, f), cols
+
+    def conv2d_backward_input(self, gy, w, x_shape, geom):
+        gy, w = self._c(gy), self._c(w)
+        sh, sw, pt, pl, dh, dw, _, _ = geom
+        n, oh, ow, f = gy.shape
+        kh, kw, c, _ = w.shape
+        gcols = np.matmul(gy.reshape(-1, f), w.reshape(kh * kw * c, f).T,
+                          out=self._empty((gy.size // f, kh * kw * c), gy.dtype))
+        gx = self._empty(x_shape, gy.dtype)
+        self._launch(K.col2im, gcols, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, gx)
+        return gx
+
+    def conv2d_backward_weight(self, gy, cols, w_shape):
+        f = gy.shape[-1]
+        return (cols.T @ gy.reshape(-1, f)).reshape(w_shape)
+
+    def bias_act(self, y, b, relu):
+        work = self._c(y)
+        f = y.shape[-1]
+        b = np.zeros(f, y.dtype) if b is None else self._c(b)
+        self._launch(K.bias_act, work.reshape(-1, f), b, bool(relu))
+        self._write_back((y,), (work,))
+        return y
+
+    def bias_act_backward(self, y, gy, need_bias):
+        """The ReLU mask and the bias gradient's sums in one pass."""
+        y, gy = self._c(y), self._c(gy)
+        f = y.shape[-1]
+        g = self._empty(gy.shape, gy.dtype)
+        partial = np.empty((CHUNKS, f), gy.dtype)
+        self._launch(K.bias_act_backward, y.reshape(-1, f), gy.reshape(-1, f), g.reshape(-1, f),
+                partial)
+        return g, (partial.sum(axis=0) if need_bias else None)
+
+    def bias_grad(self, gy):
+        gy = self._c(gy)
+        f = gy.shape[-1]
+        partial = np.empty((CHUNKS, f), gy.dtype)
+        self._launch(K.column_sums, gy.reshape(-1, f), partial)
+        return partial.sum(axis=0)
+
+    # ------------------------------------------------------------- max pool
+    def maxpool2d_forward(self, x, geom):
+        x = self._c(x)
+        ph, pw, sh, sw, pt, pl, oh, ow = geom
+        n, _, _, c = x.shape
+        y = self._empty((n, oh, ow, c), x.dtype)
+        arg = self._empty((n, oh, ow, c), np.int32)
+        self._launch(K.maxpool_forward, x, ph, pw, sh, sw, pt, pl, y, arg)
+        return y, arg
+
+    def maxpool2d_backward(self, gy, arg, x_shape):
+        gx = self._empty(x_shape, gy.dtype)
+        self._launch(K.maxpool_backward, self._c(gy), self._c(arg), gx)
+        return gx
+
+    # ---------------------------------------------------------- average pool
+    def avgpool2d_forward(self, x, geom):
+        x = np.ascontiguousarray(x)
+        ph, pw, sh, sw, pt, pl, oh, ow = geom
+        y = self._empty((x.shape[0], oh, ow, x.shape[3]), x.dtype)
+        self._launch(LK.avgpool_forward, x, ph, pw, sh, sw, pt, pl, y)
+        return y
+
+    def avgpool2d_backward(self, gy, x_shape, geom):
+        ph, pw, sh, sw, pt, pl, _, _ = geom
+        gx = self._empty(tuple(x_shape), gy.dtype)
+        self._launch(LK.avgpool_backward, np.ascontiguousarray(gy), ph, pw, sh, sw, pt, pl, gx)
+        return gx
+
+    # --------------------------------------------------- grouped convolution
+    def grouped_conv2d_forward(self, x, w, geom, groups):
+        x, w = np.ascontiguousarray(x), np.ascontiguousarray(w)
+        sh, sw, pt, pl, dh, dw, oh, ow = geom
+        y = self._empty((x.shape[0], oh, ow, w.shape[3]), x.dtype)
+        self._launch(LK.grouped_conv_forward, x, w, sh, sw, pt, pl, dh, dw, int(groups), y)
+        return y
+
+    def grouped_conv2d_backward_input(self, gy, w, x_shape, geom, groups):
+        sh, sw, pt, pl, dh, dw, _, _ = geom
+        gx = self._empty(tuple(x_shape), gy.dtype)
+        self._launch(LK.grouped_conv_backward_input, np.ascontiguousarray(gy),
+                     np.ascontiguousarray(w), sh, sw, pt, pl, dh, dw, int(groups), gx)
+        return gx
+
+    def grouped_conv2d_backward_weight(self, x, gy, w_shape, geom, groups):
+        sh, sw, pt, pl, dh, dw, _, _ = geom
+        partial = np.empty((CHUNKS,) + tuple(w_shape), np.float64)
+        self._launch(LK.grouped_conv_backward_weight, np.ascontiguousarray(x),
+                     np.ascontiguousarray(gy), sh, sw, pt, pl, dh, dw, int(groups), partial)
+        return partial.sum(axis=0).astype(gy.dtype)
+
+    # --------------------------------------------------------- normalisation
+    def batchnorm_stats(self, x):
+        x = _rows(x)
+        c = x.shape[1]
+        shift = x[0].copy() if x.shape[0] else np.zeros(c, x.dtype)
+        s1, s2 = np.empty((CHUNKS, c)), np.empty((CHUNKS, c))
+        self._launch(LK.shifted_sums, x, shift, s1, s2)
+        mean, var = np.empty(c, x.dtype), np.empty(c, x.dtype)
+        self._launch(LK.moments, s1, s2, shift, float(x.shape[0]), mean, var)
+        return mean, var
+
+    def scale_shift(self, x, scale, shift):
+        x = np.ascontiguousarray(x)
+        scale = np.ascontiguousarray(scale)
+        shift = np.zeros_like(scale) if shift is None else np.ascontiguousarray(shift)
+        y = self._empty(x.shape, x.dtype)
+        self._launch(LK.scale_shift, _rows(x), scale, shift, y.reshape(-1, x.shape[-1]))
+        return y
+
+    def norm_param_sums(self, x, gy, mean, invstd, per_row):
+        x, gy = _rows(x), _rows(gy)
+        rows, c = x.shape
+        mean, invstd = np.ascontiguousarray(mean).reshape(-1), \
+            np.ascontiguousarray(invstd).reshape(-1)
+        zeros_r, ones_r = np.zeros(rows, x.dtype), np.ones(rows, x.dtype)
+        zeros_c, ones_c = np.zeros(c, x.dtype), np.ones(c, x.dtype)
+        centre = (mean, invstd, zeros_c, ones_c) if per_row else (zeros_r, ones_r, mean, invstd)
+        s1, s2 = np.empty((CHUNKS, c)), np.empty((CHUNKS, c))
+        self._launch(LK.param_sums, x, gy, *centre, s1, s2)
+        return s1.sum(axis=0).astype(gy.dtype), s2.sum(axis=0).astype(gy.dtype)
+
+    def batchnorm_backward_input(self, x, gy, mean, invstd, scale, sum_gy, sum_gy_xhat):
+        x2, gy2 = _rows(x), _rows(gy)
+        n = max(x2.shape[0], 1)
+        gx = self._empty(np.shape(x), gy2.dtype)
+        vec = [np.ascontiguousarray(v) for v in (mean, invstd, scale)]
+        self._launch(LK.batchnorm_backward_input, x2, gy2, *vec,
+                     np.asarray(sum_gy) / n, np.asarray(sum_gy_xhat) / n,
+                     gx.reshape(x2.shape))
+        return gx
+
+    def layernorm_forward(self, x, gamma, beta, epsilon):
+        x2 = _rows(x)
+        y = self._empty(np.shape(x), x2.dtype)
+        mean, invstd = np.empty(x2.shape[0], x2.dtype), np.empty(x2.shape[0], x2.dtype)
+        self._launch(LK.layernorm_forward, x2, np.ascontiguousarray(gamma),
+                     np.ascontiguousarray(beta), float(epsilon), y.reshape(x2.shape), mean,
+                     invstd)
+        lead = np.shape(x)[:-1]
+        return y, mean.reshape(lead), invstd.reshape(lead)
+
+    def layernorm_backward_input(self, x, gy, mean, invstd, gamma):
+        x2, gy2 = _rows(x), _rows(gy)
+        gx = self._empty(np.shape(x), gy2.dtype)
+        self._launch(LK.layernorm_backward_input, x2, gy2,
+                     np.ascontiguousarray(mean).reshape(-1),
+                     np.ascontiguousarray(invstd).reshape(-1), np.ascontiguousarray(gamma),
+                     gx.reshape(x2.shape))
+        return gx
+
+    # -------------------------------------------------------------- pad, crop
+    def pad(self, a, widths):
+        return np.pad(a, [tuple(int(v) for v in w) for w in widths])
+
+    def crop(self, a, widths):
+        index = tuple(slice(b, n - e) for (b, e), n in zip(widths, np.shape(a)))
+        return np.ascontiguousarray(a[index])
+
+    # ------------------------------------------------------------- embedding
+    def take_backward(self, gy, idx, rows):
+        idx = np.asarray(idx).reshape(-1)
+        g = np.ascontiguousarray(gy).reshape(idx.shape[0], -1)
+        order, uniq, starts = segments(idx)
+        out = np.zeros((int(rows), g.shape[1]), g.dtype)
+        self._launch(LK.segment_sums, g, order, starts, uniq, out)
+        return out.reshape((int(rows),) + tuple(np.shape(gy)[1:]))
+

@@ -1,0 +1,106 @@
+"""Kernel bodies of batch and layer normalisation, compiled for both backends with
+those of bodies.py.
+
+Sums run in float64 over fixed chunks of rows, each chunk into its own row of a
+partial array, and the partials are added in a fixed order afterwards (as the
+bias-gradient sums do), so results do not depend on the thread count. The
+statistics take one pass: sums of x - shift and of its square, shift being the
+first row (a value of the same magnitude, so the variance does not lose its
+digits to cancellation as sum(x**2) - sum(x)**2 would).
+"""
+from __future__ import annotations
+
+import math
+
+from .bodies import body
+
+
+@body
+def chunk_rows(t, chunks, rows):
+    """The rows [start, stop) of chunk t of `chunks` equal chunks."""
+    step = (rows + chunks - 1) // chunks
+    return t * step, min(rows, (t + 1) * step)
+
+
+@body
+def add_shifted(v, shift, a, b):
+    """(a, b) plus d and d*d, d = v - shift: one value into the statistics' sums."""
+    d = v - shift
+    return a + d, b + d * d
+
+
+@body
+def moments_from_sums(s1, s2, shift, n, mean, var, k):
+    """mean[k], var[k] (population variance) from the chunks' shifted sums, in order."""
+    a = 0.0
+    b = 0.0
+    for t in range(s1.shape[0]):
+        a += s1[t, k]
+        b += s2[t, k]
+    m = a / n
+    v = b / n - m * m
+    mean[k] = shift[k] + m
+    var[k] = 0.0 if v < 0 else v          # rounding can dip below 0; NaN stays NaN
+
+
+@body
+def normalized(x, rmean, rinv, cmean, cinv, r, k):
+    """xhat of element (r, k): mean and inverse deviation per row (layer norm) or
+    per column (batch norm); the other pair is 0 and 1."""
+    return (x[r, k] - rmean[r] - cmean[k]) * rinv[r] * cinv[k]
+
+
+@body
+def add_param_terms(g, xhat, a, b):
+    """(a, b) plus g and g * xhat: one element into the sums that are the gradients
+    of beta and gamma."""
+    return a + g, b + g * xhat
+
+
+@body
+def affine(v, scale, shift):
+    return v * scale + shift
+
+
+@body
+def batchnorm_grad(x, g, mean, invstd, scale, mean_g, mean_g_xhat):
+    """Batch norm's input gradient (training mode) for one element, from the
+    per-channel means of gy and of gy * xhat."""
+    return scale * (g - mean_g - (x - mean) * invstd * mean_g_xhat)
+
+
+@body
+def layernorm_row(x, gamma, beta, eps, y, mean, invstd, r):
+    """Row r normalised over its K values (two passes over the row, in float64)."""
+    k = x.shape[1]
+    m = 0.0
+    for j in range(k):
+        m += x[r, j]
+    m /= k
+    v = 0.0
+    for j in range(k):
+        d = x[r, j] - m
+        v += d * d
+    inv = 1.0 / math.sqrt(v / k + eps)
+    mean[r] = m
+    invstd[r] = inv
+    for j in range(k):
+        y[r, j] = (x[r, j] - m) * inv * gamma[j] + beta[j]
+
+
+@body
+def layernorm_grad_row(x, gy, mean, invstd, gamma, gx, r):
+    """invstd * (g - mean(g) - xhat * mean(g * xhat)) over row r, g = gy * gamma."""
+    k = x.shape[1]
+    m = mean[r]
+    inv = invstd[r]
+    a = 0.0
+    b = 0.0
+    for j in range(k):
+        g = gy[r, j] * gamma[j]
+        a += g
+        b += g * (x[r, j] - m) * inv
+    a /= k
+    b /= k
+    for j in range(k):
+        gx[r, j] = inv * (gy[r, j] * gamma[j] - a - (x[r, j] - m) * inv * b)

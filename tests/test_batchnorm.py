@@ -1,0 +1,160 @@
+"""BatchNormalization's state as Keras 3 keeps it: moving statistics updated by training
+calls only (against a NumPy transcription of Keras's update), non-trainable weights,
+trainable=False as inference mode, and the Conv2D + BatchNormalization folding."""
+import numpy as np
+import pytest
+
+import minigrad as mg
+from minigrad import layers as L
+from minigrad.layers.normalization import can_fold_conv_bn, conv_bn
+
+
+def keras_moving_update(batches, momentum, c):
+    """keras.layers.BatchNormalization.call in training, transcribed: for each batch,
+    moving = moving * momentum + stat * (1 - momentum) with the batch's mean and
+    (population) variance, in float32."""
+    mm, mv = np.zeros(c, np.float32), np.ones(c, np.float32)
+    m = np.float32(momentum)
+    for b in batches:
+        b = b.reshape(-1, c).astype(np.float64)
+        mean, var = b.mean(0).astype(np.float32), b.var(0).astype(np.float32)
+        mm = mm * m + mean * (np.float32(1) - m)
+        mv = mv * m + var * (np.float32(1) - m)
+    return mm, mv
+
+
+@pytest.mark.parametrize("shape", [(4,), (3, 3, 2)])
+def test_moving_statistics_after_fit_steps_match_keras_update(shape, rng):
+    x = (rng.standard_normal((40,) + shape) * 3 + 2).astype(np.float32)
+    y = rng.standard_normal((40, 2)).astype(np.float32)
+    model = mg.Sequential([L.BatchNormalization(momentum=0.8, input_shape=shape), L.Flatten(),
+                           L.Dense(2)])
+    model.compile(optimizer="sgd", loss="mse")
+    model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
+    bn = model.layers[0]
+    want = keras_moving_update([x[i:i + 8] for i in range(0, 40, 8)] * 2, 0.8, shape[-1])
+    np.testing.assert_allclose(bn.moving_mean.numpy(), want[0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(bn.moving_variance.numpy(), want[1], rtol=1e-5, atol=1e-6)
+    # predict and evaluate use them and leave them alone
+    before = [w.copy() for w in bn.get_weights()]
+    model.predict(x, verbose=0)
+    model.evaluate(x, y, verbose=0)
+    for a, b in zip(before, bn.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_weights_are_keras_ordered_and_moving_ones_non_trainable(rng):
+    bn = L.BatchNormalization()
+    bn(rng.standard_normal((2, 5)).astype(np.float32))
+    names = [w.name.split("/")[-1] for w in bn.weights]
+    assert names == ["gamma", "beta", "moving_mean", "moving_variance"]
+    assert [w.name.split("/")[-1] for w in bn.trainable_weights] == ["gamma", "beta"]
+    assert [w.name.split("/")[-1] for w in bn.non_trainable_weights] == ["moving_mean",
+                                                                          "moving_variance"]
+    assert bn.count_params() == 20
+    assert not any(w.requires_grad for w in bn.non_trainable_weights)
+
+
+def test_training_call_uses_batch_statistics_and_inference_the_moving_ones(rng):
+    x = (rng.standard_normal((64, 3)) * 4 + 7).astype(np.float32)
+    bn = L.BatchNormalization(momentum=0.5)
+    y = bn(x, training=True).numpy()
+    np.testing.assert_allclose(y.mean(0), 0, atol=1e-5)
+    np.testing.assert_allclose(y.var(0), x.var(0) / (x.var(0) + 1e-3), rtol=1e-4)
+    mm, mv = bn.moving_mean.numpy(), bn.moving_variance.numpy()
+    np.testing.assert_allclose(mm, 0.5 * x.mean(0), rtol=1e-5)
+    z = bn(x, training=False).numpy()
+    np.testing.assert_allclose(z, (x - mm) / np.sqrt(mv + 1e-3), rtol=1e-5, atol=1e-5)
+
+
+def test_trainable_false_runs_in_inference_mode_even_in_fit(rng):
+    """Keras 3: a frozen BatchNormalization normalises with its moving statistics and
+    updates nothing, also inside fit (the fine-tuning rule)."""
+    x = (rng.standard_normal((32, 3)) * 2 + 5).astype(np.float32)
+    y = rng.standard_normal((32, 1)).astype(np.float32)
+    bn = L.BatchNormalization(input_shape=(3,))
+    model = mg.Sequential([bn, L.Dense(1)])
+    bn.set_weights([np.full(3, 2.0), np.full(3, 0.5), np.full(3, 5.0), np.full(3, 4.0)])
+    bn.trainable = False
+    assert bn.trainable_weights == [] and len(bn.non_trainable_weights) == 4
+    model.compile(optimizer="sgd", loss="mse")
+    before = [w.copy() for w in bn.get_weights()]
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    for a, b in zip(before, bn.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    out = bn(x, training=True).numpy()
+    np.testing.assert_allclose(out, (x - 5) / np.sqrt(4 + 1e-3) * 2 + 0.5, rtol=1e-5, atol=1e-6)
+
+
+def test_save_and_load_keep_the_moving_statistics(rng, tmp_path):
+    model = mg.Sequential([L.Conv2D(3, 3, input_shape=(6, 6, 2)), L.BatchNormalization(),
+                           L.Flatten(), L.Dense(2)])
+    model.compile(optimizer="adam", loss="mse")
+    x = rng.standard_normal((8, 6, 6, 2)).astype(np.float32)
+    model.fit(x, rng.standard_normal((8, 2)), batch_size=4, verbose=0)
+    model.save(tmp_path / "bn.npz")
+    back = mg.load_model(tmp_path / "bn.npz")
+    for a, b in zip(model.get_weights(), back.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(back.predict(x, verbose=0), model.predict(x, verbose=0),
+                               rtol=1e-6)
+
+
+# ------------------------------------------------------------------ folding
+@pytest.mark.parametrize("use_bias,relu", [(True, False), (False, True)])
+def test_conv_bn_folding_matches_the_pair(use_bias, relu, rng):
+    conv = L.Conv2D(4, 3, padding="same", use_bias=use_bias, dtype="float64")
+    bn = L.BatchNormalization(dtype="float64")
+    x = mg.Tensor(rng.standard_normal((2, 5, 5, 3)), requires_grad=True)
+    bn(conv(x))
+    bn.set_weights([rng.standard_normal(4) + 1, rng.standard_normal(4),
+                    rng.standard_normal(4), rng.random(4) + 0.5])
+    assert can_fold_conv_bn(conv, bn, training=False)
+    assert not can_fold_conv_bn(conv, bn, training=True)
+    pair = bn(conv(x), training=False)
+    if relu:
+        pair = pair.relu()
+    folded = conv_bn(conv, bn, x, "relu" if relu else None)
+    np.testing.assert_allclose(folded.numpy(), pair.numpy(), rtol=1e-12, atol=1e-12)
+    g = rng.standard_normal(pair.shape)
+    grads = []
+    for out in (pair, folded):
+        for t in [x] + conv.weights + bn.weights[:2]:
+            t.grad = None
+        out.backward(g)
+        grads.append([t.grad.numpy() for t in [x] + conv.weights + bn.weights[:2]])
+    for a, b in zip(*grads):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
+def test_folding_is_not_used_for_an_activated_conv_or_another_axis():
+    bn = L.BatchNormalization()
+    assert not can_fold_conv_bn(L.Conv2D(2, 3, activation="relu"), bn, training=False)
+    assert not can_fold_conv_bn(L.Conv2D(2, 3), L.BatchNormalization(axis=1), training=False)
+    frozen = L.BatchNormalization(trainable=False)
+    assert can_fold_conv_bn(L.Conv2D(2, 3), frozen, training=True)
+
+
+def test_models_fold_conv_bn_relu_at_inference_only(rng, monkeypatch):
+    """predict/evaluate run Conv2D + BatchNormalization (+ ReLU) as one convolution; fit
+    does not (the batch statistics are needed); the results equal the unfolded layers."""
+    from minigrad.layers import normalization
+    model = mg.Sequential([L.Conv2D(4, 3, use_bias=False, input_shape=(6, 6, 2)),
+                           L.BatchNormalization(), L.ReLU(), L.MaxPooling2D(2), L.Flatten(),
+                           L.Dense(2)])
+    model.compile(optimizer="sgd", loss="mse")
+    x = rng.standard_normal((8, 6, 6, 2)).astype(np.float32)
+    model.fit(x, rng.standard_normal((8, 2)), batch_size=4, verbose=0)   # moving stats move
+    calls = []
+    real = normalization.conv_bn
+    monkeypatch.setattr("minigrad.models.graph.conv_bn",
+                        lambda *a, **k: calls.append(a[3:]) or real(*a, **k))
+    folded = model.predict(x, verbose=0)
+    assert calls == [("relu", model.layers[3])]   # conv, BN, ReLU and the pool: one op
+    h = x
+    for layer in model.layers:     # the same layers one by one, unfolded
+        h = layer(h, training=False)
+    np.testing.assert_allclose(folded, h.numpy(), rtol=1e-5, atol=1e-6)
+    calls.clear()
+    model.fit(x, rng.standard_normal((8, 2)), batch_size=4, verbose=0)
+    assert calls == []
