@@ -350,10 +350,10 @@ class Tensor:
 
     # ----------------------------------------------------------- reductions
     def sum(self, axis=None, keepdims: bool = False) -> "Tensor":
-        return Sum.apply(self, _axes(axis, self.ndim), keepdims)
+        return Sum.apply(self, _axes(axis, self.ndim, "sum"), keepdims)
 
     def mean(self, axis=None, keepdims: bool = False) -> "Tensor":
-        axes = _axes(axis, self.ndim)
+        axes = _axes(axis, self.ndim, "mean")
         count = int(np.prod([self.shape[a] for a in axes])) if axes else 1
         return Sum.apply(self, axes, keepdims) * (1.0 / max(count, 1))
 
@@ -370,7 +370,12 @@ class Tensor:
 
     def transpose(self, *axes) -> "Tensor":
         axes = axes[0] if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else axes
-        return Transpose.apply(self, tuple(axes) if axes else None)
+        if axes and (not all(_is_int(a) for a in axes) or
+                     sorted(int(a) % max(self.ndim, 1) for a in axes) != list(range(self.ndim))
+                     or not all(-self.ndim <= a < self.ndim for a in axes)):
+            raise ValueError(f"transpose: `axes` must be a permutation of the {self.ndim} axes "
+                             f"of a tensor of shape {self.shape}, got {tuple(axes)!r}")
+        return Transpose.apply(self, tuple(int(a) for a in axes) if axes else None)
 
     @property
     def T(self) -> "Tensor":
@@ -450,14 +455,25 @@ def _shape_arg(shape) -> tuple:
     return tuple(int(s) for s in shape)
 
 
-def _axes(axis, ndim: int) -> tuple:
+def _is_int(a) -> bool:
+    return isinstance(a, numbers.Integral) and not isinstance(a, (bool, np.bool_))
+
+
+def _axes(axis, ndim: int, op: str = "reduction") -> tuple:
+    """axis (None, an int or a tuple/list of ints, NumPy ints too) -> sorted axes in
+    [0, ndim); anything else is a clear error, as torch's and NumPy's."""
     if axis is None:
         return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    axes = (axis,) if _is_int(axis) else tuple(axis) if isinstance(axis, (tuple, list)) else None
+    if axes is None or not all(_is_int(a) for a in axes):
+        raise TypeError(f"{op}: `axis` must be None, an int or a tuple of ints, got {axis!r}")
     for a in axes:
         if not -ndim <= a < ndim:
             raise ValueError(f"axis {a} is out of range for a tensor of rank {ndim}")
-    return tuple(sorted(a % ndim for a in axes))
+    axes = tuple(sorted(int(a) % ndim for a in axes))
+    if len(set(axes)) != len(axes):
+        raise ValueError(f"{op}: `axis` {axis!r} names an axis more than once")
+    return axes
 
 
 def tensor(data, requires_grad: bool = False, device: str | None = None, dtype=None) -> Tensor:

@@ -79,13 +79,13 @@ def test_gradient_at_zero_is_pytorchs(rng):
 @pytest.mark.parametrize("kwargs", [{"negative_slope": 0.1}, {"max_value": 2.5},
                                     {"threshold": 0.7}, {"negative_slope": 0.3, "threshold": 1.0,
                                                          "max_value": 4.0}])
-def test_relu_options_match_keras(kwargs, rng):
+def test_relu_options_match_keras_formula(kwargs, rng):
     x = rng.standard_normal(50) * 4
     np.testing.assert_allclose(activations.relu(mg.Tensor(x), **kwargs).numpy(),
                                ref_relu(x, **kwargs), rtol=1e-12)
 
 
-def test_gelu_approximate_matches_keras(rng):
+def test_gelu_approximate_matches_keras_formula(rng):
     x = rng.standard_normal(20)
     want = 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)))
     np.testing.assert_allclose(activations.gelu(mg.Tensor(x), approximate=True).numpy(), want,

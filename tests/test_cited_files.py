@@ -1,5 +1,6 @@
-"""Every repository file that a test, the README or docs/ cites by path exists
-(issue 10.15: tests cited files that were never written)."""
+"""Every repository file that a test, the README, docs/, the benchmarks, the
+examples, CI or minigrad's own comments cite by path exists (issue 10.15: tests
+cited files that were never written)."""
 import glob
 import os
 import re
@@ -9,7 +10,11 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CITED = re.compile(r"(?<![\w/.])((?:tests|examples|docs|minigrad|benchmarks)/[\w./-]*\w\.(?:py|md|txt|json|png))")
 SOURCES = sorted(glob.glob(os.path.join(ROOT, "tests", "**", "*.py"), recursive=True) +
-                 glob.glob(os.path.join(ROOT, "docs", "*.md")) + [os.path.join(ROOT, "README.md")])
+                 glob.glob(os.path.join(ROOT, "minigrad", "**", "*.py"), recursive=True) +
+                 glob.glob(os.path.join(ROOT, "benchmarks", "*.py")) +
+                 glob.glob(os.path.join(ROOT, "examples", "*.py")) +
+                 glob.glob(os.path.join(ROOT, "docs", "*.md")) +
+                 [os.path.join(ROOT, p) for p in ("README.md", "benchmarks/README.md", ".ci/run")])
 
 
 def cited(path):

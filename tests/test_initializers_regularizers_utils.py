@@ -110,7 +110,7 @@ def test_initializer_get_takes_callables_and_rejects_unknown_names():
     (regularizers.get("l2"), lambda w: 0.01 * (w ** 2).sum()),
     (regularizers.get("l1_l2"), lambda w: 0.0 * w.sum()),
 ])
-def test_regularizers_match_keras(reg, ref, rng):
+def test_regularizers_match_keras_formula(reg, ref, rng):
     w = rng.standard_normal((4, 3))
     w = w + np.where(np.abs(w) < 0.05, 0.2, 0.0)
     t = mg.Tensor(w, requires_grad=True)

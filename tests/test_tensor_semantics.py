@@ -308,6 +308,37 @@ def test_reshape_accepts_numpy_ints_and_minus_one():
     assert t.reshape((3, -1)).shape == (3, 2)
 
 
+# ------------------------------------------------------ axes of sum / mean / transpose
+@pytest.mark.parametrize("call,exc,fragment", [
+    (lambda t: t.sum(axis=2.5), TypeError,
+     "sum: `axis` must be None, an int or a tuple of ints, got 2.5"),
+    (lambda t: t.mean(axis=(0, 1.0)), TypeError, "mean: `axis` must be None, an int or a tuple"),
+    (lambda t: t.sum(axis="0"), TypeError, "sum: `axis` must be None"),
+    (lambda t: t.sum(axis=True), TypeError, "sum: `axis` must be None"),
+    (lambda t: t.sum(axis=(1, -2, 1)), ValueError, "names an axis more than once"),
+    (lambda t: t.sum(axis=5), ValueError, "axis 5 is out of range for a tensor of rank 3"),
+    (lambda t: t.transpose(1.5, 0, 2), ValueError, "`axes` must be a permutation of the 3 axes"),
+    (lambda t: t.transpose(0, 1), ValueError, "got (0, 1)"),
+    (lambda t: t.transpose(0, 0, 1), ValueError, "permutation"),
+    (lambda t: t.transpose(0, 1, 3), ValueError, "permutation"),
+])
+def test_bad_axes_are_clear_errors(call, exc, fragment):
+    """As torch.sum(dim=2.5) and np.transpose with a wrong permutation refuse them; once
+    Python's "'float' object is not iterable" came out of sum(axis=2.5)."""
+    with pytest.raises(exc, match=fragment.replace("(", r"\(").replace(")", r"\)")):
+        call(Tensor(np.ones((2, 3, 4))))
+
+
+def test_numpy_int_and_negative_axes_work():
+    a = np.arange(24.0).reshape(2, 3, 4)
+    t = Tensor(a)
+    np.testing.assert_array_equal(t.sum(axis=np.int64(1)).numpy(), a.sum(axis=1))
+    np.testing.assert_array_equal(t.mean(axis=[np.int32(0), -1]).numpy(), a.mean(axis=(0, 2)))
+    np.testing.assert_array_equal(t.transpose(np.int64(2), 0, -2).numpy(), a.transpose(2, 0, 1))
+    np.testing.assert_array_equal(t.transpose([1, 0, 2]).numpy(), a.transpose(1, 0, 2))
+    assert t.T.shape == (4, 3, 2)
+
+
 # ------------------------------------------------------------ properties
 @settings(max_examples=40, deadline=None)
 @given(shapes=hnp.mutually_broadcastable_shapes(num_shapes=2, max_dims=3, max_side=3),

@@ -6,6 +6,7 @@ from .. import initializers, ops
 from ..ops.conv1d import conv1d, conv1d_geometry
 from ..ops.conv_transpose import conv2d_transpose_geometry, output_size
 from ..utils import pair, padding_mode
+from ..utils.argument_checks import MAX_INT
 from .core import _bool, _positive_int, _WithActivation
 
 
@@ -20,7 +21,10 @@ def _int1(value, arg: str, owner: str) -> int:
     """A 1-D layer's int argument: an int or a tuple of one."""
     if isinstance(value, (tuple, list)) and len(value) == 1:
         value = value[0]
-    return _positive_int(value, arg, owner)
+    value = _positive_int(value, arg, owner)
+    if value > MAX_INT:  # a 2**64 stride would reach the kernels as a Numba TypingError
+        raise ValueError(f"{owner}: `{arg}` must be <= {MAX_INT}, got {value}")
+    return value
 
 
 class _Conv(_WithActivation):

@@ -8,6 +8,7 @@ import numpy as np
 
 from ..ops import reshaping
 from ..utils import pair
+from ..utils.argument_checks import MAX_INT
 from .base import Layer
 from .convolutional import channels_last
 
@@ -22,6 +23,8 @@ def _int_tuple(value, arg: str, owner: str, minimum: int = 0) -> tuple:
             for v in value):
         raise ValueError(f"{owner}: `{arg}` must be a tuple of ints >= {minimum}, got "
                          f"{value!r}")
+    if any(v > MAX_INT for v in value):
+        raise ValueError(f"{owner}: `{arg}` must hold ints <= {MAX_INT}, got {tuple(value)}")
     return tuple(int(v) for v in value)
 
 
@@ -114,6 +117,8 @@ class RepeatVector(Layer):
         super().__init__(**kwargs)
         if not isinstance(n, numbers.Integral) or isinstance(n, bool) or n < 1:
             raise ValueError(f"{_owner(self)}: `n` must be a positive int, got {n!r}")
+        if n > MAX_INT:
+            raise ValueError(f"{_owner(self)}: `n` must be <= {MAX_INT}, got {n}")
         self.n = int(n)
 
     def compute_output_shape(self, input_shape):

@@ -55,7 +55,8 @@ class Tracking:
                          name=f"{self.name}/{name}", device=self.device)
         except (MemoryError, ValueError) as e:
             if isinstance(e, ValueError) and "too big" not in str(e) and \
-                    "maximum supported dimension" not in str(e):
+                    "maximum supported dimension" not in str(e) and \
+                    "Maximum allowed dimension" not in str(e):  # NumPy's words for > 2**63
                 raise
             raise MemoryError(f"{owner}: a weight of shape {tuple(shape)} ({dtype.name}) needs "
                               f"{nbytes:,} bytes, more than can be allocated") from None

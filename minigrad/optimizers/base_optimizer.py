@@ -28,9 +28,11 @@ def check_number(value, arg: str, owner: str, low: float = 0.0, high: float = ma
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or \
             not math.isfinite(value) or not (low < value if low_open else low <= value) or \
             not (value < high if high_open else value <= high):
-        raise ValueError(f"{owner}: `{arg}` must be a finite number in "
-                         f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}, "
-                         f"got {value!r}")
+        if math.isinf(high):  # unbounded above: "in (0.0, inf]" would contradict "finite"
+            want = f"{'>' if low_open else '>='} {low}"
+        else:
+            want = f"in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+        raise ValueError(f"{owner}: `{arg}` must be a finite number {want}, got {value!r}")
     return float(value)
 
 

@@ -24,12 +24,13 @@ class SGD(Optimizer):
 
 class RMSprop(Optimizer):
     """v = rho v + (1 - rho) g^2; w -= lr g / sqrt(v + epsilon) (centered: v - mean(g)^2
-    under the root; with momentum, through a velocity)."""
+    under the root; with momentum, through a velocity). rho in [0, 1)."""
 
     def __init__(self, learning_rate=0.001, rho: float = 0.9, momentum: float = 0.0,
                  epsilon: float = 1e-7, centered: bool = False, **kwargs):
         super().__init__(learning_rate, **kwargs)
-        self.rho = check_number(rho, "rho", "RMSprop", 0.0, 1.0)
+        # rho = 1 never updates v from 0: every step is lr * g / sqrt(epsilon), and diverges
+        self.rho = check_number(rho, "rho", "RMSprop", 0.0, 1.0, high_open=True)
         self.momentum = check_number(momentum, "momentum", "RMSprop", 0.0, 1.0)
         self.epsilon = check_number(epsilon, "epsilon", "RMSprop", 0.0, low_open=True)
         self.centered = bool(centered)
