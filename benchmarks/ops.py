@@ -38,6 +38,11 @@ CASES = [
     # with batch statistics (training), at CIFAR-10 network sizes
     ("depthwise 16x16x64 3x3 same", "depthwise", (16, 16, 64), dict(k=3, padding="same"), True),
     ("batchnorm train 16x16x64", "batchnorm", (16, 16, 64), {}, True),
+    # issue 14's Conv1D (im2col GEMM over steps) and Conv2DTranspose (the conv's input
+    # gradient), at sizes of a small sequence model and decoder
+    ("conv1d 128 steps x64->x64 k5", "conv1d", (128, 64), dict(k=5, f=64), True),
+    ("conv transpose 8x8x64->17x17x32 3x3 s2", "conv_transpose", (8, 8, 64),
+     dict(k=3, f=32, stride=2), True),
     # the second conv's im2col GEMM at batch 128 (whatever --batch): minigrad's backend
     # matmul, torch.mm; its shape is the whole input's
     ("matmul 15488x288x64 (conv2 im2col)", "matmul", (15488, 288), dict(n=64), False),
@@ -54,6 +59,12 @@ def flops(op, x_shape, p, out_shape):
     if op == "depthwise":
         n, oh, ow, f = out_shape
         return 2 * n * oh * ow * p["k"] ** 2 * f
+    if op == "conv1d":
+        n, ol, f = out_shape
+        return 2 * n * ol * p["k"] * x_shape[-1] * f
+    if op == "conv_transpose":   # every input pixel meets every kernel tap
+        n, h, w, c = x_shape
+        return 2 * n * h * w * p["k"] ** 2 * c * out_shape[-1]
     if op in ("dense", "matmul"):
         return 2 * x_shape[0] * x_shape[1] * out_shape[1]
     return None
@@ -71,6 +82,12 @@ def make_case(op, x_np, p, input_grad, device, mg=None, torch=None):
     elif op == "depthwise":
         w_np = (rng.standard_normal((p["k"], p["k"], c, 1)) * 0.1).astype(np.float32)
         b_np = np.zeros(c, np.float32)
+    elif op == "conv1d":
+        w_np = (rng.standard_normal((p["k"], c, p["f"])) * 0.1).astype(np.float32)
+        b_np = np.zeros(p["f"], np.float32)
+    elif op == "conv_transpose":   # Keras's layout (k, k, filters, C)
+        w_np = (rng.standard_normal((p["k"], p["k"], p["f"], c)) * 0.1).astype(np.float32)
+        b_np = np.zeros(p["f"], np.float32)
     elif op == "batchnorm":
         w_np, b_np = np.ones(c, np.float32), np.zeros(c, np.float32)   # gamma, beta
     elif op == "dense":
@@ -93,19 +110,27 @@ def make_case(op, x_np, p, input_grad, device, mg=None, torch=None):
                    x, w, b, padding=p.get("padding", "valid")),
                "batchnorm": lambda: mg.ops.normalization.batch_normalization_training(
                    x, w, b)[0],
+               "conv1d": lambda: mg.ops.conv1d.conv1d(x, w, b),
+               "conv_transpose": lambda: mg.ops.conv2d_transpose(
+                   x, w, b, strides=p.get("stride", 1)),
                "pool": lambda: mg.ops.max_pool2d(x, 2),
                "dense": lambda: mg.ops.dense(x, w, b)}[op]
     else:
         F = torch.nn.functional
         t = lambda a, *perm: torch.tensor(a.transpose(*perm) if perm else a,  # noqa: E731
                                           requires_grad=op != "matmul", device=device)
-        x = t(x_np, 0, 3, 1, 2) if x_np.ndim == 4 else t(x_np)
+        x = t(x_np, 0, 3, 1, 2) if x_np.ndim == 4 else \
+            t(x_np, 0, 2, 1) if x_np.ndim == 3 else t(x_np)
         x.requires_grad_(input_grad)
         w = b = None
         if op == "conv":
             w, b = t(w_np, 3, 2, 0, 1), t(b_np)
         elif op == "depthwise":   # (k, k, C, 1) -> (C, 1, k, k)
             w, b = t(w_np, 2, 3, 0, 1), t(b_np)
+        elif op == "conv1d":      # (k, C, F) -> (F, C, k)
+            w, b = t(w_np, 2, 1, 0), t(b_np)
+        elif op == "conv_transpose":   # (k, k, F, C) -> (C, F, k, k)
+            w, b = t(w_np, 3, 2, 0, 1), t(b_np)
         elif op == "batchnorm":
             w, b = t(w_np), t(b_np)
         elif op == "dense":
@@ -119,6 +144,9 @@ def make_case(op, x_np, p, input_grad, device, mg=None, torch=None):
                "depthwise": lambda: F.conv2d(x, w, b, padding=pad, groups=x.shape[1]),
                "batchnorm": lambda: F.batch_norm(x, None, None, w, b, training=True,
                                                  eps=1e-3),
+               "conv1d": lambda: F.conv1d(x, w, b),
+               "conv_transpose": lambda: F.conv_transpose2d(x, w, b,
+                                                            stride=p.get("stride", 1)),
                "pool": lambda: F.max_pool2d(x, 2),
                "dense": lambda: F.linear(x, w, b),
                "matmul": lambda: torch.mm(x, w)}[op]
@@ -126,6 +154,8 @@ def make_case(op, x_np, p, input_grad, device, mg=None, torch=None):
     shape = tuple(fwd().shape)
     if torch is not None and len(shape) == 4:
         shape = (shape[0], shape[2], shape[3], shape[1])
+    elif torch is not None and len(shape) == 3:
+        shape = (shape[0], shape[2], shape[1])
     return fwd, params, shape
 
 
@@ -189,7 +219,7 @@ def work(a) -> dict:
         fwd, params, oshape = make_case(op, x, prm, input_grad, a.device, mg=mg, torch=torch)
         g = rng.standard_normal(oshape, dtype=np.float32)  # NHWC, like the output shape
         if params and torch is not None:
-            g = torch.tensor(g.transpose(0, 3, 1, 2) if g.ndim == 4 else g, device=a.device)
+            g = torch.tensor(np.moveaxis(g, -1, 1) if g.ndim > 2 else g, device=a.device)
         elif params:
             g = mg.Tensor(g, device=a.device)
         t = C.alternate(samplers(fwd, params, g, sync), a.reps, a.warmup, a.min_time)

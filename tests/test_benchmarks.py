@@ -128,6 +128,26 @@ def test_op_flop_counts():
         "conv 13x13x32->11x11x64 3x3", "dense 1600->10"]
 
 
+@pytest.mark.parametrize("name", ["conv1d 128 steps", "conv transpose 8x8x64",
+                                  "depthwise 16x16", "conv 13x13"])
+def test_minigrad_and_torch_cases_compute_the_same_op(name):
+    """The two frameworks' cases of an op agree (weights permuted right), and the FLOP
+    count follows the output shape."""
+    torch = pytest.importorskip("torch")
+    import numpy as np
+
+    import minigrad as mg
+    (case_name, op, shape, prm, input_grad), = ops.selected(name)
+    x = np.random.default_rng(1).standard_normal((2,) + shape).astype(np.float32)
+    fwd_mg, _, shape_mg = ops.make_case(op, x, prm, input_grad, "cpu", mg=mg)
+    fwd_t, _, shape_t = ops.make_case(op, x, prm, input_grad, "cpu", torch=torch)
+    assert shape_mg == shape_t
+    y_t = fwd_t().detach().numpy()
+    y_t = np.moveaxis(y_t, 1, -1)  # NC... -> N...C
+    np.testing.assert_allclose(fwd_mg().numpy(), y_t, rtol=1e-4, atol=1e-5)
+    assert ops.flops(op, x.shape, prm, shape_mg) > 0
+
+
 def run(args, timeout=120):
     p = subprocess.run([sys.executable, *args], capture_output=True, text=True,
                        timeout=timeout, cwd=os.path.dirname(BENCH))
@@ -170,6 +190,20 @@ def test_ops_worker_times_a_conv(framework):
     assert name == "conv 13x13x32->11x11x64 3x3"
     assert op["fwd_flop"] == 2 * 4 * 11 * 11 * 9 * 32 * 64 and op["bwd_flop"] == 2 * op["fwd_flop"]
     assert op["fwd_s"] > 0 and op["bwd_s"] > 0
+
+
+@pytest.mark.parametrize("framework", ["minigrad", "torch"])
+def test_ops_worker_times_a_sequence_and_a_transposed_conv(framework):
+    """The 3-D (steps) case: its backward gradient is laid out as the framework's output."""
+    if framework == "torch":
+        pytest.importorskip("torch")
+    stdout = run(["benchmarks/ops.py", "--worker", framework, "--cases",
+                  "conv1d 128,conv transpose", "--batch", "2", "--reps", "1", "--warmup", "0",
+                  "--min-time", "0", "--threads", "1"])
+    r = json.loads(stdout.splitlines()[-1][len(C.RESULT_MARK):])
+    assert sorted(r["ops"]) == ["conv transpose 8x8x64->17x17x32 3x3 s2",
+                                "conv1d 128 steps x64->x64 k5"]
+    assert all(op["fwd_s"] > 0 and op["bwd_s"] > 0 for op in r["ops"].values())
 
 
 def test_train_cnn_cifar_bn_model_in_minigrad_and_torch(tmp_path):

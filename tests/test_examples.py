@@ -228,3 +228,21 @@ def test_readme_python_blocks(tmp_path, monkeypatch, capsys, fresh_names):
     printed = "".join(printed)
     assert "(1, 5, 5, 16)" in printed
     assert "True" in printed  # gradcheck
+
+
+def test_readme_layer_table_lists_exactly_the_layers():
+    """The README's layer table (after "| group | layers |") names real layers, and every
+    public layer class of mg.layers is in it (Keras's aliases and the base classes
+    aside)."""
+    text = README.read_text(encoding="utf-8")
+    table = re.search(r"^\| group \| layers \|\n(.*?)\n\n", text, re.S | re.M).group(1)
+    named = set(re.findall(r"`([A-Z]\w*)", table))
+    for base, first, second in re.findall(r"`([A-Z]\w*?)(\dD)`/`(\dD)`", table):
+        named |= {base + first, base + second}    # `MaxPooling1D`/`2D`
+    from minigrad import layers
+    classes = {name for name, obj in vars(layers).items()
+               if isinstance(obj, type) and issubclass(obj, layers.Layer)
+               and obj.__name__ == name}
+    assert named - classes == set(), "README names layers minigrad lacks"
+    assert classes - named - {"Layer", "InputLayer"} == set(), "layers missing from README"
+    assert "once" not in table and "issue" not in table  # no stale promises

@@ -4,7 +4,8 @@ section by section, with minigrad in place of Keras.
 Each test follows one section of the guide with the same calls. Sections that
 need something minigrad does not have yet are skipped with a `needs(...)` marker
 naming it and the issue that adds it; they run once it exists. Where the guide
-makes inputs with `keras.ops.ones` (issue 13), these tests pass NumPy arrays.
+makes inputs with `keras.ops.ones`, these tests pass NumPy arrays (the same
+values); `test_the_guides_own_inputs_from_keras_ops` runs the guide's own call.
 """
 import numpy as np
 

@@ -19,10 +19,11 @@ def conv1d_geometry(input_shape, kernel_size: int, strides: int = 1, padding: st
     steps = input_shape[1]
     k_eff = dilation_rate * (kernel_size - 1) + 1
     if padding == "causal":   # k_eff - 1 zeros before the first step
-        out, pt = (steps - 1) // strides + 1, k_eff - 1
-    else:
+        out = None if steps is None else (steps - 1) // strides + 1
+        pt = k_eff - 1
+    else:   # an unknown number of steps (a symbolic input's None) stays unknown
         out, pt, _ = same_or_valid(steps, kernel_size, strides, dilation_rate, padding)
-    if out < 1:
+    if out is not None and out < 1:
         raise ValueError(f"{name}: kernel_size {kernel_size} with dilation_rate "
                          f"{dilation_rate} is larger than the {padding!r} input of {steps} "
                          f"steps")

@@ -26,6 +26,8 @@ def transpose_padding(n: int, k: int, stride: int, dilation: int, padding: str,
             k_eff + k_eff % 2 - 2 + output_padding
         left = min(pad_len // 2 + pad_len % 2, k_eff - 1)
         right = pad_len - left
+    if n is None:  # a symbolic input's unknown size stays unknown
+        return None, k_eff - 1 - left
     return (n - 1) * stride + 1 + left + right - k_eff + 1, k_eff - 1 - left
 
 
