@@ -282,16 +282,20 @@ class Layer(Tracking):
 
     # ---------------------------------------------------------------- config
     def get_config(self) -> dict:
-        config = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype}
-        if self._input_shape_arg is not None:
-            config["input_shape"] = list(self._input_shape_arg)
+        """Keras 3's base layer config: name, trainable, the dtype as a DTypePolicy."""
+        config = {"name": self.name, "trainable": self.trainable,
+                  "dtype": {"module": "keras", "class_name": "DTypePolicy",
+                            "config": {"name": self.dtype}, "registered_name": None}}
         if self.activity_regularizer is not None:
             config["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
         return config
 
     @classmethod
     def from_config(cls, config: dict) -> "Layer":
-        return cls(**config)
+        """The layer a get_config() describes, minigrad's or Keras 3's (keys for
+        features minigrad lacks are dropped when off, refused by name when on)."""
+        from ..saving.serialization_lib import fit_config
+        return cls(**fit_config(cls, config))
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name!r}, built={self.built}>"

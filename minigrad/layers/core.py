@@ -44,7 +44,7 @@ class _WithActivation(Layer):
         return self.activation(self.pre_activation(inputs))
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "activation": activations.name_of(self.activation)}
+        return {**super().get_config(), "activation": activations.serialize(self.activation)}
 
 
 class _KernelBias(_WithActivation):
