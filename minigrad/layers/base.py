@@ -290,6 +290,20 @@ class Layer(Tracking):
             config["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
         return config
 
+    def get_build_config(self) -> dict | None:
+        """Keras 3's record of the build: {"input_shape": ...} once built."""
+        if not self.built or self._build_input_shape is None:
+            return None
+        return {"input_shape": self._build_input_shape}
+
+    def build_from_config(self, config: dict) -> None:
+        """Build as `get_build_config()` recorded (Keras's `shapes_dict` too)."""
+        from ..saving.serialization_lib import as_shape
+        if config.get("input_shape") is not None:
+            self.build(as_shape(config["input_shape"]))
+        elif config.get("shapes_dict"):
+            self.build(**{k: as_shape(v) for k, v in config["shapes_dict"].items()})
+
     @classmethod
     def from_config(cls, config: dict) -> "Layer":
         """The layer a get_config() describes, minigrad's or Keras 3's (keys for

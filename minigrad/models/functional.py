@@ -250,6 +250,10 @@ class Functional(Model):
                 refs = _tensor_refs(node)
                 if all(tuple(r) in tensors for r in refs):
                     args, kwargs = _fill(node["args"], tensors), _fill(node["kwargs"], tensors)
+                    # Keras records `training` and an absent `mask` in its nodes; the
+                    # model's own call decides `training`, as in Keras
+                    kwargs = {k: v for k, v in kwargs.items()
+                              if k != "training" and not (k == "mask" and v is None)}
                     out = layer(*args, **kwargs)
                     index = counts.get(name, 0)
                     counts[name] = index + 1

@@ -134,13 +134,16 @@ def _serialize_function(fn) -> dict | str:
 
 
 def _add_build_config(obj, entry: dict) -> None:
-    from ..layers.base import Layer
     from ..layers.input_layer import InputLayer
     from ..models.functional import Functional
-    if not isinstance(obj, Layer) or isinstance(obj, InputLayer) or not obj.built:
+    if isinstance(obj, InputLayer) or not hasattr(obj, "get_build_config"):
         return
-    shape = None if isinstance(obj, Functional) else obj._build_input_shape
-    entry["build_config"] = {"input_shape": _jsonable_shape(shape)}
+    if isinstance(obj, Functional):  # built by its graph, as Keras writes it
+        entry["build_config"] = {"input_shape": None}
+        return
+    config = obj.get_build_config()
+    if config is not None:
+        entry["build_config"] = _jsonable_shape(config)
 
 
 def _jsonable_shape(shape):
@@ -282,9 +285,8 @@ def _instantiate(cls, inner: dict, build_config, custom_objects: dict):
             instance = cls.from_config(inner, custom_objects=custom_objects)
         else:
             instance = cls.from_config(fit_config(cls, inner) if _builtin(cls) else inner)
-        shape = (build_config or {}).get("input_shape")
-        if isinstance(instance, Layer) and not instance.built and shape is not None:
-            instance.build(as_shape(shape))
+        if isinstance(instance, Layer) and not instance.built and build_config:
+            instance.build_from_config(build_config)
     return instance
 
 

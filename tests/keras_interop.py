@@ -1,0 +1,106 @@
+"""The small models exchanged with Keras 3, written once for both libraries:
+`build_models(keras)` and `build_models(minigrad)` make the same architectures
+(minigrad follows Keras's API). tests/fixtures/keras/make_fixtures.py saves
+them with Keras; tests/test_saving_keras_files.py loads those files in minigrad,
+and saves minigrad's in a subprocess running Keras (`run_in_keras`).
+"""
+import json
+import os
+import subprocess
+import textwrap
+
+import numpy as np
+
+FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "keras")
+
+_SHAPES = {"seq_conv": [(16, 8, 8, 1)], "functional_merge": [(6, 6), (6, 6)],
+           "dense_bn_dropout": [(16, 5)], "image_zoo": [(4, 8, 8, 3)],
+           "sequence_zoo": [(4, 6)]}
+
+
+def inputs_for(name: str, rng: np.random.Generator) -> list:
+    if name == "sequence_zoo":  # token ids
+        return [rng.integers(0, 10, size=_SHAPES[name][0]).astype("int32")]
+    return [rng.normal(size=shape).astype("float32") for shape in _SHAPES[name]]
+
+
+def build_models(lib) -> dict:
+    """{name: model} made with `lib` (the keras or the minigrad module)."""
+    L = lib.layers
+    models = {}
+    models["seq_conv"] = lib.Sequential([
+        lib.Input((8, 8, 1)), L.Conv2D(4, 3, activation="relu"), L.BatchNormalization(),
+        L.MaxPooling2D(), L.Flatten(), L.Dropout(0.5), L.Dense(3, activation="softmax")])
+
+    a, b = lib.Input((6,), name="a"), lib.Input((6,), name="b")
+    ha = L.Dense(8, activation="relu")(a)
+    hb = L.Dense(8, activation="tanh")(b)
+    pair = [ha, hb]
+    z = L.Concatenate()([L.Concatenate()(pair), L.Add()(pair), L.Multiply()(pair),
+                         L.Subtract()(pair), L.Average()(pair), L.Maximum()(pair),
+                         L.Minimum()(pair)])
+    z = L.Dropout(0.2)(L.BatchNormalization()(z))
+    models["functional_merge"] = lib.Model([a, b], L.Dense(3, activation="softmax")(z))
+
+    models["dense_bn_dropout"] = lib.Sequential([
+        lib.Input((5,)), L.Dense(8, activation="relu"), L.BatchNormalization(),
+        L.Dropout(0.3), L.Dense(2)])
+
+    x = inp = lib.Input((8, 8, 3))
+    x = L.Rescaling(0.5, offset=0.1)(x)
+    x = L.Conv2D(4, 3, padding="same", activation="elu")(x)
+    x = L.DepthwiseConv2D(3, padding="same", depth_multiplier=2)(x)
+    x = L.Conv2D(4, 1, groups=2)(x)
+    x = L.SeparableConv2D(5, 3, padding="same")(x)
+    x = L.LeakyReLU(negative_slope=0.2)(x)
+    x = L.Conv2DTranspose(3, 2, strides=2)(x)
+    x = L.AveragePooling2D(2)(x)
+    x = L.Cropping2D(1)(L.ZeroPadding2D(1)(x))
+    x = L.MaxPooling2D()(L.UpSampling2D()(x))
+    x = L.PReLU()(L.ELU()(x))
+    x = L.GaussianNoise(0.1)(L.SpatialDropout2D(0.1)(x))
+    x = L.ReLU(max_value=6.0)(x)
+    x = L.Concatenate()([L.GlobalAveragePooling2D()(x), L.GlobalMaxPooling2D()(x)])
+    x = L.Activation("sigmoid")(L.LayerNormalization()(x))
+    models["image_zoo"] = lib.Model(inp, L.Softmax()(L.Dense(4)(x)))
+
+    tokens = lib.Input((6,), dtype="int32")
+    x = L.Embedding(10, 8)(tokens)
+    x = L.Conv1D(8, 3, padding="same", activation="relu")(x)
+    x = L.LayerNormalization()(x)
+    x = L.MultiHeadAttention(num_heads=2, key_dim=4)(x, x)
+    pooled = L.Concatenate()([L.GlobalAveragePooling1D()(x), L.GlobalMaxPooling1D()(x)])
+    x = L.AveragePooling1D(1)(L.MaxPooling1D(2)(x))
+    x = L.Reshape((24,))(L.Permute((2, 1))(x))
+    x = L.Flatten()(L.RepeatVector(2)(L.Dense(4)(x)))
+    x = L.Activation("tanh")(L.ActivityRegularization(l1=0.01)(x))
+    models["sequence_zoo"] = lib.Model(tokens, L.Dense(2)(L.Concatenate()([x, pooled])))
+    return models
+
+
+_KERAS_SCRIPT = textwrap.dedent("""
+    import json, os, sys
+    os.environ.setdefault("KERAS_BACKEND", "jax")
+    import keras, numpy as np
+    out = {}
+    for path, inputs in json.loads(sys.argv[1]):
+        model = keras.saving.load_model(path)
+        data = np.load(inputs)
+        xs = [data[f"x{i}"] for i in range(len(data.files) - 1)]
+        y = model.predict(xs if len(xs) > 1 else xs[0], verbose=0)
+        out[path] = float(np.abs(y - data["y"]).max())
+        if getattr(model, "optimizer", None) is not None and model.optimizer.built:
+            out[path + ":iterations"] = int(model.optimizer.iterations.numpy())
+    print("RESULT" + json.dumps(out))
+""")
+
+
+def run_in_keras(python: str, pairs: list) -> dict:
+    """Load each `.keras` file of [(path, npz with x0.. and y)] with Keras 3 in a
+    subprocess; {path: max |Keras's prediction - y|} (and path:iterations)."""
+    done = subprocess.run([python, "-c", _KERAS_SCRIPT, json.dumps(pairs)],
+                          capture_output=True, text=True, timeout=600)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT")]
+    if done.returncode != 0 or not lines:
+        raise AssertionError(f"Keras failed (rc {done.returncode}):\n{done.stderr[-4000:]}")
+    return json.loads(lines[-1][len("RESULT"):])
