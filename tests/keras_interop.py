@@ -104,3 +104,35 @@ def run_in_keras(python: str, pairs: list) -> dict:
     if done.returncode != 0 or not lines:
         raise AssertionError(f"Keras failed (rc {done.returncode}):\n{done.stderr[-4000:]}")
     return json.loads(lines[-1][len("RESULT"):])
+
+
+_KERAS_MNIST = textwrap.dedent("""
+    import json, os, sys
+    os.environ.setdefault("KERAS_BACKEND", "jax")
+    import keras, numpy as np
+    data, out = np.load(sys.argv[1]), sys.argv[2]
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([
+        keras.Input((28, 28, 1)), keras.layers.Conv2D(8, 3, activation="relu"),
+        keras.layers.MaxPooling2D(), keras.layers.Flatten(), keras.layers.Dropout(0.25),
+        keras.layers.Dense(10, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    model.fit(data["x_train"], data["y_train"], epochs=1, batch_size=64, verbose=0)
+    model.save(out)
+    _, accuracy = model.evaluate(data["x_test"], data["y_test"], verbose=0)
+    probs = model.predict(data["x_test"], verbose=0)
+    np.savez(out + ".npz", probs=probs, accuracy=accuracy)
+    print("RESULT" + json.dumps({"accuracy": float(accuracy)}))
+""")
+
+
+def train_mnist_in_keras(python: str, data_npz: str, out: str) -> dict:
+    """Train a small CNN on `data_npz` (x_train, y_train, x_test, y_test) with Keras 3,
+    save it to `out` (.keras) and its test probabilities to `out`.npz."""
+    done = subprocess.run([python, "-c", _KERAS_MNIST, data_npz, out], capture_output=True,
+                          text=True, timeout=600)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT")]
+    if done.returncode != 0 or not lines:
+        raise AssertionError(f"Keras failed (rc {done.returncode}):\n{done.stderr[-4000:]}")
+    return json.loads(lines[-1][len("RESULT"):])

@@ -74,14 +74,17 @@ class ModelCheckpoint(MonitorCallback):
     def on_train_begin(self, logs=None):
         """Check the save method, the filepath's fields and its folder before training,
         not after the first epoch."""
-        if self.save_weights_only and not callable(getattr(self.model, "save_weights", None)):
-            raise NotImplementedError(
-                f"ModelCheckpoint(save_weights_only=True): model {self.model.name!r} has no "
-                f"save_weights(path) method; save whole checkpoints instead "
-                f"(save_weights_only=False)")
+        from ..saving.saving_api import MODEL_SUFFIXES, WEIGHTS_SUFFIXES, check_suffix
         names = ["loss"] + [m.name for m in getattr(self.model, "metrics", [])]
         fields = {k: 0.0 for n in names for k in (n, f"val_{n}")}
-        _check_writable(self._path(0, None if self.save_freq == "epoch" else 0, fields))
+        path = self._path(0, None if self.save_freq == "epoch" else 0, fields)
+        _check_writable(path)
+        # as Keras 3: the suffix says the format (checked on the formatted path, so
+        # that '{epoch}' templates work)
+        if self.save_weights_only:
+            check_suffix(path, WEIGHTS_SUFFIXES, "ModelCheckpoint(save_weights_only=True)")
+        else:
+            check_suffix(path, MODEL_SUFFIXES, "ModelCheckpoint")
 
     def _path(self, epoch: int, batch, logs: dict) -> str:
         try:

@@ -302,7 +302,9 @@ class Layer(Tracking):
         if config.get("input_shape") is not None:
             self.build(as_shape(config["input_shape"]))
         elif config.get("shapes_dict"):
-            self.build(**{k: as_shape(v) for k, v in config["shapes_dict"].items()})
+            # in the call's order (query_shape, value_shape, ...): build's own wrapper
+            # takes the first one positionally
+            self.build(*[as_shape(v) for v in config["shapes_dict"].values()])
 
     @classmethod
     def from_config(cls, config: dict) -> "Layer":

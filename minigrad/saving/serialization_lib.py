@@ -37,15 +37,17 @@ class UnknownObjectError(ValueError, TypeError):
 
 def _families() -> list:
     """(base class, Keras module, {name: object}) of each kind of built-in object."""
-    from .. import initializers, losses, metrics, optimizers, regularizers
-    from ..layers.base import LAYER_CLASSES, Layer
+    from .. import initializers, layers, losses, metrics, optimizers, regularizers
+    from ..layers.base import Layer
     from ..models.functional import Functional
     from ..models.model import Model
     from ..models.sequential import Sequential
     from ..optimizers import schedules
     models = {"Sequential": Sequential, "Functional": Functional, "Model": Model}
     return [(Model, "keras", models),
-            (Layer, "keras.layers", LAYER_CLASSES),
+            # minigrad.layers' names (Keras's aliases too), not every Layer subclass
+            (Layer, "keras.layers", {name: obj for name, obj in vars(layers).items()
+                                     if inspect.isclass(obj) and issubclass(obj, Layer)}),
             (initializers.Initializer, "keras.initializers", initializers.ALL_OBJECTS_DICT),
             (regularizers.Regularizer, "keras.regularizers", regularizers.ALL_OBJECTS_DICT),
             (schedules.LearningRateSchedule, "keras.optimizers.schedules",
@@ -281,7 +283,8 @@ def _instantiate(cls, inner: dict, build_config, custom_objects: dict):
     from ..layers.base import Layer
     from ..models.model import Model
     with CustomObjectScope(custom_objects):
-        if isinstance(cls, type) and issubclass(cls, Model):
+        if isinstance(cls, type) and issubclass(cls, Model) and \
+                "custom_objects" in inspect.signature(cls.from_config).parameters:
             instance = cls.from_config(inner, custom_objects=custom_objects)
         else:
             instance = cls.from_config(fit_config(cls, inner) if _builtin(cls) else inner)

@@ -166,10 +166,13 @@ def read_h5(fileobj) -> dict:
 def assign(model, arrays: dict, source: str, skip_mismatch: bool = False) -> list:
     """Check `arrays` against the model's layout, then copy them in (all or none).
     Returns the optimizer's arrays found ([] if none)."""
+    groups: dict = {}  # '<path>/vars' -> its dataset keys
+    for key in arrays:
+        groups.setdefault(key.rsplit("/", 1)[0], []).append(key)
     plan = []
     for path, layer, variables in layout(model):
         try:
-            plan.extend(_checked(arrays, path, layer, variables, source))
+            plan.extend(_checked(arrays, groups, path, layer, variables, source))
         except ValueError:
             if not skip_mismatch:
                 raise
@@ -180,10 +183,11 @@ def assign(model, arrays: dict, source: str, skip_mismatch: bool = False) -> lis
             if f"optimizer/vars/{i}" in arrays]
 
 
-def _checked(arrays: dict, path: str, layer, variables: list, source: str) -> list:
+def _checked(arrays: dict, groups: dict, path: str, layer, variables: list,
+             source: str) -> list:
     """[(variable, array)] of one layer, each array checked (count, shape, dtype)."""
     vars_path = _join(path, "vars")
-    found = [k for k in arrays if k.rsplit("/", 1)[0] == vars_path]
+    found = groups.get(vars_path, [])
     what = f"layer {layer.name!r} ({type(layer).__name__}, at {vars_path!r})"
     if len(found) != len(variables):
         raise ValueError(f"{source}: {what} expects {len(variables)} variables "
