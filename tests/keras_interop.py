@@ -33,13 +33,13 @@ def build_models(lib) -> dict:
         L.MaxPooling2D(), L.Flatten(), L.Dropout(0.5), L.Dense(3, activation="softmax")])
 
     a, b = lib.Input((6,), name="a"), lib.Input((6,), name="b")
-    ha = L.Dense(8, activation="relu")(a)
-    hb = L.Dense(8, activation="tanh")(b)
-    pair = [ha, hb]
+    shared = L.Dense(8, activation="sigmoid")  # called twice: two nodes
+    pair = [shared(L.Dense(8, activation="relu")(a)), shared(L.Dense(8, activation="tanh")(b))]
     z = L.Concatenate()([L.Concatenate()(pair), L.Add()(pair), L.Multiply()(pair),
                          L.Subtract()(pair), L.Average()(pair), L.Maximum()(pair),
                          L.Minimum()(pair)])
-    z = L.Dropout(0.2)(L.BatchNormalization()(z))
+    inner = lib.Sequential([L.Dense(8, activation="relu"), L.Dense(8)], name="inner")
+    z = L.Dropout(0.2)(L.BatchNormalization()(inner(z)))
     models["functional_merge"] = lib.Model([a, b], L.Dense(3, activation="softmax")(z))
 
     models["dense_bn_dropout"] = lib.Sequential([

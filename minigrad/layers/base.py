@@ -78,6 +78,9 @@ class Layer(Tracking):
             raise TypeError(f"{owner}: `name` must be a non-empty string without '/', got "
                             f"{name!r}")
         self.name = name
+        if isinstance(dtype, dict):  # Keras 3's serialized DTypePolicy, from a config
+            from ..saving.serialization_lib import dtype_name
+            dtype = dtype_name(dtype)
         if not isinstance(trainable, (bool, np.bool_)):
             raise TypeError(f"{owner} {name!r}: `trainable` must be a bool, got {trainable!r}")
         try:

@@ -16,7 +16,7 @@ import os
 import zipfile
 
 from .. import random
-from ..models.saving import _check_random_states
+from ..models.saving import _check_random_states, serialize_model
 from . import weights_store
 from .file_utils import atomic_write
 from .serialization_lib import UnknownObjectError, deserialize_keras_object, \
@@ -32,7 +32,7 @@ def save_keras(model, filepath, epoch: int | None = None) -> None:
     from .. import __version__
     weights_store.require_h5py()
     model._require_built("save")
-    config = serialize_keras_object(model)
+    config = serialize_model(model)  # checked: a subclassed model must rebuild
     if getattr(model, "optimizer", None) is not None and model.compiled:
         config["compile_config"] = compile_config(model)
     metadata = {"keras_version": "3.0.0", "minigrad_version": __version__,

@@ -195,7 +195,7 @@ def deserialize_keras_object(config, custom_objects: dict | None = None,
         return _retrieve(inner, config.get("registered_name"), module, "function",
                          custom_objects, module_objects)
     if class_name in ("DTypePolicy", "FloatDTypePolicy"):
-        return _dtype_name(config)
+        return dtype_name(config)
     if not isinstance(inner, dict):
         raise TypeError(f"Expected 'config' to be a dict for {class_name}, got {inner!r:.120}")
     cls = _retrieve(class_name, config.get("registered_name", class_name), module, "class",
@@ -230,7 +230,7 @@ def _special(class_name: str, inner, safe_mode: bool):
     return _NOT_SPECIAL
 
 
-def _dtype_name(config) -> str:
+def dtype_name(config) -> str:
     """A Keras DTypePolicy entry (or a dtype string) as a dtype name; mixed
     precision policies are refused, minigrad has none."""
     if isinstance(config, str) or config is None:
@@ -326,7 +326,7 @@ def fit_config(cls: type, config: dict) -> dict:
     value, refused (ValueError naming the class and key) otherwise."""
     config = dict(config)
     if isinstance(config.get("dtype"), dict):
-        config["dtype"] = _dtype_name(config["dtype"])
+        config["dtype"] = dtype_name(config["dtype"])
     if "batch_input_shape" in config and "InputLayer" not in cls.__name__:
         shape = config.pop("batch_input_shape")
         if shape is not None:
