@@ -136,3 +136,26 @@ def train_mnist_in_keras(python: str, data_npz: str, out: str) -> dict:
     if done.returncode != 0 or not lines:
         raise AssertionError(f"Keras failed (rc {done.returncode}):\n{done.stderr[-4000:]}")
     return json.loads(lines[-1][len("RESULT"):])
+
+
+_KERAS_OBJECTS = textwrap.dedent("""
+    import json, os, sys
+    os.environ.setdefault("KERAS_BACKEND", "jax")
+    import keras
+    out = []
+    for entry in json.load(open(sys.argv[1])):
+        obj = keras.saving.deserialize_keras_object(entry)
+        out.append([type(obj).__name__, obj.get_config()])
+    print("RESULT" + json.dumps(out, default=str))
+""")
+
+
+def deserialize_in_keras(python: str, entries_json: str) -> list:
+    """[[class name, config]] of each serialized object in `entries_json`, as Keras 3
+    rebuilds it."""
+    done = subprocess.run([python, "-c", _KERAS_OBJECTS, entries_json], capture_output=True,
+                          text=True, timeout=600)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT")]
+    if done.returncode != 0 or not lines:
+        raise AssertionError(f"Keras failed (rc {done.returncode}):\n{done.stderr[-4000:]}")
+    return json.loads(lines[-1][len("RESULT"):])

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import minigrad as mg
-from keras_interop import (FIXTURES, build_models, inputs_for, run_in_keras,
-                           train_mnist_in_keras)
+from keras_interop import (FIXTURES, build_models, deserialize_in_keras, inputs_for,
+                           run_in_keras, train_mnist_in_keras)
 
 pytest.importorskip("h5py")
 
@@ -35,6 +35,18 @@ def test_keras_compile_settings_and_optimizer_state_come_along():
     x, _ = fixture("seq_conv")
     model.fit(x, np.zeros(len(x), int), epochs=1, verbose=0)  # and it trains on
     assert model.optimizer.iterations == 5
+
+
+OPTIMIZERS = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "rmsprop": "RMSprop",
+              "adagrad": "Adagrad", "adadelta": "Adadelta", "adamax": "Adamax", "nadam": "Nadam"}
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_keras_optimizer_state_loads_for_every_optimizer(name, recwarn):
+    model = mg.load_model(os.path.join(FIXTURES, f"optimizer_{name}.keras"))
+    assert type(model.optimizer).__name__ == OPTIMIZERS[name]
+    assert model.optimizer.iterations == 2
+    assert not [w for w in recwarn if "optimizer state" in str(w.message)]
 
 
 def test_keras_written_weights_load_into_a_minigrad_model():
@@ -102,3 +114,28 @@ def test_mnist_both_ways(tmp_path):
     ours.save(path)
     np.savez(tmp_path / "ours.npz", x0=x_test, y=ours.predict(x_test, verbose=0))
     assert run_in_keras(KERAS_PYTHON, [(path, str(tmp_path / "ours.npz"))])[path] < 1e-5
+
+
+@pytest.mark.skipif(not KERAS_PYTHON, reason="set MINIGRAD_KERAS_PYTHON to a Python with "
+                                             "Keras 3 to check the objects' configs in Keras")
+def test_keras_rebuilds_minigrad_optimizers_losses_metrics_and_initializers(tmp_path):
+    import json
+    O, M = mg.optimizers, mg.metrics
+    objects = [O.SGD(momentum=0.9, nesterov=True), O.Adam(amsgrad=False), O.AdamW(0.01),
+               O.RMSprop(rho=0.8), O.Adagrad(), O.Adadelta(), O.Adamax(), O.Nadam(),
+               O.Adam(learning_rate=O.schedules.ExponentialDecay(0.1, 10, 0.9)),
+               mg.losses.SparseCategoricalCrossentropy(from_logits=True),
+               mg.losses.CategoricalCrossentropy(label_smoothing=0.1), mg.losses.Huber(),
+               M.SparseCategoricalAccuracy(), M.AUC(), M.TopKCategoricalAccuracy(k=3),
+               mg.initializers.HeNormal(seed=1), mg.initializers.Orthogonal(),
+               mg.regularizers.L1L2(0.1, 0.2)]
+    path = tmp_path / "objects.json"
+    path.write_text(json.dumps([mg.saving.serialize_keras_object(o) for o in objects]))
+    rebuilt = deserialize_in_keras(KERAS_PYTHON, str(path))
+    for obj, (name, config) in zip(objects, rebuilt):
+        assert name == type(obj).__name__
+        ours = json.loads(json.dumps(obj.get_config(), default=str))
+        for key, value in ours.items():  # every setting minigrad writes, Keras kept
+            if key != "learning_rate" or not isinstance(value, dict):
+                assert config[key] == pytest.approx(value) if isinstance(value, float) \
+                    else config[key] == value, (name, key, value, config[key])

@@ -244,15 +244,19 @@ def dtype_name(config) -> str:
 
 def _retrieve(name: str, registered_name, module, obj_type: str, custom_objects: dict,
               module_objects):
-    """A class or function: the custom objects (by registered name, then by name),
-    then minigrad's built-ins for `module`."""
-    found = get_registered_object(registered_name or name, custom_objects, module_objects)
-    if found is None:
-        found = get_registered_object(name, custom_objects, module_objects)
-    if found is not None:
-        return found
-    if module is None or module == "builtins" or module == "keras" or \
-            module.split(".")[0] in ("keras", "minigrad"):
+    """A class or function: the custom objects (a class by its registered name, a
+    function by its name, as Keras looks them up), then minigrad's built-ins for
+    `module`; a class from the user's own module also by its plain name."""
+    keras_module = module is None or module == "builtins" or \
+        module.split(".")[0] in ("keras", "minigrad")
+    keys = [name] if obj_type == "function" else [registered_name] if registered_name else []
+    if not keras_module or obj_type == "function":
+        keys += [registered_name, name]
+    for key in keys:
+        found = get_registered_object(key, custom_objects, module_objects) if key else None
+        if found is not None:
+            return found
+    if keras_module:
         if obj_type == "function":
             tables = [objects for _, objects in _function_families()]
         else:
@@ -260,7 +264,7 @@ def _retrieve(name: str, registered_name, module, obj_type: str, custom_objects:
             picked = [objects for _, mod, objects in families if module and
                       _module_kind(mod) and _module_kind(mod) == _module_kind(module)]
             tables = picked or [objects for _, _, objects in families]
-        for objects in tables:
+        for objects in ([module_objects] if module_objects else []) + tables:
             obj = objects.get(name)
             if obj is not None and (obj_type == "function") != inspect.isclass(obj):
                 return obj

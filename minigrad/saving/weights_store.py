@@ -13,6 +13,7 @@ nothing.
 from __future__ import annotations
 
 import io
+import warnings
 
 import numpy as np
 
@@ -224,4 +225,8 @@ def restore_optimizer(model, values: list, source: str) -> bool:
             optimizer.set_state(int(np.asarray(values[0])), [np.asarray(s) for s in slots],
                                 weights)
             return True
+    # as Keras does when an optimizer's variables do not fit: say so, keep a fresh state
+    warnings.warn(f"{source}: skipping the optimizer state: {type(optimizer).__name__} keeps "
+                  f"{per} slot(s) for each of {len(weights)} trainable weights, the file holds "
+                  f"{len(values)} optimizer variables", stacklevel=3)
     return False
