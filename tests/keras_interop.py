@@ -79,12 +79,16 @@ def build_models(lib) -> dict:
 
 
 _KERAS_SCRIPT = textwrap.dedent("""
-    import json, os, sys
+    import json, os, sys, warnings
     os.environ.setdefault("KERAS_BACKEND", "jax")
     import keras, numpy as np
     out = {}
     for path, inputs in json.loads(sys.argv[1]):
-        model = keras.saving.load_model(path)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model = keras.saving.load_model(path)
+        if caught:
+            out[path + ":warnings"] = [str(w.message) for w in caught]
         data = np.load(inputs)
         xs = [data[f"x{i}"] for i in range(len(data.files) - 1)]
         y = model.predict(xs if len(xs) > 1 else xs[0], verbose=0)
@@ -98,8 +102,13 @@ _KERAS_SCRIPT = textwrap.dedent("""
 def run_in_keras(python: str, pairs: list) -> dict:
     """Load each `.keras` file of [(path, npz with x0.. and y)] with Keras 3 in a
     subprocess; {path: max |Keras's prediction - y|} (and path:iterations)."""
-    done = subprocess.run([python, "-c", _KERAS_SCRIPT, json.dumps(pairs)],
-                          capture_output=True, text=True, timeout=600)
+    return _run_keras(python, _KERAS_SCRIPT, json.dumps(pairs))
+
+
+def _run_keras(python: str, code: str, *args: str):
+    """Run `code` with `python` (which has Keras 3); the JSON it printed after RESULT."""
+    done = subprocess.run([python, "-c", code, *args], capture_output=True, text=True,
+                          timeout=600)
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT")]
     if done.returncode != 0 or not lines:
         raise AssertionError(f"Keras failed (rc {done.returncode}):\n{done.stderr[-4000:]}")
@@ -130,12 +139,7 @@ _KERAS_MNIST = textwrap.dedent("""
 def train_mnist_in_keras(python: str, data_npz: str, out: str) -> dict:
     """Train a small CNN on `data_npz` (x_train, y_train, x_test, y_test) with Keras 3,
     save it to `out` (.keras) and its test probabilities to `out`.npz."""
-    done = subprocess.run([python, "-c", _KERAS_MNIST, data_npz, out], capture_output=True,
-                          text=True, timeout=600)
-    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT")]
-    if done.returncode != 0 or not lines:
-        raise AssertionError(f"Keras failed (rc {done.returncode}):\n{done.stderr[-4000:]}")
-    return json.loads(lines[-1][len("RESULT"):])
+    return _run_keras(python, _KERAS_MNIST, data_npz, out)
 
 
 _KERAS_OBJECTS = textwrap.dedent("""
@@ -153,9 +157,4 @@ _KERAS_OBJECTS = textwrap.dedent("""
 def deserialize_in_keras(python: str, entries_json: str) -> list:
     """[[class name, config]] of each serialized object in `entries_json`, as Keras 3
     rebuilds it."""
-    done = subprocess.run([python, "-c", _KERAS_OBJECTS, entries_json], capture_output=True,
-                          text=True, timeout=600)
-    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT")]
-    if done.returncode != 0 or not lines:
-        raise AssertionError(f"Keras failed (rc {done.returncode}):\n{done.stderr[-4000:]}")
-    return json.loads(lines[-1][len("RESULT"):])
+    return _run_keras(python, _KERAS_OBJECTS, entries_json)

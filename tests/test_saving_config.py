@@ -96,7 +96,9 @@ def test_nested_objects_are_written_in_keras_schema():
     config = L.Dense(2, kernel_regularizer=mg.regularizers.L2(0.1)).get_config()
     assert config["kernel_initializer"] == {"module": "keras.initializers",
                                             "class_name": "GlorotUniform",
-                                            "config": {"seed": None}, "registered_name": None}
+                                            "config": {"seed": None, "input_axes": None,
+                                                       "output_axes": None},
+                                            "registered_name": None}
     assert config["kernel_regularizer"]["module"] == "keras.regularizers"
     assert config["activation"] == "linear"
 

@@ -187,9 +187,9 @@ def _reshape(f):
 
 BAD = {
     "unknown class": (edit_json("config.json", _rename), "unknown class or function 'Frobnicate'"),
-    "shape mismatch": (edit_h5(_reshape), r"layer 'dense'.*variable 0.*\(5, 8\).*\(4, 8\)"),
+    "shape mismatch": (edit_h5(_reshape), r"'layers/dense/vars'.*variable 0.*\(5, 8\).*\(4, 8\)"),
     "missing dataset": (edit_h5(lambda f: f.__delitem__("layers/dense/vars/1")),
-                        r"layer 'dense'.*expects 2 variables.*has 1"),
+                        r"'layers/dense/vars'.*expects 2 variables.*has 1"),
     "newer minigrad": (edit_json("metadata.json", lambda d: d.update(minigrad_format=99)),
                        "newer minigrad"),
     "newer keras": (edit_json("metadata.json", lambda d: d.update(keras_version="4.0.0")),

@@ -104,6 +104,11 @@ class Nadam(_Moments):
                              self.epsilon, u_t, u_t_1, self._u_product,
                              self._u_product * u_t_1, self.beta_2 ** t, prep)
 
+    def _keras_layout(self, slots: list) -> tuple:
+        # Keras's Nadam keeps the schedule's product as a last variable; minigrad
+        # recomputes it from the step count, so reading it back is not needed
+        return slots, [np.asarray(self._u_product, np.float32)]
+
     def set_state(self, iterations: int, slots: list, weights: list) -> None:
         super().set_state(iterations, slots, weights)
         self._u_product = 1.0  # the schedule's product is a function of the step count

@@ -256,6 +256,11 @@ class Optimizer:
         """The state as NumPy arrays (Keras's optimizer.variables, without iterations)."""
         return self.get_state()[1]
 
+    def _keras_layout(self, slots: list) -> tuple:
+        """(the slots Keras 3 keeps, its variables after them) for .keras files: by
+        default every slot, weight by weight, and nothing after."""
+        return slots, []
+
     # -------------------------------------------------------------- config
     def get_config(self) -> dict:
         lr = self._learning_rate

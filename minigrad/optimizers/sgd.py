@@ -15,6 +15,10 @@ class SGD(Optimizer):
         self.momentum = check_number(momentum, "momentum", "SGD", 0.0, 1.0)  # Keras's range
         self.nesterov = bool(nesterov)
 
+    def _keras_layout(self, slots: list) -> tuple:
+        # Keras keeps no velocity without momentum (minigrad's is then rewritten each step)
+        return (slots if self.momentum else []), []
+
     def _update(self, backend, p, g, slots, lr, prep):
         backend.sgd_update(p, g, slots["velocity"], lr, self.momentum, self.nesterov, prep)
 

@@ -53,9 +53,8 @@ def save_keras(model, filepath, epoch: int | None = None) -> None:
 def compile_config(model) -> dict:
     """Keras 3's compile_config: what `compile` was given, serialized."""
     from ..models.compile_utils import serialize_loss
-    spec = model._compile_loss.spec if model._compile_loss is not None and \
-        model._compile_loss.single is None else model.loss
-    loss = serialize_loss(spec)
+    # what compile was given (a name stays a name), as Keras keeps it
+    loss = serialize_loss(None if model._compile_loss is None else model._compile_loss.spec)
     if isinstance(loss, dict) and "per_output" in loss:
         loss = loss["per_output"]
     return {"optimizer": serialize_keras_object(model.optimizer), "loss": loss,

@@ -120,7 +120,8 @@ def optimizer_variables(optimizer, weights: list = ()) -> list:
     lr = optimizer._learning_rate
     rate = [] if isinstance(lr, schedules.LearningRateSchedule) or callable(lr) else \
         [np.asarray(lr, np.float32)]
-    return [np.asarray(iterations, np.int64)] + rate + list(slots)
+    kept, extra = optimizer._keras_layout(list(slots))
+    return [np.asarray(iterations, np.int64)] + rate + kept + extra
 
 
 def write_h5(fileobj, arrays: dict, names: dict) -> None:
@@ -217,13 +218,14 @@ def restore_optimizer(model, values: list, source: str) -> bool:
         return False
     weights = model._train_weights()
     per = len(optimizer.slot_names)
+    kept, extra = optimizer._keras_layout(list(range(per * len(weights))))
     for skip in (1, 0):  # with the learning-rate variable, or without (a schedule)
-        slots = values[1 + skip:]
-        if len(slots) == per * len(weights) and all(
+        slots = values[1 + skip:len(values) - len(extra)]
+        if len(values) - 1 - skip - len(extra) == len(kept) and all(
                 tuple(np.shape(s)) == tuple(weights[k // per].shape)
-                for k, s in enumerate(slots)):
-            optimizer.set_state(int(np.asarray(values[0])), [np.asarray(s) for s in slots],
-                                weights)
+                for k, s in zip(kept, slots)):
+            optimizer.set_state(int(np.asarray(values[0])),
+                                [np.asarray(s) for s in slots] if kept else [], weights)
             return True
     # as Keras does when an optimizer's variables do not fit: say so, keep a fresh state
     warnings.warn(f"{source}: skipping the optimizer state: {type(optimizer).__name__} keeps "
