@@ -33,8 +33,11 @@ def build_models(lib) -> dict:
         L.MaxPooling2D(), L.Flatten(), L.Dropout(0.5), L.Dense(3, activation="softmax")])
 
     a, b = lib.Input((6,), name="a"), lib.Input((6,), name="b")
+    adapted = L.Normalization()
+    adapted.adapt(np.random.default_rng(5).normal(2.0, 3.0, size=(32, 6)).astype("float32"))
+    na, nb = L.Normalization(mean=0.5, variance=4.0)(a), adapted(b)
     shared = L.Dense(8, activation="sigmoid")  # called twice: two nodes
-    pair = [shared(L.Dense(8, activation="relu")(a)), shared(L.Dense(8, activation="tanh")(b))]
+    pair = [shared(L.Dense(8, activation="relu")(na)), shared(L.Dense(8, activation="tanh")(nb))]
     z = L.Concatenate()([L.Concatenate()(pair), L.Add()(pair), L.Multiply()(pair),
                          L.Subtract()(pair), L.Average()(pair), L.Maximum()(pair),
                          L.Minimum()(pair)])
