@@ -6,7 +6,11 @@ untouched)."""
 import io
 import json
 import os
+import signal
+import subprocess
 import sys
+import textwrap
+import time
 import zipfile
 
 import numpy as np
@@ -254,3 +258,52 @@ def test_without_h5py_keras_files_are_a_clear_import_error(tmp_path, monkeypatch
         sequential().save(tmp_path / "m.keras")
     sequential().save(tmp_path / "m.npz")  # minigrad's own format needs no h5py
     sequential().save_weights(tmp_path / "w.npz")
+
+
+def test_killed_keras_save_leaves_the_previous_file_loadable(tmp_path):
+    """SIGKILL while the zip is half written: the old file is intact, and the next save
+    removes the killed save's temporary file."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    path = tmp_path / "m.keras"
+    sequential().save(path)
+    before = path.read_bytes()
+    script = textwrap.dedent(f"""
+        import sys, time, zipfile
+        sys.path.insert(0, {root!r})
+        import minigrad as mg
+        model = mg.Sequential([mg.Input((4,)), mg.layers.Dense(2)])
+        write = zipfile.ZipFile.writestr
+        def hang(self, name, data, *args, **kwargs):
+            write(self, name, data, *args, **kwargs)
+            self.fp.flush()
+            open({str(tmp_path / 'ready')!r}, "w").close()
+            time.sleep(60)
+        zipfile.ZipFile.writestr = hang
+        model.save({str(path)!r})
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script])
+    deadline = time.time() + 60
+    while not (tmp_path / "ready").exists():
+        assert proc.poll() is None and time.time() < deadline, "the saving process died"
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(30)
+    assert path.read_bytes() == before
+    assert mg.load_model(path).predict(X, verbose=0).shape == (16, 3)
+    assert len([n for n in os.listdir(tmp_path) if n.endswith(".tmp")]) == 1
+    sequential().save(path)
+    assert not [n for n in os.listdir(tmp_path) if n.endswith(".tmp")]
+
+
+def test_load_weights_from_a_keras_file_and_overwrite_false(tmp_path):
+    model = trained(sequential)
+    model.save(tmp_path / "m.keras")
+    fresh = sequential()
+    fresh.load_weights(tmp_path / "m.keras")
+    assert np.array_equal(fresh.predict(X, verbose=0), model.predict(X, verbose=0))
+    model.save_weights(tmp_path / "w.weights.h5")
+    with pytest.raises(FileExistsError, match="overwrite=False"):
+        model.save_weights(tmp_path / "w.weights.h5", overwrite=False)
+    with pytest.raises(ValueError, match="load it with mg.load_model"):
+        model.save(tmp_path / "m.npz")
+        fresh.load_weights(tmp_path / "m.npz")
