@@ -13,6 +13,7 @@ import numpy as np
 from ..contract import NO_PREP, Backend
 from . import kernels as K
 from .buffers import BufferPool
+from ..optimizer_ops import OptimizerOps
 from .layer_ops import LayerOps
 
 _KERNEL_LOCK = threading.Lock()
@@ -42,7 +43,7 @@ def _write_back(targets, results) -> None:
             target[...] = result
 
 
-class CPUBackend(LayerOps, Backend):
+class CPUBackend(LayerOps, OptimizerOps, Backend):
     name = "cpu"
     _launch = staticmethod(_launch)  # for LayerOps (layer_ops.py)
     _c = staticmethod(_c)
@@ -249,49 +250,13 @@ class CPUBackend(LayerOps, Backend):
                 y.reshape(-1))
         return y
 
-    def _update(self, kernel, p, g, slots, scalars, prep, written=None) -> None:
-        """An optimizer kernel on flat contiguous copies, results written back into p
+    def _update(self, name, p, g, slots, scalars, prep, written=None) -> None:
+        """The optimizer kernel `name` (optimizer_ops.py) on flat contiguous copies, results written back into p
         and the slots in `written` (default: all)."""
         work = [_c(a) for a in (p, *slots)]
         prep = NO_PREP if prep is None else prep
-        _launch(kernel, *[a.reshape(-1) for a in (work[0], _c(g), *work[1:])], *scalars,
+        scalars = [s if isinstance(s, bool) else float(s) for s in scalars]
+        _launch(getattr(K, name), *[a.reshape(-1) for a in (work[0], _c(g), *work[1:])], *scalars,
                 float(prep.scale), float(prep.clip), float(prep.decay))
         keep = range(len(work)) if written is None else (0, *written)
         _write_back([(p, *slots)[i] for i in keep], [work[i] for i in keep])
-
-    def adam_update(self, p, g, m, v, lr_t, beta_1, beta_2, epsilon, prep=None):
-        self._update(K.adam_update, p, g, (m, v), (float(lr_t), float(beta_1),
-                                                   float(beta_2), float(epsilon)), prep)
-
-    def adam_amsgrad_update(self, p, g, m, v, vhat, lr_t, beta_1, beta_2, epsilon, prep=None):
-        self._update(K.adam_amsgrad_update, p, g, (m, v, vhat),
-                     (float(lr_t), float(beta_1), float(beta_2), float(epsilon)), prep)
-
-    def sgd_update(self, p, g, velocity, lr, momentum, nesterov, prep=None):
-        self._update(K.sgd_update, p, g, (velocity,),
-                     (float(lr), float(momentum), bool(nesterov)), prep)
-
-    def rmsprop_update(self, p, g, velocity, mom, avg, lr, rho, momentum, epsilon, centered,
-                       prep=None):
-        written = [1] + ([2] if mom is not None else []) + ([3] if avg is not None else [])
-        self._update(K.rmsprop_update, p, g,
-                     (velocity, velocity if mom is None else mom, velocity if avg is None
-                      else avg),
-                     (float(lr), float(rho), float(momentum), float(epsilon), bool(centered)),
-                     prep, written)
-
-    def adagrad_update(self, p, g, accumulator, lr, epsilon, prep=None):
-        self._update(K.adagrad_update, p, g, (accumulator,), (float(lr), float(epsilon)), prep)
-
-    def adadelta_update(self, p, g, acc_grad, acc_delta, lr, rho, epsilon, prep=None):
-        self._update(K.adadelta_update, p, g, (acc_grad, acc_delta),
-                     (float(lr), float(rho), float(epsilon)), prep)
-
-    def adamax_update(self, p, g, m, u, lr, bias, beta_1, beta_2, epsilon, prep=None):
-        self._update(K.adamax_update, p, g, (m, u), tuple(
-            float(a) for a in (lr, bias, beta_1, beta_2, epsilon)), prep)
-
-    def nadam_update(self, p, g, m, v, lr, beta_1, beta_2, epsilon, u_t, u_t_1, u_prod,
-                     u_prod_1, beta_2_power, prep=None):
-        self._update(K.nadam_update, p, g, (m, v), tuple(float(a) for a in (
-            lr, beta_1, beta_2, epsilon, u_t, u_t_1, u_prod, u_prod_1, beta_2_power)), prep)

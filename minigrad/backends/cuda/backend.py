@@ -14,6 +14,7 @@ import warnings
 import numpy as np
 
 from ..contract import NO_PREP, Backend
+from ..optimizer_ops import OptimizerOps
 from .layer_ops import LayerOps
 from .launch import (MAX_GRID_YZ, broadcast_strides, element_strides, grid_1d, matmul_grid,
                      padded)
@@ -38,7 +39,7 @@ def _flat(a):
     return a.reshape(a.size)
 
 
-class CUDABackend(LayerOps, Backend):
+class CUDABackend(LayerOps, OptimizerOps, Backend):
     name = "cuda"
     _launch = staticmethod(_launch)  # for LayerOps (layer_ops.py)
 
@@ -416,46 +417,15 @@ class CUDABackend(LayerOps, Backend):
                     np.uint64(seed), _flat(y))
         return y
 
-    def _update(self, kernel, p, g, slots, scalars, prep, written=None) -> None:
-        """An optimizer kernel on contiguous device copies (float64 scalars: the
+    def _update(self, name, p, g, slots, scalars, prep, written=None) -> None:
+        """The optimizer kernel `name` (optimizer_ops.py) on contiguous device copies (float64 scalars: the
         simulator would round them to float32), results written back into p and
         the slots in `written` (default: all)."""
         work = [self.asarray(a) for a in (p, *slots)]
         prep = NO_PREP if prep is None else prep
         scalars = [s if isinstance(s, bool) else np.float64(s) for s in scalars]
-        _launch(kernel, p.size, *[_flat(a) for a in (work[0], self.asarray(g), *work[1:])],
+        _launch(getattr(K, name), p.size, *[_flat(a) for a in (work[0], self.asarray(g), *work[1:])],
                 *scalars, np.float64(prep.scale), np.float64(prep.clip),
                 np.float64(prep.decay))
         keep = range(len(work)) if written is None else (0, *written)
         self._write_back([(p, *slots)[i] for i in keep], [work[i] for i in keep])
-
-    def adam_update(self, p, g, m, v, lr_t, beta_1, beta_2, epsilon, prep=None):
-        self._update(K.adam_update, p, g, (m, v), (lr_t, beta_1, beta_2, epsilon), prep)
-
-    def adam_amsgrad_update(self, p, g, m, v, vhat, lr_t, beta_1, beta_2, epsilon, prep=None):
-        self._update(K.adam_amsgrad_update, p, g, (m, v, vhat),
-                     (lr_t, beta_1, beta_2, epsilon), prep)
-
-    def sgd_update(self, p, g, velocity, lr, momentum, nesterov, prep=None):
-        self._update(K.sgd_update, p, g, (velocity,), (lr, momentum, bool(nesterov)), prep)
-
-    def rmsprop_update(self, p, g, velocity, mom, avg, lr, rho, momentum, epsilon, centered,
-                       prep=None):
-        written = [1] + ([2] if mom is not None else []) + ([3] if avg is not None else [])
-        self._update(K.rmsprop_update, p, g,
-                     (velocity, velocity if mom is None else mom, velocity if avg is None
-                      else avg), (lr, rho, momentum, epsilon, bool(centered)), prep, written)
-
-    def adagrad_update(self, p, g, accumulator, lr, epsilon, prep=None):
-        self._update(K.adagrad_update, p, g, (accumulator,), (lr, epsilon), prep)
-
-    def adadelta_update(self, p, g, acc_grad, acc_delta, lr, rho, epsilon, prep=None):
-        self._update(K.adadelta_update, p, g, (acc_grad, acc_delta), (lr, rho, epsilon), prep)
-
-    def adamax_update(self, p, g, m, u, lr, bias, beta_1, beta_2, epsilon, prep=None):
-        self._update(K.adamax_update, p, g, (m, u), (lr, bias, beta_1, beta_2, epsilon), prep)
-
-    def nadam_update(self, p, g, m, v, lr, beta_1, beta_2, epsilon, u_t, u_t_1, u_prod,
-                     u_prod_1, beta_2_power, prep=None):
-        self._update(K.nadam_update, p, g, (m, v), (lr, beta_1, beta_2, epsilon, u_t, u_t_1,
-                                                    u_prod, u_prod_1, beta_2_power), prep)
