@@ -6,17 +6,15 @@ untouched)."""
 import io
 import json
 import os
-import signal
-import subprocess
 import sys
 import textwrap
-import time
 import zipfile
 
 import numpy as np
 import pytest
 
 import minigrad as mg
+from kill_helpers import run_and_kill_when_ready
 from minigrad import layers as L
 
 h5py = pytest.importorskip("h5py")
@@ -281,13 +279,7 @@ def test_killed_keras_save_leaves_the_previous_file_loadable(tmp_path):
         zipfile.ZipFile.writestr = hang
         model.save({str(path)!r})
     """)
-    proc = subprocess.Popen([sys.executable, "-c", script])
-    deadline = time.time() + 60
-    while not (tmp_path / "ready").exists():
-        assert proc.poll() is None and time.time() < deadline, "the saving process died"
-        time.sleep(0.05)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait(30)
+    run_and_kill_when_ready(script, tmp_path / "ready")
     assert path.read_bytes() == before
     assert mg.load_model(path).predict(X, verbose=0).shape == (16, 3)
     assert len([n for n in os.listdir(tmp_path) if n.endswith(".tmp")]) == 1
