@@ -42,7 +42,8 @@ class ModelCheckpoint(MonitorCallback):
     """Saves the model at each epoch end (or every `save_freq` batches), or only when
     `monitor` improves with `save_best_only=True`; `save_weights_only=True` saves
     with `model.save_weights(path)`. The path may hold `{epoch}`, `{batch}` and log
-    names: 'ckpt-{epoch:02d}.npz'.
+    names: 'ckpt-{epoch:02d}.npz'. Its suffix says the format, as in Keras 3:
+    `.keras` or `.npz` for models, `.weights.h5` or `.npz` for weights only.
 
     A checkpoint holds what the rest of the run depends on (weights, optimizer
     state, minigrad's random state at the end of the epoch), and is written
