@@ -268,3 +268,16 @@ def test_unknown_class_in_a_config_is_a_value_error_naming_it():
                                   "config": {}, "registered_name": None})
     with pytest.raises(ValueError, match="lambda"):
         deserialize_keras_object({"class_name": "__lambda__", "config": {"value": "x"}})
+
+
+def test_compile_settings_travel_in_json_as_keras_writes_them():
+    model = mg.Sequential([mg.Input((3,)), L.Dense(2, activation="softmax")])
+    model.compile(optimizer=mg.optimizers.SGD(0.05, momentum=0.5),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    entry = json.loads(model.to_json())
+    assert entry["compile_config"]["loss"] == "sparse_categorical_crossentropy"
+    assert entry["compile_config"]["optimizer"]["class_name"] == "SGD"
+    again = mg.models.model_from_json(model.to_json())
+    assert isinstance(again.optimizer, mg.optimizers.SGD) and again.optimizer.momentum == 0.5
+    assert again.get_compile_config() == model.get_compile_config()
+    assert mg.Sequential([mg.Input((3,)), L.Dense(2)]).get_compile_config() is None

@@ -299,3 +299,11 @@ def test_load_weights_from_a_keras_file_and_overwrite_false(tmp_path):
     with pytest.raises(ValueError, match="load it with mg.load_model"):
         model.save(tmp_path / "m.npz")
         fresh.load_weights(tmp_path / "m.npz")
+
+
+def test_load_model_without_compile_leaves_the_model_uncompiled(tmp_path):
+    model = trained(sequential)
+    model.save(tmp_path / "m.keras")
+    again = mg.load_model(tmp_path / "m.keras", compile=False)
+    assert again.optimizer is None and not again.compiled
+    assert np.array_equal(again.predict(X, verbose=0), model.predict(X, verbose=0))

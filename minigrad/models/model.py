@@ -233,10 +233,21 @@ class Model(Trainer, Layer):
         load_weights(self, filepath, skip_mismatch=skip_mismatch)
 
     def to_json(self, **kwargs) -> str:
-        """The model's architecture as JSON (Keras 3's schema); rebuild it with
-        `mg.models.model_from_json`."""
+        """The model's architecture (and compile settings) as JSON, in Keras 3's
+        schema; rebuild it with `mg.models.model_from_json`."""
         from ..saving.serialization_lib import serialize_keras_object
-        return json.dumps(serialize_keras_object(self), **kwargs)
+        return json.dumps(serialize_keras_object(self, include_compile=True), **kwargs)
+
+    def get_compile_config(self) -> dict | None:
+        """What `compile` was given, serialized (Keras 3's); None if not compiled."""
+        from ..saving.keras_file import compile_config
+        return compile_config(self) if self.compiled and self.optimizer is not None else None
+
+    def compile_from_config(self, config: dict) -> None:
+        """Compile as `get_compile_config()` recorded (custom objects come from the
+        active custom_object_scope, as in Keras)."""
+        from ..saving.keras_file import compile_from_config
+        compile_from_config(self, config)
 
     def get_config(self) -> dict:
         """name and trainable, plus (as Keras's auto-config) the constructor's

@@ -33,8 +33,9 @@ def save_keras(model, filepath, epoch: int | None = None) -> None:
     weights_store.require_h5py()
     model._require_built("save")
     config = serialize_model(model)  # checked: a subclassed model must rebuild
-    if getattr(model, "optimizer", None) is not None and model.compiled:
-        config["compile_config"] = compile_config(model)
+    compiled = model.get_compile_config()
+    if compiled is not None:
+        config["compile_config"] = compiled
     metadata = {"keras_version": "3.0.0", "minigrad_version": __version__,
                 "minigrad_format": FORMAT_VERSION,
                 "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S"),
@@ -72,6 +73,8 @@ def load_keras(filepath, custom_objects: dict | None = None, compile: bool = Tru
     try:
         metadata, config, arrays = _read(path)
         _check_version(metadata)
+        if not compile:  # as Keras: the compile settings are left out
+            config = {**config, "compile_config": None}
         model = deserialize_keras_object(config, custom_objects)
         from ..models.model import Model
         if not isinstance(model, Model):
@@ -79,8 +82,7 @@ def load_keras(filepath, custom_objects: dict | None = None, compile: bool = Tru
         model._require_built("load_model")
         states = _check_random_states(metadata.get("minigrad_state") or {}, model)
         optimizer_values = weights_store.assign(model, arrays, repr(path))
-        if compile and config.get("compile_config"):
-            compile_from_config(model, config["compile_config"], custom_objects)
+        if compile and model.optimizer is not None:
             weights_store.restore_optimizer(model, optimizer_values, repr(path))
     except UnknownObjectError as e:
         random.set_state(rng_state)

@@ -68,9 +68,11 @@ def _builtin(obj) -> bool:
 
 
 # ------------------------------------------------------------------ serialize
-def serialize_keras_object(obj):
+def serialize_keras_object(obj, include_compile: bool = False):
     """A JSON-ready description of `obj` in Keras 3's schema (lists, dicts and
-    plain values are kept; NumPy arrays become `__numpy__` entries)."""
+    plain values are kept; NumPy arrays become `__numpy__` entries).
+    `include_compile`: a compiled model's compile_config too (for `.keras` files
+    and `to_json`; minigrad's `.npz` keeps its own)."""
     from ..layers.node import KerasTensor
     if obj is None or isinstance(obj, PLAIN_TYPES):
         return obj
@@ -103,8 +105,12 @@ def serialize_keras_object(obj):
                         f"returned: {config!r}")
     entry = {**_class_entry(type(obj)), "config": serialize_keras_object(config)}
     _add_build_config(obj, entry)
+    compiled = obj.get_compile_config() if include_compile and \
+        hasattr(obj, "get_compile_config") else None
+    if compiled is not None:
+        entry["compile_config"] = compiled
     return {k: entry[k] for k in ("module", "class_name", "config", "registered_name",
-                                  "build_config") if k in entry}
+                                  "build_config", "compile_config") if k in entry}
 
 
 def _class_entry(cls: type) -> dict:
@@ -205,7 +211,8 @@ def deserialize_keras_object(config, custom_objects: dict | None = None,
     if not hasattr(cls, "from_config"):
         raise TypeError(f"Unable to reconstruct an instance of {class_name!r}: the class has "
                         f"no from_config() method")
-    return _instantiate(cls, inner, config.get("build_config"), custom_objects)
+    return _instantiate(cls, inner, config.get("build_config"), custom_objects,
+                        config.get("compile_config"))
 
 
 _NOT_SPECIAL = object()
@@ -283,7 +290,7 @@ def _module_kind(module: str) -> str | None:
     return None
 
 
-def _instantiate(cls, inner: dict, build_config, custom_objects: dict):
+def _instantiate(cls, inner: dict, build_config, custom_objects: dict, compile_config=None):
     from ..layers.base import Layer
     from ..models.model import Model
     with CustomObjectScope(custom_objects):
@@ -294,6 +301,8 @@ def _instantiate(cls, inner: dict, build_config, custom_objects: dict):
             instance = cls.from_config(fit_config(cls, inner) if _builtin(cls) else inner)
         if isinstance(instance, Layer) and not instance.built and build_config:
             instance.build_from_config(build_config)
+        if compile_config and hasattr(instance, "compile_from_config"):
+            instance.compile_from_config(compile_config)
     return instance
 
 
