@@ -307,3 +307,19 @@ def test_load_model_without_compile_leaves_the_model_uncompiled(tmp_path):
     again = mg.load_model(tmp_path / "m.keras", compile=False)
     assert again.optimizer is None and not again.compiled
     assert np.array_equal(again.predict(X, verbose=0), model.predict(X, verbose=0))
+
+
+def test_a_decompression_bomb_is_refused_before_it_is_read(tmp_path, monkeypatch):
+    from minigrad.saving import keras_file
+    path = tmp_path / "m.keras"
+    sequential().save(path)
+    with zipfile.ZipFile(path) as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    members["config.json"] += b" " * 200_000  # valid JSON, 1000x compressible
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    assert mg.load_model(path).built  # under the 4 GiB floor: read
+    monkeypatch.setattr(keras_file, "_BOMB_FLOOR", 100_000)
+    with pytest.raises(ValueError, match="m.keras.*'config.json'.*decompression bomb"):
+        mg.load_model(path)

@@ -110,12 +110,25 @@ def _read(path: str) -> tuple:
         missing = [n for n in (_CONFIG, _WEIGHTS) if n not in names]
         if missing:
             raise ValueError(f"the archive lacks {missing} (has {sorted(names)[:10]})")
-        metadata = json.loads(zf.read(_METADATA)) if _METADATA in names else {}
-        config = json.loads(zf.read(_CONFIG))
-        arrays = weights_store.read_h5(io.BytesIO(zf.read(_WEIGHTS)))
+        metadata = json.loads(_member(zf, _METADATA)) if _METADATA in names else {}
+        config = json.loads(_member(zf, _CONFIG))
+        arrays = weights_store.read_h5(io.BytesIO(_member(zf, _WEIGHTS)))
     if not isinstance(config, dict):
         raise ValueError(f"config.json holds a {type(config).__name__}, not a dict")
     return metadata, config, arrays
+
+
+# as Keras's guard against decompression bombs (CWE-409): a member that would
+# inflate past 4 GiB and 100x its stored size is refused before it is read
+_BOMB_FLOOR, _BOMB_EXPANSION = 1 << 32, 100
+
+
+def _member(zf: zipfile.ZipFile, name: str) -> bytes:
+    info = zf.getinfo(name)
+    if info.file_size > _BOMB_FLOOR and info.file_size > _BOMB_EXPANSION * info.compress_size:
+        raise ValueError(f"the member {name!r} declares {info.file_size:,} bytes but stores "
+                         f"{info.compress_size:,}: refusing a potential decompression bomb")
+    return zf.read(name)
 
 
 def _check_version(metadata: dict) -> None:
