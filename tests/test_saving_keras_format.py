@@ -323,3 +323,17 @@ def test_a_decompression_bomb_is_refused_before_it_is_read(tmp_path, monkeypatch
     monkeypatch.setattr(keras_file, "_BOMB_FLOOR", 100_000)
     with pytest.raises(ValueError, match="m.keras.*'config.json'.*decompression bomb"):
         mg.load_model(path)
+
+
+def test_an_h5_dataset_declaring_far_more_than_it_stores_is_refused(tmp_path, monkeypatch):
+    from minigrad.saving import weights_store
+    path = tmp_path / "w.weights.h5"
+    sequential().save_weights(path)
+    with h5py.File(path, "a") as f:  # 1 MB of zeros, compressed to almost nothing
+        del f["layers/dense/vars/0"]
+        f.create_dataset("layers/dense/vars/0", data=np.zeros((4, 8), "f4"))
+        f.create_dataset("extra", shape=(1000, 250), dtype="f4", compression="gzip",
+                         data=np.zeros((1000, 250), "f4"))
+    monkeypatch.setattr(weights_store, "_BOMB_FLOOR", 100_000)
+    with pytest.raises(ValueError, match="w.weights.h5.*'extra'.*decompression bomb"):
+        sequential().load_weights(path)

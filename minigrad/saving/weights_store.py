@@ -21,6 +21,9 @@ from ..backends import get_backend
 from ..utils.naming import to_snake_case
 
 
+_BOMB_FLOOR = 1 << 32  # as Keras: past 4 GiB and 100x its stored size, a dataset is refused
+
+
 def require_h5py():
     try:
         import h5py
@@ -160,6 +163,11 @@ def read_h5(fileobj) -> dict:
     with h5py.File(fileobj, "r") as f:
         def visit(name, obj):
             if isinstance(obj, h5py.Dataset):
+                declared = int(np.prod(obj.shape, dtype=np.int64)) * obj.dtype.itemsize
+                if declared > _BOMB_FLOOR and declared > 100 * obj.id.get_storage_size():
+                    raise ValueError(f"the dataset {name!r} declares {declared:,} bytes but "
+                                     f"stores {obj.id.get_storage_size():,}: refusing a "
+                                     f"potential decompression bomb")
                 arrays[name] = obj[()]
         f.visititems(visit)
     return arrays
