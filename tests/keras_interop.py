@@ -161,3 +161,28 @@ def deserialize_in_keras(python: str, entries_json: str) -> list:
     """[[class name, config]] of each serialized object in `entries_json`, as Keras 3
     rebuilds it."""
     return _run_keras(python, _KERAS_OBJECTS, entries_json)
+
+
+_KERAS_STEP = textwrap.dedent("""
+    import json, os, sys, warnings
+    os.environ.setdefault("KERAS_BACKEND", "jax")
+    import keras, numpy as np
+    out = {}
+    for path, step in json.loads(sys.argv[1]):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model = keras.saving.load_model(path)
+        data = np.load(step)
+        model.train_on_batch(data["x"], data["y"])
+        out[path] = max(float(np.abs(w - data[f"w{i}"]).max())
+                        for i, w in enumerate(model.get_weights()))
+        if caught:
+            out[path + ":warnings"] = [str(w.message) for w in caught]
+    print("RESULT" + json.dumps(out))
+""")
+
+
+def step_in_keras(python: str, pairs: list) -> dict:
+    """For [(.keras path, npz with x, y and w0.. after one more step)]: load in Keras 3,
+    take that step, {path: max |Keras's weights - w|} (and path:warnings)."""
+    return _run_keras(python, _KERAS_STEP, json.dumps(pairs))

@@ -337,3 +337,16 @@ def test_an_h5_dataset_declaring_far_more_than_it_stores_is_refused(tmp_path, mo
     monkeypatch.setattr(weights_store, "_BOMB_FLOOR", 100_000)
     with pytest.raises(ValueError, match="w.weights.h5.*'extra'.*decompression bomb"):
         sequential().load_weights(path)
+
+
+def test_weighted_metrics_and_metric_objects_come_back_compiled(tmp_path):
+    model = sequential()
+    model.compile(optimizer="adam", loss=mg.losses.SparseCategoricalCrossentropy(),
+                  metrics=[mg.metrics.SparseCategoricalAccuracy(name="acc")],
+                  weighted_metrics=["sparse_categorical_accuracy"])
+    model.fit(X, Y, epochs=1, verbose=0)
+    model.save(tmp_path / "m.keras")
+    again = mg.load_model(tmp_path / "m.keras")
+    assert again.get_compile_config() == model.get_compile_config()
+    assert again.evaluate(X, Y, verbose=0, return_dict=True) == \
+        model.evaluate(X, Y, verbose=0, return_dict=True)

@@ -36,6 +36,7 @@ def save_keras(model, filepath, epoch: int | None = None) -> None:
     compiled = model.get_compile_config()
     if compiled is not None:
         config["compile_config"] = compiled
+    # the Keras 3 format this follows (Keras does not read it; minigrad checks the major)
     metadata = {"keras_version": "3.0.0", "minigrad_version": __version__,
                 "minigrad_format": FORMAT_VERSION,
                 "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S"),
@@ -61,9 +62,9 @@ def compile_config(model) -> dict:
     return {"optimizer": serialize_keras_object(model.optimizer), "loss": loss,
             "loss_weights": None if model._compile_loss is None else
             model._compile_loss.weights_spec,
-            "metrics": [serialize_keras_object(m) for m in model._metric_ids] or None,
-            "weighted_metrics": None, "run_eagerly": False, "steps_per_execution": 1,
-            "jit_compile": False}
+            "metrics": serialize_keras_object(model._compile_metrics.spec),
+            "weighted_metrics": serialize_keras_object(model._compile_metrics.weighted_spec),
+            "run_eagerly": False, "steps_per_execution": 1, "jit_compile": False}
 
 
 # ------------------------------------------------------------------ load

@@ -114,7 +114,7 @@ def weights_dict(model, include_optimizer: bool = True) -> dict:
 
 def optimizer_variables(optimizer, weights: list = ()) -> list:
     """Keras's optimizer.variables: iterations, the learning rate (unless a
-    schedule sets it), then the slots weight by weight."""
+    schedule sets it), the slots in Keras's order, then any extra variable."""
     from ..optimizers import schedules
     iterations, slots = optimizer.get_state()
     if not slots and weights:  # no step yet: the slots a fresh build would hold
@@ -123,8 +123,17 @@ def optimizer_variables(optimizer, weights: list = ()) -> list:
     lr = optimizer._learning_rate
     rate = [] if isinstance(lr, schedules.LearningRateSchedule) or callable(lr) else \
         [np.asarray(lr, np.float32)]
-    kept, extra = optimizer._keras_layout(list(slots))
-    return [np.asarray(iterations, np.int64)] + rate + kept + extra
+    order = keras_slot_order(optimizer, len(weights))
+    return [np.asarray(iterations, np.int64)] + rate + [slots[k] for k in order] + \
+        optimizer._keras_extra_variables()
+
+
+def keras_slot_order(optimizer, n_weights: int) -> list:
+    """Indices into minigrad's slot list (weight by weight, slot_names side by side)
+    in the order Keras 3 lists the optimizer's variables."""
+    names, per = list(optimizer.slot_names), len(optimizer.slot_names)
+    return [w * per + names.index(name) for group in optimizer._keras_slot_groups()
+            for w in range(n_weights) for name in group]
 
 
 def write_h5(fileobj, arrays: dict, names: dict) -> None:
@@ -226,14 +235,19 @@ def restore_optimizer(model, values: list, source: str) -> bool:
         return False
     weights = model._train_weights()
     per = len(optimizer.slot_names)
-    kept, extra = optimizer._keras_layout(list(range(per * len(weights))))
+    order = keras_slot_order(optimizer, len(weights))
+    n_extra = len(optimizer._keras_extra_variables())
     for skip in (1, 0):  # with the learning-rate variable, or without (a schedule)
-        slots = values[1 + skip:len(values) - len(extra)]
-        if len(values) - 1 - skip - len(extra) == len(kept) and all(
-                tuple(np.shape(s)) == tuple(weights[k // per].shape)
-                for k, s in zip(kept, slots)):
-            optimizer.set_state(int(np.asarray(values[0])),
-                                [np.asarray(s) for s in slots] if kept else [], weights)
+        found = values[1 + skip:len(values) - n_extra]
+        if len(found) == len(order) and all(
+                tuple(np.shape(v)) == tuple(weights[k // per].shape)
+                for k, v in zip(order, found)):
+            slots = [np.full(weights[k // per].shape,
+                             optimizer._slot_init(optimizer.slot_names[k % per]),
+                             weights[k // per].dtype) for k in range(per * len(weights))]
+            for k, v in zip(order, found):  # a slot Keras does not keep stays initial
+                slots[k] = np.asarray(v)
+            optimizer.set_state(int(np.asarray(values[0])), slots, weights)
             return True
     # as Keras does when an optimizer's variables do not fit: say so, keep a fresh state
     warnings.warn(f"{source}: skipping the optimizer state: {type(optimizer).__name__} keeps "
