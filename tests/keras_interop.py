@@ -93,6 +93,11 @@ _KERAS_SCRIPT = textwrap.dedent("""
         if caught:
             out[path + ":warnings"] = [str(w.message) for w in caught]
         data = np.load(inputs)
+        if "w0" in data.files:  # one more training step, then the weights
+            model.train_on_batch(data["x"], data["y"])
+            out[path] = max(float(np.abs(w - data[f"w{i}"]).max())
+                            for i, w in enumerate(model.get_weights()))
+            continue
         xs = [data[f"x{i}"] for i in range(len(data.files) - 1)]
         y = model.predict(xs if len(xs) > 1 else xs[0], verbose=0)
         out[path] = float(np.abs(y - data["y"]).max())
@@ -104,7 +109,8 @@ _KERAS_SCRIPT = textwrap.dedent("""
 
 def run_in_keras(python: str, pairs: list) -> dict:
     """Load each `.keras` file of [(path, npz with x0.. and y)] with Keras 3 in a
-    subprocess; {path: max |Keras's prediction - y|} (and path:iterations)."""
+    subprocess; {path: max |Keras's prediction - y|} (and path:iterations, and
+    path:warnings if Keras warned while loading)."""
     return _run_keras(python, _KERAS_SCRIPT, json.dumps(pairs))
 
 
@@ -163,26 +169,16 @@ def deserialize_in_keras(python: str, entries_json: str) -> list:
     return _run_keras(python, _KERAS_OBJECTS, entries_json)
 
 
-_KERAS_STEP = textwrap.dedent("""
-    import json, os, sys, warnings
-    os.environ.setdefault("KERAS_BACKEND", "jax")
-    import keras, numpy as np
-    out = {}
-    for path, step in json.loads(sys.argv[1]):
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            model = keras.saving.load_model(path)
-        data = np.load(step)
-        model.train_on_batch(data["x"], data["y"])
-        out[path] = max(float(np.abs(w - data[f"w{i}"]).max())
-                        for i, w in enumerate(model.get_weights()))
-        if caught:
-            out[path + ":warnings"] = [str(w.message) for w in caught]
-    print("RESULT" + json.dumps(out))
-""")
-
-
 def step_in_keras(python: str, pairs: list) -> dict:
     """For [(.keras path, npz with x, y and w0.. after one more step)]: load in Keras 3,
     take that step, {path: max |Keras's weights - w|} (and path:warnings)."""
-    return _run_keras(python, _KERAS_STEP, json.dumps(pairs))
+    return _run_keras(python, _KERAS_SCRIPT, json.dumps(pairs))
+
+
+OPTIMIZERS = {  # every optimizer minigrad has, and the options that change Keras's layout
+    "sgd": lambda o: o.SGD(), "sgd_momentum": lambda o: o.SGD(momentum=0.9, nesterov=True),
+    "adam": lambda o: o.Adam(), "adam_amsgrad": lambda o: o.Adam(amsgrad=True),
+    "adamw": lambda o: o.AdamW(), "rmsprop": lambda o: o.RMSprop(),
+    "rmsprop_centered": lambda o: o.RMSprop(momentum=0.5, centered=True),
+    "adagrad": lambda o: o.Adagrad(), "adadelta": lambda o: o.Adadelta(),
+    "adamax": lambda o: o.Adamax(), "nadam": lambda o: o.Nadam()}
