@@ -15,7 +15,8 @@ FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", 
 
 _SHAPES = {"seq_conv": [(16, 8, 8, 1)], "functional_merge": [(6, 6), (6, 6)],
            "dense_bn_dropout": [(16, 5)], "image_zoo": [(4, 8, 8, 3)],
-           "sequence_zoo": [(4, 6)]}
+           "sequence_zoo": [(4, 6)], "custom_functional": [(3, 5)],
+           "custom_subclassed": [(3, 5)]}
 
 
 def inputs_for(name: str, rng: np.random.Generator) -> list:
@@ -81,11 +82,65 @@ def build_models(lib) -> dict:
     return models
 
 
-_KERAS_SCRIPT = textwrap.dedent("""
+def make_custom_classes(lib) -> tuple:
+    """A registered custom layer with sublayers and a weight of its own, and a
+    registered subclassed model using it, made with `lib` (keras or minigrad): their
+    weights are found by attribute name (`block/dense_1/vars/0`, ...)."""
+    L = lib.layers
+
+    @lib.saving.register_keras_serializable(package="interop")
+    class Block(L.Layer):
+        def __init__(self, units=4, **kwargs):
+            super().__init__(**kwargs)
+            self.units = units
+            self.dense_1 = L.Dense(units, activation="relu")
+            self.dense_2 = L.Dense(units)
+            self.norm = L.LayerNormalization()
+
+        def build(self, input_shape):
+            self.scale = self.add_weight(shape=(self.units,), initializer="random_normal",
+                                         name="scale")
+
+        def call(self, x):
+            return self.norm(self.dense_2(self.dense_1(x))) * self.scale
+
+        def get_config(self):
+            return {**super().get_config(), "units": self.units}
+
+    @lib.saving.register_keras_serializable(package="interop")
+    class Net(lib.Model):
+        def __init__(self, units=4, **kwargs):
+            super().__init__(**kwargs)
+            self.units = units
+            self.block = Block(units)
+            self.head = L.Dense(2)
+
+        def call(self, x):
+            return self.head(self.block(x))
+
+        def get_config(self):
+            return {**super().get_config(), "units": self.units}
+    return Block, Net
+
+
+def build_custom_models(lib) -> dict:
+    """{name: model} with the custom classes: in a functional model, and subclassed."""
+    Block, Net = make_custom_classes(lib)
+    inp = lib.Input((5,))
+    net = Net(4)
+    net(np.zeros((1, 5), "float32"))
+    return {"custom_functional": lib.Model(inp, lib.layers.Dense(1)(Block(4)(inp))),
+            "custom_subclassed": net}
+
+
+_KERAS_SCRIPT = textwrap.dedent(f"""
     import json, os, sys, warnings
     os.environ.setdefault("KERAS_BACKEND", "jax")
     import keras, numpy as np
-    out = {}
+    sys.path.insert(0, {os.path.dirname(os.path.abspath(__file__))!r})
+    from keras_interop import make_custom_classes
+    make_custom_classes(keras)  # the custom classes minigrad's files name
+    out = {{}}
     for path, inputs in json.loads(sys.argv[1]):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -95,10 +150,10 @@ _KERAS_SCRIPT = textwrap.dedent("""
         data = np.load(inputs)
         if "w0" in data.files:  # one more training step, then the weights
             model.train_on_batch(data["x"], data["y"])
-            out[path] = max(float(np.abs(w - data[f"w{i}"]).max())
+            out[path] = max(float(np.abs(w - data[f"w{{i}}"]).max())
                             for i, w in enumerate(model.get_weights()))
             continue
-        xs = [data[f"x{i}"] for i in range(len(data.files) - 1)]
+        xs = [data[f"x{{i}}"] for i in range(len(data.files) - 1)]
         y = model.predict(xs if len(xs) > 1 else xs[0], verbose=0)
         out[path] = float(np.abs(y - data["y"]).max())
         if getattr(model, "optimizer", None) is not None and model.optimizer.built:

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 import minigrad as mg
-from keras_interop import (FIXTURES, OPTIMIZERS, build_models, deserialize_in_keras,
-                           inputs_for, run_in_keras, step_in_keras, train_mnist_in_keras)
+from keras_interop import (FIXTURES, OPTIMIZERS, build_custom_models, build_models,
+                           deserialize_in_keras, inputs_for, make_custom_classes,
+                           run_in_keras, step_in_keras, train_mnist_in_keras)
 
 pytest.importorskip("h5py")
 
@@ -23,6 +24,15 @@ def fixture(name: str) -> tuple:
 @pytest.mark.parametrize("name", ["seq_conv", "functional_merge", "image_zoo", "sequence_zoo"])
 def test_keras_written_models_predict_what_keras_predicted(name):
     model = mg.load_model(os.path.join(FIXTURES, f"{name}.keras"))
+    x, y = fixture(name)
+    np.testing.assert_allclose(model.predict(x, verbose=0), y, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("name", ["custom_functional", "custom_subclassed"])
+def test_keras_written_custom_layers_and_models_load_once_registered(name):
+    path = os.path.join(FIXTURES, f"{name}.keras")
+    make_custom_classes(mg)  # registered as Keras registered them: 'interop>Block', ...
+    model = mg.load_model(path)
     x, y = fixture(name)
     np.testing.assert_allclose(model.predict(x, verbose=0), y, atol=1e-5, rtol=0)
 
@@ -64,7 +74,7 @@ KERAS_PYTHON = os.environ.get("MINIGRAD_KERAS_PYTHON")
 def test_keras_loads_minigrad_files_and_predicts_the_same(tmp_path):
     rng = np.random.default_rng(1)
     pairs = []
-    for name, model in build_models(mg).items():
+    for name, model in {**build_models(mg), **build_custom_models(mg)}.items():
         xs = inputs_for(name, rng)
         if name == "seq_conv":
             model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
