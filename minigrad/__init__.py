@@ -18,6 +18,7 @@ from . import (activations, callbacks, datasets, distribution, initializers,  # 
                utils)
 from .layers import Input  # noqa: F401
 from .models import Model, Sequential, load_model, save_model  # noqa: F401
+from . import saving  # noqa: F401
 from .tensor import Function, Tensor, no_grad, tensor  # noqa: F401
 from .variables import Variable  # noqa: F401
 

@@ -24,28 +24,40 @@ ALL_OBJECTS_DICT = ACTIVATIONS
 def get(identifier, owner: str = "activation") -> Callable[[Tensor], Tensor]:
     """An activation by Keras name ('relu', 'swish', ...), None (linear), a config
     dict, or any callable Tensor -> Tensor."""
-    if isinstance(identifier, dict):
-        identifier = identifier.get("config", identifier.get("class_name"))
+    if isinstance(identifier, dict):  # Keras's {"class_name": "function", ...} entry
+        from .saving.serialization_lib import deserialize_keras_object
+        if identifier.get("class_name") != "function" and "module" not in identifier:
+            identifier = identifier.get("config", identifier.get("class_name"))
+        else:
+            identifier = deserialize_keras_object(identifier, module_objects=ACTIVATIONS)
     if isinstance(identifier, str) and identifier in ACTIVATIONS:
         return ACTIVATIONS[identifier]
+    if isinstance(identifier, str) and identifier.lower() not in ACTIVATIONS:
+        from .saving.object_registration import get_registered_object
+        custom = get_registered_object(identifier)  # custom_object_scope / registered
+        if custom is not None:
+            return custom
     return _ops.get(identifier, owner)
 
 
-def serialize(activation) -> str:
-    """A built-in activation's name (what layer configs store)."""
+def serialize(activation):
+    """A built-in activation's name (what layer configs store, as Keras 3); a
+    custom function as Keras's function entry, its (registered) name inside."""
     for name, fn in ACTIVATIONS.items():
         if fn is activation:
             return name
-    if isinstance(activation, types.FunctionType):
-        raise ValueError(f"Unknown activation function {activation.__name__!r} cannot be "
-                         f"serialized; pass it in custom_objects when loading, by name")
+    if isinstance(activation, types.FunctionType) or hasattr(activation, "get_config"):
+        from .saving.serialization_lib import serialize_keras_object
+        return serialize_keras_object(activation)
     raise ValueError(f"Unknown activation {activation!r} cannot be serialized")
 
 
 def deserialize(config, custom_objects: dict | None = None):
+    from .saving.object_registration import CustomObjectScope
     if custom_objects and isinstance(config, str) and config in custom_objects:
         return custom_objects[config]
-    return get(config, "activations.deserialize")
+    with CustomObjectScope(custom_objects):
+        return get(config, "activations.deserialize")
 
 
 name_of = _ops.name_of  # the name a layer config stores (a custom function's own name)

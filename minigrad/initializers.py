@@ -275,10 +275,9 @@ def get(identifier, owner: str = "initializer"):
         cls = ALL_OBJECTS_DICT.get(identifier) or ALIASES.get(identifier.lower())
         if cls is not None:
             return cls()
-    elif isinstance(identifier, dict):  # from a saved config
-        cls = ALL_OBJECTS_DICT.get(identifier.get("class_name"))
-        if cls is not None:
-            return cls.from_config(dict(identifier.get("config") or {}))
+    elif isinstance(identifier, dict):  # from a saved config (minigrad's or Keras's)
+        from .saving.serialization_lib import deserialize_keras_object
+        return deserialize_keras_object(identifier, module_objects=ALL_OBJECTS_DICT)
     elif inspect.isclass(identifier) and issubclass(identifier, Initializer):
         return identifier()
     elif callable(identifier):
@@ -291,11 +290,12 @@ def serialize(init) -> dict:
     if not isinstance(init, Initializer):
         raise ValueError(f"initializers.serialize: {init!r} is not an Initializer (a plain "
                          f"function cannot be saved; subclass Initializer with get_config)")
-    return {"class_name": type(init).__name__, "config": init.get_config()}
+    from .saving.serialization_lib import serialize_keras_object
+    return serialize_keras_object(init)  # Keras 3's {module, class_name, config, ...}
 
 
 def deserialize(config, custom_objects: dict | None = None) -> Initializer:
-    if isinstance(config, dict) and custom_objects and \
-            config.get("class_name") in custom_objects:
-        return custom_objects[config["class_name"]].from_config(config.get("config") or {})
+    if isinstance(config, dict) and custom_objects:
+        from .saving.serialization_lib import deserialize_keras_object
+        return deserialize_keras_object(config, custom_objects, module_objects=ALL_OBJECTS_DICT)
     return get(config, "initializers.deserialize")

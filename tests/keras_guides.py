@@ -15,12 +15,16 @@ WAITS_FOR = {"layers.LSTM": "no plan (recurrent layers are in none of issues 11-
              "initializers.random_normal": "issue 13 (initializers)",
              "layers.": "issue 14 (layers)", "datasets.cifar10": "no plan (dataset download)",
              "utils.plot_model": "no plan (pydot/graphviz)", "applications": "no plan",
-             "keras_format": "issue 15 (.keras files)"}
+             "keras_format": "h5py (pip install 'minigrad[keras]')"}
 
 
 def _has(name: str) -> bool:
-    if name == "keras_format":
-        return False
+    if name == "keras_format":  # .keras files need h5py (the minigrad[keras] extra)
+        try:
+            import h5py  # noqa: F401
+        except ImportError:
+            return False
+        return True
     if name.startswith("initializers."):
         return name.split(".", 1)[1] in minigrad.initializers.ALIASES
     obj = minigrad

@@ -133,12 +133,12 @@ def _rewrite_config(tmp, edit):
     return mg.load_model(path)
 
 
-def _unknown_class(tmp):
-    return _rewrite_config(tmp, lambda m: m["model"]["layers"][0].update(class_name="Conv3D"))
+def _unknown_class(tmp):  # layers[0] is the InputLayer (Keras 3's Sequential config)
+    return _rewrite_config(tmp, lambda m: m["model"]["layers"][1].update(class_name="Conv3D"))
 
 
 def _bad_layer_config(tmp):
-    return _rewrite_config(tmp, lambda m: m["model"]["layers"][0]["config"].update(filters=-4))
+    return _rewrite_config(tmp, lambda m: m["model"]["layers"][1]["config"].update(filters=-4))
 
 
 def _weights_tampered(tmp):
@@ -338,7 +338,7 @@ CASES = [
     ("load_foreign_npz", _foreign_npz, ValueError, "is not a readable minigrad model file"),
     ("load_foreign_zip", _zip_not_npz, ValueError, "is not a readable minigrad model file"),
     ("load_foreign_format", _foreign_format, ValueError, "format 'keras.Model'"),
-    ("load_unknown_class", _unknown_class, ValueError, "unknown layer class 'Conv3D'"),
+    ("load_unknown_class", _unknown_class, ValueError, "unknown class or function 'Conv3D'"),
     ("load_bad_config", _bad_layer_config, ValueError, "`filters` must be a positive int, got -4"),
     ("load_weights_shape", _weights_tampered, ValueError, "has shape (3, 3, 1, 2), got an array of shape (5, 5, 1, 2)"),
     ("load_weights_missing", _weights_missing, ValueError, "expected 4 arrays, got 3"),

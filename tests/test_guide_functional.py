@@ -57,7 +57,7 @@ def test_save_and_serialize(tmp_path):
     model = mnist_model()
     x = np.random.default_rng(0).random((4, 784)).astype("float32")
     expected = model.predict(x, verbose=0)
-    model.save(tmp_path / "my_model.npz")        # .keras files: issue 15
+    model.save(tmp_path / "my_model.npz")        # minigrad's own format (.keras below)
     del model
     model = keras.models.load_model(tmp_path / "my_model.npz")
     np.testing.assert_array_equal(model.predict(x, verbose=0), expected)
@@ -65,7 +65,11 @@ def test_save_and_serialize(tmp_path):
 
 @needs("keras_format")
 def test_save_as_keras_file(tmp_path):
-    mnist_model().save(tmp_path / "my_model.keras")
+    model = mnist_model()
+    model.save(tmp_path / "my_model.keras")
+    x = np.random.default_rng(0).random((4, 784)).astype("float32")
+    np.testing.assert_array_equal(keras.models.load_model(tmp_path / "my_model.keras").predict(
+        x, verbose=0), model.predict(x, verbose=0))
 
 
 @needs("layers.GlobalMaxPooling2D", "layers.Reshape", "layers.Conv2DTranspose",

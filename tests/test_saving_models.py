@@ -4,16 +4,13 @@ nothing is used before it is checked, stale temporary files of killed saves are
 cleared, files respect the umask, and oversized layers say how many bytes."""
 import json
 import os
-import signal
-import subprocess
-import sys
 import textwrap
-import time
 
 import numpy as np
 import pytest
 
 import minigrad as mg
+from kill_helpers import run_and_kill_when_ready
 from minigrad import layers
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -208,13 +205,7 @@ def test_killed_save_leaves_a_stale_file_that_the_next_save_removes(tmp_path):
         np.savez = hang
         model.save({str(tmp_path / 'm.npz')!r})
     """)
-    proc = subprocess.Popen([sys.executable, "-c", script])
-    deadline = time.time() + 60
-    while not (tmp_path / "ready").exists():
-        assert proc.poll() is None and time.time() < deadline, "the saving process died"
-        time.sleep(0.05)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait(30)
+    run_and_kill_when_ready(script, tmp_path / "ready")
     leftovers = [n for n in os.listdir(tmp_path) if n.endswith(".tmp")]
     assert len(leftovers) == 1  # what a SIGKILL during save leaves
     small_model().save(tmp_path / "m.npz")

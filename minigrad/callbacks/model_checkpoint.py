@@ -42,7 +42,8 @@ class ModelCheckpoint(MonitorCallback):
     """Saves the model at each epoch end (or every `save_freq` batches), or only when
     `monitor` improves with `save_best_only=True`; `save_weights_only=True` saves
     with `model.save_weights(path)`. The path may hold `{epoch}`, `{batch}` and log
-    names: 'ckpt-{epoch:02d}.npz'.
+    names: 'ckpt-{epoch:02d}.npz'. Its suffix says the format, as in Keras 3:
+    `.keras` or `.npz` for models, `.weights.h5` or `.npz` for weights only.
 
     A checkpoint holds what the rest of the run depends on (weights, optimizer
     state, minigrad's random state at the end of the epoch), and is written
@@ -74,14 +75,17 @@ class ModelCheckpoint(MonitorCallback):
     def on_train_begin(self, logs=None):
         """Check the save method, the filepath's fields and its folder before training,
         not after the first epoch."""
-        if self.save_weights_only and not callable(getattr(self.model, "save_weights", None)):
-            raise NotImplementedError(
-                f"ModelCheckpoint(save_weights_only=True): model {self.model.name!r} has no "
-                f"save_weights(path) method; save whole checkpoints instead "
-                f"(save_weights_only=False)")
+        from ..saving.saving_api import MODEL_SUFFIXES, WEIGHTS_SUFFIXES, check_suffix
         names = ["loss"] + [m.name for m in getattr(self.model, "metrics", [])]
         fields = {k: 0.0 for n in names for k in (n, f"val_{n}")}
-        _check_writable(self._path(0, None if self.save_freq == "epoch" else 0, fields))
+        path = self._path(0, None if self.save_freq == "epoch" else 0, fields)
+        _check_writable(path)
+        # as Keras 3: the suffix says the format (checked on the formatted path, so
+        # that '{epoch}' templates work)
+        if self.save_weights_only:
+            check_suffix(path, WEIGHTS_SUFFIXES, "ModelCheckpoint(save_weights_only=True)")
+        else:
+            check_suffix(path, MODEL_SUFFIXES, "ModelCheckpoint")
 
     def _path(self, epoch: int, batch, logs: dict) -> str:
         try:

@@ -33,3 +33,19 @@ GlobalMaxPool1D = GlobalMaxPooling1D
 Convolution1D = Conv1D
 Convolution2DTranspose = Conv2DTranspose
 SeparableConvolution2D = SeparableConv2D
+
+
+def serialize(layer) -> dict:
+    """Keras 3's `keras.layers.serialize`: the layer in Keras's serialisation schema."""
+    from ..saving.serialization_lib import serialize_keras_object
+    return serialize_keras_object(layer)
+
+
+def deserialize(config: dict, custom_objects: dict | None = None):
+    """Keras 3's `keras.layers.deserialize`: a layer from `serialize`'s config."""
+    from ..saving.serialization_lib import deserialize_keras_object
+    layer = deserialize_keras_object(config, custom_objects)
+    if not isinstance(layer, Layer):
+        raise ValueError(f"layers.deserialize: the config describes a "
+                         f"{type(layer).__name__}, not a layer: {config!r:.120}")
+    return layer

@@ -125,6 +125,23 @@ class MultiHeadAttention(Layer):
             if self.use_bias else None
         self._input_spec = (rank, {-1: query_shape[-1]})
 
+    def get_build_config(self) -> dict | None:
+        """Keras 3's form for a layer built from several shapes."""
+        if not self.built:
+            return None
+        query_shape = self._build_input_shape
+        shapes = {"query_shape": query_shape, "value_shape": self._value_shape}
+        return {"shapes_dict": {k: list(v) for k, v in shapes.items() if v is not None}}
+
+    def _keras_variable_groups(self) -> list:
+        """Where Keras 3 keeps these weights: in four EinsumDense sublayers, saved
+        under their property names (key_dense, output_dense, query_dense, value_dense)."""
+        if not self.built:
+            return []
+        return [(f"{part}_dense", [w for w in (getattr(self, f"_{part}_kernel"),
+                                               getattr(self, f"_{part}_bias")) if w is not None])
+                for part in ("key", "output", "query", "value")]
+
     def _weight(self, name, shape, bias=False):
         return self.add_weight(name=name, shape=shape, initializer=self.bias_initializer
                                if bias else self.kernel_initializer)

@@ -78,6 +78,9 @@ class Layer(Tracking):
             raise TypeError(f"{owner}: `name` must be a non-empty string without '/', got "
                             f"{name!r}")
         self.name = name
+        if isinstance(dtype, dict):  # Keras 3's serialized DTypePolicy, from a config
+            from ..saving.serialization_lib import dtype_name
+            dtype = dtype_name(dtype)
         if not isinstance(trainable, (bool, np.bool_)):
             raise TypeError(f"{owner} {name!r}: `trainable` must be a bool, got {trainable!r}")
         try:
@@ -282,16 +285,36 @@ class Layer(Tracking):
 
     # ---------------------------------------------------------------- config
     def get_config(self) -> dict:
-        config = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype}
-        if self._input_shape_arg is not None:
-            config["input_shape"] = list(self._input_shape_arg)
+        """Keras 3's base layer config: name, trainable, the dtype as a DTypePolicy."""
+        config = {"name": self.name, "trainable": self.trainable,
+                  "dtype": {"module": "keras", "class_name": "DTypePolicy",
+                            "config": {"name": self.dtype}, "registered_name": None}}
         if self.activity_regularizer is not None:
             config["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
         return config
 
+    def get_build_config(self) -> dict | None:
+        """Keras 3's record of the build: {"input_shape": ...} once built."""
+        if not self.built or self._build_input_shape is None:
+            return None
+        return {"input_shape": self._build_input_shape}
+
+    def build_from_config(self, config: dict) -> None:
+        """Build as `get_build_config()` recorded (Keras's `shapes_dict` too)."""
+        from ..saving.serialization_lib import as_shape
+        if config.get("input_shape") is not None:
+            self.build(as_shape(config["input_shape"]))
+        elif config.get("shapes_dict"):
+            # in the call's order (query_shape, value_shape, ...): build's own wrapper
+            # takes the first one positionally
+            self.build(*[as_shape(v) for v in config["shapes_dict"].values()])
+
     @classmethod
     def from_config(cls, config: dict) -> "Layer":
-        return cls(**config)
+        """The layer a get_config() describes, minigrad's or Keras 3's (keys for
+        features minigrad lacks are dropped when off, refused by name when on)."""
+        from ..saving.serialization_lib import fit_config
+        return cls(**fit_config(cls, config))
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name!r}, built={self.built}>"

@@ -44,7 +44,7 @@ class _WithActivation(Layer):
         return self.activation(self.pre_activation(inputs))
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "activation": activations.name_of(self.activation)}
+        return {**super().get_config(), "activation": activations.serialize(self.activation)}
 
 
 class _KernelBias(_WithActivation):
@@ -288,8 +288,7 @@ class ReLU(Activation):
         return activations.relu(x, self.negative_slope, self.max_value, self.threshold)
 
     def get_config(self):
-        config = super().get_config()
-        config.pop("activation")
+        config = Layer.get_config(self)  # no `activation`: Keras's ReLU has none
         return {**config, "max_value": self.max_value, "negative_slope": self.negative_slope,
                 "threshold": self.threshold}
 

@@ -16,6 +16,9 @@ class InputLayer(Layer):
                  **kwargs):
         super().__init__(name=name, **kwargs)
         owner = f"InputLayer {self.name!r}"
+        if isinstance(dtype, dict):  # Keras 3's serialized DTypePolicy
+            from ..saving.serialization_lib import dtype_name
+            dtype = dtype_name(dtype)
         try:  # the data's dtype: integer inputs (token ids) are allowed here
             self.dtype = np.dtype("float32" if dtype is None else dtype).name
         except TypeError:

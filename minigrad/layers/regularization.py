@@ -62,7 +62,9 @@ class SpatialDropout2D(_Noise):
         return inputs * mask
 
     def get_config(self):
-        return {**super().get_config(), "rate": self.rate}
+        """Keras 3's keys: its SpatialDropout2D takes no `trainable`."""
+        config = {k: v for k, v in super().get_config().items() if k != "trainable"}
+        return {**config, "rate": self.rate, "data_format": "channels_last"}
 
 
 class GaussianNoise(_Noise):
@@ -107,4 +109,6 @@ class ActivityRegularization(Layer):
         return inputs
 
     def get_config(self):
-        return {**super().get_config(), "l1": self.l1, "l2": self.l2}
+        config = super().get_config()
+        config.pop("activity_regularizer", None)  # made from l1 and l2, as Keras's
+        return {**config, "l1": self.l1, "l2": self.l2}

@@ -201,16 +201,18 @@ class Functional(Model):
 
         def arg(x):
             if isinstance(x, KerasTensor):
-                return {"__keras_tensor__": ref(x)}
-            return x
+                return {"class_name": "__keras_tensor__",
+                        "config": {"shape": list(x.shape), "dtype": x.dtype,
+                                   "keras_history": ref(x)}}
+            return serialize_keras_object(x)
 
-        from .saving import serialize_layer
+        from ..saving.serialization_lib import serialize_keras_object
         layers = []
         for layer in self._operations:
             nodes = [{"args": tree.map_structure(arg, list(n.call_args)),
                       "kwargs": tree.map_structure(arg, n.call_kwargs)}
                      for n in layer._inbound_nodes if n in self._nodes and not n.is_input]
-            layers.append({**serialize_layer(layer), "name": layer.name,
+            layers.append({**serialize_keras_object(layer), "name": layer.name,
                            "inbound_nodes": nodes})
         return {"name": self.name, "trainable": self.trainable, "layers": layers,
                 "input_layers": tree.map_structure(ref, self._inputs_struct),
@@ -218,12 +220,26 @@ class Functional(Model):
 
     @classmethod
     def from_config(cls, config: dict, custom_objects: dict | None = None) -> "Functional":
-        from .saving import deserialize_layer
-        created, tensors = {}, {}  # layer name -> layer; (name, node, index) -> tensor
-        pending = []
+        from ..layers.base import Layer
+        from ..saving.serialization_lib import deserialize_keras_object
+        created = {}
         for spec in config["layers"]:
-            layer = deserialize_layer(spec, custom_objects)
+            layer = deserialize_keras_object(
+                {k: v for k, v in spec.items() if k not in ("name", "inbound_nodes")},
+                custom_objects)
+            if not isinstance(layer, Layer):
+                raise ValueError(f"functional config of {config.get('name')!r}: the entry "
+                                 f"{spec.get('name')!r} is not a layer")
             created[spec["name"]] = layer
+        return cls._from_layers(config, created)
+
+    @classmethod
+    def _from_layers(cls, config: dict, created: dict) -> "Functional":
+        """Replay the config's layer calls on `created` ({name: layer}), in an order
+        where every call finds its inputs made."""
+        tensors, pending = {}, []  # (name, node, index) -> tensor
+        for spec in config["layers"]:
+            layer = created[spec["name"]]
             if isinstance(layer, InputLayer):
                 tensors[(spec["name"], 0, 0)] = layer.output
             pending.extend((layer, spec["name"], node) for node in spec["inbound_nodes"])
@@ -234,6 +250,10 @@ class Functional(Model):
                 refs = _tensor_refs(node)
                 if all(tuple(r) in tensors for r in refs):
                     args, kwargs = _fill(node["args"], tensors), _fill(node["kwargs"], tensors)
+                    # Keras records `training` and an absent `mask` in its nodes; the
+                    # model's own call decides `training`, as in Keras
+                    kwargs = {k: v for k, v in kwargs.items()
+                              if k != "training" and not (k == "mask" and v is None)}
                     out = layer(*args, **kwargs)
                     index = counts.get(name, 0)
                     counts[name] = index + 1
@@ -260,13 +280,25 @@ class Functional(Model):
                    trainable=config.get("trainable", True))
 
 
+def _ref(x) -> list | None:
+    """[layer name, node, index] of a serialized symbolic tensor (Keras 3's
+    `__keras_tensor__` entry, or minigrad's older {"__keras_tensor__": ref})."""
+    if not isinstance(x, dict):
+        return None
+    if "__keras_tensor__" in x:
+        return x["__keras_tensor__"]
+    if x.get("class_name") == "__keras_tensor__":
+        return (x.get("config") or {}).get("keras_history")
+    return None
+
+
 def _tensor_refs(node: dict) -> list:
     found = []
 
     def visit(x):
         if isinstance(x, dict):
-            if "__keras_tensor__" in x:
-                found.append(x["__keras_tensor__"])
+            if _ref(x) is not None:
+                found.append(_ref(x))
             else:
                 for v in x.values():
                     visit(v)
@@ -279,8 +311,8 @@ def _tensor_refs(node: dict) -> list:
 
 def _fill(structure, tensors: dict):
     if isinstance(structure, dict):
-        if "__keras_tensor__" in structure:
-            return tensors[tuple(structure["__keras_tensor__"])]
+        if _ref(structure) is not None:
+            return tensors[tuple(_ref(structure))]
         return {k: _fill(v, tensors) for k, v in structure.items()}
     if isinstance(structure, list):
         return [_fill(v, tensors) for v in structure]

@@ -202,10 +202,52 @@ class Model(Trainer, Layer):
         return [name for _, _, name in self._input_specs() if name is not None]
 
     # ---------------------------------------------------------------- saving
-    def save(self, filepath, epoch: int | None = None) -> None:
-        """Write config, weights and optimizer state to one .npz file, atomically."""
-        from .saving import save_model
+    def save(self, filepath, overwrite: bool = True, zipped=None,
+             epoch: int | None = None) -> None:
+        """Write config, weights and optimizer state, atomically: `.keras` (Keras 3's
+        format, which Keras loads) or `.npz` (minigrad's own); `epoch` is kept for a
+        resumed fit."""
+        import os
+        from ..saving.saving_api import save_model
+        if zipped is False:
+            raise ValueError("save: zipped=False (a folder) is not supported; minigrad writes "
+                             "one file")
+        if not overwrite and os.path.exists(os.fspath(filepath)):
+            raise FileExistsError(f"save: {os.fspath(filepath)!r} exists and overwrite=False")
         save_model(self, filepath, epoch=epoch)
+
+    def save_weights(self, filepath, overwrite: bool = True, max_shard_size=None) -> None:
+        """All weights (and the optimizer's state) in Keras 3's layout: a
+        `.weights.h5` file (Keras reads it) or minigrad's `.npz` weights."""
+        from ..saving.saving_api import save_weights
+        if max_shard_size is not None:
+            raise ValueError("save_weights: sharding (max_shard_size) is not supported")
+        save_weights(self, filepath, overwrite=overwrite)
+
+    def load_weights(self, filepath, skip_mismatch: bool = False, **kwargs) -> None:
+        """Weights from `.weights.h5` (Keras's or minigrad's), `.keras` or `.npz`
+        weights; the whole file is checked before any weight changes."""
+        from ..saving.saving_api import load_weights
+        if kwargs:
+            raise ValueError(f"load_weights: invalid keyword arguments: {sorted(kwargs)}")
+        load_weights(self, filepath, skip_mismatch=skip_mismatch)
+
+    def to_json(self, **kwargs) -> str:
+        """The model's architecture (and compile settings) as JSON, in Keras 3's
+        schema; rebuild it with `mg.models.model_from_json`."""
+        from ..saving.serialization_lib import serialize_keras_object
+        return json.dumps(serialize_keras_object(self, include_compile=True), **kwargs)
+
+    def get_compile_config(self) -> dict | None:
+        """What `compile` was given, serialized (Keras 3's); None if not compiled."""
+        from ..saving.keras_file import compile_config
+        return compile_config(self) if self.compiled and self.optimizer is not None else None
+
+    def compile_from_config(self, config: dict) -> None:
+        """Compile as `get_compile_config()` recorded (custom objects come from the
+        active custom_object_scope, as in Keras)."""
+        from ..saving.keras_file import compile_from_config
+        compile_from_config(self, config)
 
     def get_config(self) -> dict:
         """name and trainable, plus (as Keras's auto-config) the constructor's

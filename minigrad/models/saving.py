@@ -14,39 +14,29 @@ from __future__ import annotations
 import inspect
 import json
 import os
-import secrets
 
 import numpy as np
 
 from .. import optimizers as optimizers_mod
 from .compile_utils import deserialize_loss, serialize_loss
 from .. import random
-from ..layers.base import LAYER_CLASSES, Layer
+from ..saving.file_utils import atomic_write
+from ..saving.object_registration import CustomObjectScope
+from ..saving.serialization_lib import (UnknownObjectError, as_shape,
+                                        deserialize_keras_object, serialize_keras_object)
 
 FORMAT = "minigrad.Sequential"   # the format's name since version 1 (it holds any model)
 
 
-class _UnknownClass(Exception):
-    pass
-
-
 # ------------------------------------------------------------- structure
-def serialize_layer(layer: Layer) -> dict:
-    from .model import Model
-    if isinstance(layer, Model):
-        return serialize_model(layer)
-    return {"class_name": type(layer).__name__, "config": layer.get_config()}
-
-
 def serialize_model(model) -> dict:
-    """{"class_name", "config"} of a model; a subclassed model also keeps the shape
-    it was built for, to make its weights again when loaded."""
-    entry = {"class_name": type(model).__name__, "config": model.get_config()}
+    """A model in Keras 3's schema; a subclassed model must be rebuildable from
+    its config (checked here, so that a save never writes what cannot load)."""
+    entry = serialize_keras_object(model)
     from .functional import Functional
     from .model import Model
     from .sequential import Sequential
     if not isinstance(model, (Functional, Sequential)):
-        entry["build_input_shape"] = model._build_input_shape
         if type(model).from_config.__func__ is Model.from_config.__func__:
             try:  # what load_model will do: cls(**config)
                 inspect.signature(type(model).__init__).bind(None, **entry["config"])
@@ -60,51 +50,12 @@ def serialize_model(model) -> dict:
     return entry
 
 
-def deserialize_layer(spec, custom_objects: dict | None = None) -> Layer:
-    """A layer (or model) from {"class_name", "config"}."""
-    from .model import Model
-    if not isinstance(spec, dict) or not isinstance(spec.get("class_name"), str) or \
-            not isinstance(spec.get("config"), dict):
-        raise ValueError(f"a layer entry must be {{'class_name': str, 'config': dict}}, got "
-                         f"{spec!r:.120}")
-    classes = {**LAYER_CLASSES, **_model_classes(), **(custom_objects or {})}
-    cls = classes.get(spec["class_name"])
-    if cls is None:
-        raise _UnknownClass(spec["class_name"])
-    if not (isinstance(cls, type) and issubclass(cls, Layer)):
-        raise ValueError(f"{spec['class_name']!r} is not a layer class")
-    if issubclass(cls, Model):
-        model = cls.from_config(spec["config"], custom_objects=custom_objects)
-        shape = spec.get("build_input_shape")
-        if shape is not None and not model.built:
-            model.build(_as_shape(shape))
-        return model
-    return cls.from_config(spec["config"])
-
-
-def _model_classes() -> dict:
-    from .functional import Functional
-    from .sequential import Sequential
-    return {"Sequential": Sequential, "Functional": Functional}
-
-
-def _as_shape(shape):
-    """JSON lists back to shape tuples (a list of shapes stays a list)."""
-    if isinstance(shape, list) and shape and all(isinstance(s, list) for s in shape):
-        return [tuple(s) for s in shape]
-    return tuple(shape)
-
-
 # ------------------------------------------------------------------ save
 def save_model(model, filepath, epoch: int | None = None) -> None:
     """Write config, weights and optimizer state to one .npz file, atomically: a
     temporary file beside it, then a rename, so a failed save leaves any previous
     file intact (and a stale temporary file of a killed save is removed here)."""
     model._require_built("save")
-    ext = os.path.splitext(os.fspath(filepath))[1].lower()
-    if ext in (".keras", ".h5", ".hdf5"):
-        raise ValueError(f"save: minigrad writes its own .npz format; {ext} files are not "
-                         f"supported yet (give a path ending in .npz)")
     from .sequential import Sequential
     entry = serialize_model(model)
     sequential = isinstance(model, Sequential)
@@ -126,69 +77,7 @@ def save_model(model, filepath, epoch: int | None = None) -> None:
             "metrics": [m if isinstance(m, str) else m.name for m in model._metric_ids]}
         arrays.update({f"optimizer_{i:04d}": s for i, s in enumerate(slots)})
     arrays["config"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
-    path = os.path.abspath(os.fspath(filepath))
-    folder, base = os.path.split(path)
-    _remove_stale_temporaries(folder, base)
-    tmp = os.path.join(folder, f".{base}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
-    # created like any file (mode 0666 less the umask, as np.savez), never replacing one
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)  # atomic: readers see the old file or the new one
-        _fsync_dir(folder)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def _remove_stale_temporaries(folder: str, base: str) -> None:
-    """Delete `.<base>.<pid>-<hex>.tmp` files whose writing process is gone (a save
-    killed half-way); another live process's save in progress is left alone."""
-    prefix = f".{base}."
-    try:
-        names = os.listdir(folder)
-    except OSError:
-        return
-    for name in names:
-        if not (name.startswith(prefix) and name.endswith(".tmp")):
-            continue
-        pid = name[len(prefix):-len(".tmp")].split("-")[0]
-        if not pid.isdigit() or _process_alive(int(pid)):
-            continue
-        try:
-            os.unlink(os.path.join(folder, name))
-        except OSError:
-            pass
-
-
-def _process_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True  # this process: perhaps another thread's save
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OSError):
-        return True
-    return True
-
-
-def _fsync_dir(directory: str) -> None:
-    """Make the rename durable (POSIX); a no-op where directories cannot be opened."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    atomic_write(filepath, lambda f: np.savez(f, **arrays))
 
 
 # ------------------------------------------------------------------ load
@@ -218,10 +107,10 @@ def load_model(filepath, custom_objects: dict | None = None, compile: bool = Tru
         if compile and spec is not None:
             _compile_from(model, spec, [arrays[k] for k in sorted(arrays)
                                         if k.startswith("optimizer_")])
-    except _UnknownClass as e:
+    except UnknownObjectError as e:
         random.set_state(rng_state)
-        raise ValueError(f"load_model: {path!r} uses the unknown layer class {e.args[0]!r}; "
-                         f"pass it in custom_objects={{{e.args[0]!r}: TheClass}}") from None
+        raise ValueError(f"load_model: {path!r} uses the unknown class or function "
+                         f"{e.name!r}; pass it in custom_objects={{{e.name!r}: ...}}") from None
     except Exception as e:  # noqa: BLE001 - any defect of the file is a ValueError naming it
         random.set_state(rng_state)
         raise ValueError(f"load_model: {path!r} is not a readable minigrad model file "
@@ -256,14 +145,23 @@ def _rebuild(meta: dict, custom_objects):
     if not isinstance(spec, dict):
         raise ValueError(f"'model' must be a dict, got {type(spec).__name__}")
     if meta["version"] == 1:
-        for key, kind in (("layers", list), ("input_shape", (list, type(None)))):
-            if not isinstance(spec.get(key, "missing"), kind):
-                raise ValueError(f"'model' needs {key!r} as {kind}, got {spec.get(key)!r:.80}")
-        return Sequential.from_config(spec, custom_objects=custom_objects)
-    model = deserialize_layer(spec, custom_objects)
+        if not isinstance(spec.get("layers"), list):
+            raise ValueError(f"'model' needs 'layers' as a list, got {spec.get('layers')!r:.80}")
+        if not isinstance(spec.get("input_shape"), (list, type(None))):
+            raise ValueError(f"'model' needs 'input_shape' as a list, got "
+                             f"{spec.get('input_shape')!r:.80}")
+        with CustomObjectScope(custom_objects):
+            return Sequential.from_config(spec, custom_objects=custom_objects)
+    if not isinstance(spec.get("class_name"), str) or not isinstance(spec.get("config"), dict):
+        raise ValueError(f"a model entry must be {{'class_name': str, 'config': dict}}, got "
+                         f"{spec!r:.120}")
+    model = deserialize_keras_object(spec, custom_objects)
     from .model import Model
     if not isinstance(model, Model):
         raise ValueError(f"'model' describes a {type(model).__name__}, not a model")
+    shape = spec.get("build_input_shape")  # files written before build_config
+    if shape is not None and not model.built:
+        model.build(as_shape(shape))
     model._require_built("load_model")
     return model
 

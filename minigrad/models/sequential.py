@@ -199,22 +199,36 @@ class Sequential(Model):
 
     # ---------------------------------------------------------------- config
     def get_config(self) -> dict:
-        """The .npz format's layout: the layers (without the Input) and the input shape."""
-        from .saving import serialize_layer
-        first = self._layers[0] if self._layers else None
-        return {"name": self.name,
-                "layers": [serialize_layer(layer) for layer in self.layers],
-                "input_shape": list(first.batch_shape[1:]) if isinstance(first, InputLayer)
-                else None}
+        """Keras 3's Sequential config: every layer (the InputLayer first, once the
+        input shape is known) in Keras's serialisation schema."""
+        from ..saving.serialization_lib import serialize_keras_object
+        config = {"name": self.name, "trainable": self.trainable,
+                  "dtype": {"module": "keras", "class_name": "DTypePolicy",
+                            "config": {"name": self.dtype}, "registered_name": None},
+                  "layers": [serialize_keras_object(layer) for layer in self._layers]}
+        if self._layers and isinstance(self._layers[0], InputLayer):
+            config["build_input_shape"] = list(self._layers[0].batch_shape)
+        return config
 
     @classmethod
     def from_config(cls, config: dict, custom_objects: dict | None = None) -> "Sequential":
-        from .saving import deserialize_layer
-        model = cls(name=config.get("name"))
+        """A Sequential from Keras 3's config (or minigrad's older one, whose layers
+        leave out the Input and whose `input_shape` gives it)."""
+        from ..saving.serialization_lib import as_shape, deserialize_keras_object
+        if isinstance(config, list):  # Keras 2's bare list of layers
+            config = {"layers": config}
+        model = cls(name=config.get("name"), trainable=config.get("trainable", True))
         if config.get("input_shape") is not None:
             model.add(InputLayer(shape=tuple(config["input_shape"])), rebuild=False)
         for spec in config["layers"]:
-            model.add(deserialize_layer(spec, custom_objects), rebuild=False)
-        if model._layers:
+            layer = deserialize_keras_object(spec, custom_objects)
+            if not isinstance(layer, Layer):
+                raise ValueError(f"Sequential {model.name!r}: the config entry "
+                                 f"{spec.get('class_name')!r} is not a layer")
+            model.add(layer, rebuild=False)
+        shape = config.get("build_input_shape")
+        if model._layers and not isinstance(model._layers[0], InputLayer) and shape:
+            model.build(as_shape(shape))
+        elif model._layers:
             model._maybe_rebuild()
         return model

@@ -37,6 +37,9 @@ class Adam(_Moments):
     def slot_names(self):
         return ("m", "v", "vhat") if self.amsgrad else ("m", "v")
 
+    def _keras_slot_groups(self) -> list:
+        return [("m", "v"), ("vhat",)] if self.amsgrad else [("m", "v")]
+
     def _update(self, backend, p, g, slots, lr, prep):
         t = self.iterations
         lr_t = lr * np.sqrt(1 - self.beta_2 ** t) / (1 - self.beta_1 ** t)
@@ -103,6 +106,11 @@ class Nadam(_Moments):
         backend.nadam_update(p, g, slots["m"], slots["v"], lr, self.beta_1, self.beta_2,
                              self.epsilon, u_t, u_t_1, self._u_product,
                              self._u_product * u_t_1, self.beta_2 ** t, prep)
+
+    def _keras_extra_variables(self) -> list:
+        # Keras's Nadam keeps the schedule's product as a last variable; minigrad
+        # recomputes it from the step count, so reading it back is not needed
+        return [np.asarray(self._u_product, np.float32)]
 
     def set_state(self, iterations: int, slots: list, weights: list) -> None:
         super().set_state(iterations, slots, weights)

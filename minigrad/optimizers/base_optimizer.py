@@ -258,6 +258,17 @@ class Optimizer:
         """The state as NumPy arrays (Keras's optimizer.variables, without iterations)."""
         return self.get_state()[1]
 
+    def _keras_slot_groups(self) -> list:
+        """How Keras 3 lists this optimizer's slots (for .keras files): one group per
+        `add_optimizer_variables` call, each weight by weight with the group's slots
+        side by side; by default every slot in one group. A slot left out is not
+        kept by Keras (it starts from its initial value)."""
+        return [tuple(self.slot_names)]
+
+    def _keras_extra_variables(self) -> list:
+        """Variables Keras 3 keeps after the slots (none by default)."""
+        return []
+
     # -------------------------------------------------------------- config
     def get_config(self) -> dict:
         lr = self._learning_rate

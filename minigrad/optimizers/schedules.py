@@ -173,12 +173,19 @@ ALL_OBJECTS_DICT = {c.__name__: c for c in (
 
 
 def serialize(schedule: LearningRateSchedule) -> dict:
-    return {"class_name": type(schedule).__name__, "config": schedule.get_config()}
+    """Keras 3's schema: {module, class_name, config, registered_name}."""
+    from ..saving.serialization_lib import serialize_keras_object
+    return serialize_keras_object(schedule)
 
 
 def deserialize(config: dict, custom_objects: dict | None = None) -> LearningRateSchedule:
-    objects = {**ALL_OBJECTS_DICT, **(custom_objects or {})}
-    if not isinstance(config, dict) or config.get("class_name") not in objects:
+    from ..saving.object_registration import get_registered_object
+    from ..saving.serialization_lib import deserialize_keras_object
+    name = config.get("class_name") if isinstance(config, dict) else None
+    if name not in ALL_OBJECTS_DICT and get_registered_object(
+            config.get("registered_name") or name if isinstance(config, dict) else None,
+            custom_objects) is None:
         raise ValueError(f"Could not interpret learning rate schedule config: {config!r}; "
                          f"known schedules: {sorted(ALL_OBJECTS_DICT)}")
-    return objects[config["class_name"]].from_config(dict(config.get("config") or {}))
+    return deserialize_keras_object({"config": {}, **config}, custom_objects,
+                                    module_objects=ALL_OBJECTS_DICT)

@@ -15,6 +15,10 @@ class SGD(Optimizer):
         self.momentum = check_number(momentum, "momentum", "SGD", 0.0, 1.0)  # Keras's range
         self.nesterov = bool(nesterov)
 
+    def _keras_slot_groups(self) -> list:
+        # Keras keeps no velocity without momentum (minigrad's is then rewritten each step)
+        return [("velocity",)] if self.momentum else []
+
     def _update(self, backend, p, g, slots, lr, prep):
         backend.sgd_update(p, g, slots["velocity"], lr, self.momentum, self.nesterov, prep)
 
@@ -39,6 +43,9 @@ class RMSprop(Optimizer):
     def slot_names(self):
         return ("velocity",) + (("momentum",) if self.momentum > 0 else ()) + \
             (("average_gradient",) if self.centered else ())
+
+    def _keras_slot_groups(self) -> list:
+        return [(name,) for name in self.slot_names]  # Keras makes each list on its own
 
     def _update(self, backend, p, g, slots, lr, prep):
         backend.rmsprop_update(p, g, slots["velocity"], slots.get("momentum"),

@@ -3,6 +3,7 @@ regularizers): a name, a {'class_name', 'config'} dict, an object or a callable.
 from __future__ import annotations
 
 import inspect
+import types
 
 
 class Registry:
@@ -20,28 +21,45 @@ class Registry:
                           f"of {sorted(self.objects)}, {self.expected}")
 
     def serialize(self, obj):
-        """An instance as {'class_name', 'config'}; a named function as its name."""
+        """An instance in Keras 3's schema ({'module', 'class_name', 'config',
+        'registered_name'}); a built-in function as its name; a registered or
+        custom function as Keras's function entry."""
+        from ..saving.serialization_lib import serialize_keras_object
         if isinstance(obj, self.base):
-            return {"class_name": type(obj).__name__, "config": obj.get_config()}
+            return serialize_keras_object(obj)
         name = getattr(obj, "__name__", None)
         if name is not None and self.functions.get(name) is obj:
             return name
+        if isinstance(obj, types.FunctionType) and name != "<lambda>":
+            return serialize_keras_object(obj)
         raise ValueError(f"cannot serialize {obj!r} as a {self.kind}: expected "
                          f"{self.expected} known by name")
 
+    def _named(self, name: str, custom_objects: dict | None = None):
+        """A built-in by name, else a custom object (scope, registry, custom_objects)."""
+        from ..saving.object_registration import get_registered_object
+        obj = self.objects.get(name)
+        if obj is None:
+            obj = get_registered_object(name, custom_objects)
+        if obj is None:
+            raise self.unknown(name)
+        return obj
+
     def deserialize(self, config, custom_objects: dict | None = None):
-        objects = {**self.objects, **(custom_objects or {})}
+        from ..saving.serialization_lib import deserialize_keras_object
         if isinstance(config, str):
-            if config not in objects:
-                raise self.unknown(config)
-            return objects[config]
+            return (custom_objects or {}).get(config) or self._named(config, custom_objects)
         if not isinstance(config, dict) or "class_name" not in config:
             raise ValueError(f"Could not interpret {self.kind} config: expected a name or a "
                              f"dict with 'class_name' and 'config', got {config!r}")
-        cls = objects.get(config["class_name"])
-        if not inspect.isclass(cls):
-            raise self.unknown(config["class_name"])
-        return cls.from_config(dict(config.get("config") or {}))
+        if config["class_name"] != "function" and config.get("registered_name") is None and \
+                not inspect.isclass(self.objects.get(config["class_name"])) and \
+                config["class_name"] not in (custom_objects or {}):
+            from ..saving.object_registration import get_registered_object
+            if get_registered_object(config["class_name"]) is None:
+                raise self.unknown(config["class_name"])
+        return deserialize_keras_object({"config": {}, **config}, custom_objects,
+                                        module_objects=self.objects)
 
     def get(self, identifier):
         """None, a name, a config dict, an instance or a callable (classes are made)."""
@@ -50,9 +68,7 @@ class Registry:
         if isinstance(identifier, dict):
             obj = self.deserialize(identifier)
         elif isinstance(identifier, str):
-            obj = self.objects.get(identifier)
-            if obj is None:
-                raise self.unknown(identifier)
+            obj = self._named(identifier)
         else:
             obj = identifier
         if not callable(obj):
