@@ -92,7 +92,7 @@ def paper_estimate(nbytes: int, step_s: float, latency_s: float) -> list[list]:
         for gbit in (10, 100):
             t = 2 * (machines - 1) / machines * nbytes * 8 / (gbit * 1e9) + \
                 2 * (machines - 1) * latency_s
-            row += [f"{t * 1e3:.2f} ms", f"{step_s / (step_s + t):.0%}"]
+            row += [f"{t * 1e3:.2f} ms", f"{step_s / (step_s + t):.1%}"]
         rows.append(row)
     return rows
 
@@ -145,7 +145,7 @@ def main() -> None:
     print(f"global batch {args.batch_size}, {args.steps} timed steps, the Keras MNIST "
           f"convnet, threads in total = {args.cores}")
     print(C.format_table(["processes", "threads each", "images/s", "vs 1 process",
-                          "step", "Allreduce", "Allreduce alone", "Allreduce in fit"],
+                          "step", "Allreduce", "Allreduce alone", "in fit, waits incl."],
                          rows))
     nbytes = max(r["allreduce_bytes"] for r in results)
     one = next((r for r in results if r["processes"] == 1), results[0])
