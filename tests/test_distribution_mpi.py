@@ -162,26 +162,27 @@ def test_fit_with_different_models_fails_at_start_on_both_ranks(tmp_path):
     assert "weights[2][1][1] is 4, rank 0 has 3" in proc.stderr, proc.stderr[-3000:]
 
 
-def test_a_rank_raising_in_fit_ends_the_job_within_seconds(tmp_path):
-    proc = mpispawn("fit.py", "raise", str(tmp_path), env={"TEST_TIMEOUT": "600"})
+def _ends_after_rank_1_stops(tmp_path, scenario: str, timeout: str) -> tuple:
+    """Run fit.py `scenario` until rank 1 stops mid-epoch (raises, or sleeps); then
+    (the finished job, seconds from that moment to the job's end)."""
+    proc = mpispawn("fit.py", scenario, str(tmp_path), env={"TEST_TIMEOUT": timeout})
     _wait_for(tmp_path / "ready1", proc)
     start = time.monotonic()
     proc = finish(proc, timeout=60)
-    took = time.monotonic() - start
     assert proc.returncode != 0
+    assert "UNREACHED" not in proc.stdout
+    return proc, time.monotonic() - start
+
+
+def test_a_rank_raising_in_fit_ends_the_job_within_seconds(tmp_path):
+    proc, took = _ends_after_rank_1_stops(tmp_path, "raise", "600")   # no timeout: the abort
     assert "RuntimeError: rank 1 fails mid-epoch" in proc.stderr, proc.stderr[-3000:]
     assert "rank 1 raised RuntimeError; aborting all 2 processes" in proc.stderr
     assert took < 15, f"the job took {took:.1f} s to end after the exception"
 
 
 def test_fit_aborts_when_a_rank_stalls_past_the_timeout(tmp_path):
-    proc = mpispawn("fit.py", "timeout", str(tmp_path), env={"TEST_TIMEOUT": "2"})
-    _wait_for(tmp_path / "ready1", proc)
-    start = time.monotonic()
-    proc = finish(proc, timeout=60)
-    took = time.monotonic() - start
-    assert proc.returncode != 0
-    assert "UNREACHED" not in proc.stdout
+    proc, took = _ends_after_rank_1_stops(tmp_path, "timeout", "2")
     assert re.search(r"rank 0 waited \d+\.\d s in collective #\d+ \(gradients\), past the "
                      r"timeout of 2 s: rank 1 did not reach it \(it is in no collective",
                      proc.stderr), proc.stderr[-3000:]
