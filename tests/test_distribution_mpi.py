@@ -143,7 +143,8 @@ def test_threads_per_process(override):
 def test_two_ranks_train_as_one_process_with_the_global_batch(tmp_path):
     """2 ranks x global batch 16 == 1 process x batch 16 after 3 epochs of fit with
     shuffling, dropout and validation (1e-5 relative); bit-identical ranks; the
-    logs, evaluate and predict are the whole data's on every rank."""
+    logs, evaluate and predict are the whole data's on every rank; batches from a
+    generator train as the same arrays do."""
     assert_ok(mpirun("fit.py", "equivalence", str(tmp_path), timeout=300), "equivalence")
 
 
