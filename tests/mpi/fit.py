@@ -122,6 +122,15 @@ if scenario == "equivalence":
     for a, b in zip(from_arrays, from_generator):
         np.testing.assert_array_equal(a, b)
     same_on_every_rank(from_generator, "weight (generator)")
+    # BatchNormalization: shard statistics, moving statistics averaged every step
+    mg.random.seed(4)
+    bn = mg.Sequential([L.Flatten(input_shape=(8, 8, 1)), L.Dense(6), L.BatchNormalization(),
+                        L.Dense(3, activation="softmax")])
+    bn.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    moving = bn.layers[2].moving_mean.numpy().copy()
+    bn.fit(x, y, batch_size=16, epochs=1, verbose=0)
+    assert not np.array_equal(bn.layers[2].moving_mean.numpy(), moving)
+    same_on_every_rank(bn.get_weights(), "weight (with BatchNormalization)")
     worst = max(relative(a, b) for a, b in zip(model.get_weights(), ref_model.get_weights()))
     print(f"relative weight difference to one process: {worst:.2e}", flush=True)
 
