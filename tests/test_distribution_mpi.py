@@ -215,6 +215,14 @@ def test_killed_and_resumed_two_rank_run_is_bit_identical(tmp_path):
         assert h_cut[key] == h_full[key][1:], key
 
 
+@pytest.mark.skipif(importlib.util.find_spec("numba_cuda") is None,
+                    reason="needs numba-cuda (its simulator): the cuda extra")
+def test_two_ranks_on_cuda_weights_train_as_on_the_cpu(tmp_path):
+    """device="cuda" under the simulator: the gradients staged through the host."""
+    assert_ok(mpirun("fit.py", "cuda", str(tmp_path), timeout=300,
+                     env={"NUMBA_ENABLE_CUDASIM": "1"}), "cuda")
+
+
 def test_mnist_example_trains_on_two_processes():
     """`mpiexec -n 2 python examples/mnist.py --distributed`, on 1,024 images:
     it runs, and only rank 0 prints."""

@@ -203,6 +203,24 @@ elif scenario in ("full", "interrupted", "resume"):
         with open(os.path.join(folder, "history.json"), "w") as f:
             json.dump({"epoch": history.epoch, **history.history}, f)
 
+elif scenario == "cuda":
+    # weights on the GPU (the simulator here): the flat buffer staged through the
+    # host; the same training as on the CPU, identical ranks
+    def on(device):
+        mg.random.seed(0)
+        m = mg.Sequential([L.Flatten(input_shape=(8, 8, 1)), L.Dense(5, activation="relu"),
+                           L.Dropout(0.3), L.BatchNormalization(),
+                           L.Dense(3, activation="softmax")])
+        m.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"], device=device)
+        hist = m.fit(x[:16], y[:16], batch_size=8, epochs=2, verbose=0)
+        return m.get_weights(), hist.history
+    (on_gpu, gpu_logs), (on_cpu, cpu_logs) = on("cuda"), on("cpu")
+    same_on_every_rank(on_gpu, "weight (cuda)")
+    for a, b in zip(on_gpu, on_cpu):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(gpu_logs["loss"], cpu_logs["loss"], rtol=1e-5)
+
 else:
     raise SystemExit(f"unknown scenario {scenario!r}")
 
