@@ -15,14 +15,21 @@ Keras 3's `keras.random` functions are here too: `normal`, `uniform` and
 `dropout` (differentiable), seeded by an int (the same values on every call),
 a `SeedGenerator` (new values on every call, a repeatable sequence) or None
 (this module's generator).
+
+Under data parallelism each process runs its shard of the global batch;
+`batch_shard(start, count)` says which rows those are, so that a dropout mask
+is keyed on the global element index: N processes draw the masks one process
+would draw for the whole batch.
 """
 from __future__ import annotations
 
+import contextlib
 import numbers
 
 import numpy as np
 
 _rng = np.random.default_rng()
+_shard = (0, 0)   # (first global row, rows) of the batch part this process runs; 0 rows: all
 
 
 def seed(n: int) -> None:
@@ -147,3 +154,25 @@ def dropout(inputs, rate, noise_shape=None, seed=None):
                          f"None or that axis's size")
     keep = np.random.default_rng(drawn).random(dims) >= rate
     return x * (keep / (1.0 - rate)).astype(x.dtype)
+
+@contextlib.contextmanager
+def batch_shard(start: int, count: int):
+    """Within the block, the batch this process computes is rows [start, start +
+    count) of the global batch (data parallelism: the other rows are another
+    process's)."""
+    global _shard
+    previous, _shard = _shard, (int(start), int(count))
+    try:
+        yield
+    finally:
+        _shard = previous
+
+
+def element_offset(size: int) -> int:
+    """The global flat index of element 0 of a batch-major array of `size` elements
+    computed for this process's shard (0 outside `batch_shard`, or when `size` is
+    not a whole number of elements per row)."""
+    start, count = _shard
+    if not start or not count or size % count:
+        return 0
+    return start * (size // count)

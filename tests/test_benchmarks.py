@@ -221,3 +221,13 @@ def test_train_cnn_cifar_bn_model_in_minigrad_and_torch(tmp_path):
     assert "CIFAR-10-shaped Conv2D-BatchNormalization-ReLU network" in stdout
     if "torch" not in d["status"]:
         assert d["rounds"][0]["torch"]["train_images_per_s"] > 0
+
+
+def test_distributed_paper_estimate_is_a_ring_allreduce():
+    """2 (N - 1) / N of the buffer through each link, plus 2 (N - 1) latencies."""
+    import distributed
+    rows = distributed.paper_estimate(nbytes=125_000_000, step_s=1.0, latency_s=0.0)
+    two = rows[0]   # 2 machines: 1 Gbit through each link
+    assert two[0] == 2 and two[1:] == ["100.00 ms", "90.9%", "10.00 ms", "99.0%"]
+    four = distributed.paper_estimate(0, 1.0, latency_s=1e-3)[1]
+    assert four[0] == 4 and four[1] == "6.00 ms"   # latency only: 2 * 3 hops

@@ -179,3 +179,29 @@ def test_flat_buffer_rejects_mixed_dtypes_and_wrong_counts():
     buf = dist.FlatBuffer(weights((2,)))
     with pytest.raises(ValueError, match="expected 1 gradients, got 2"):
         buf.collect([np.ones(2, "f4"), np.ones(2, "f4")])
+
+
+# ------------------------------------------- dropout keyed on the global batch
+@pytest.mark.parametrize("layer", ["dropout", "spatial", "attention"])
+def test_dropout_masks_of_shards_are_the_whole_batch_masks(layer):
+    """Under `batch_shard(lo, n)` a shard's masks (forward and backward) are rows
+    lo... of the whole batch's: two processes draw what one draws."""
+    from minigrad import layers as L
+    x = np.random.default_rng(3).standard_normal((6, 4, 4, 8)).astype("f4")
+
+    def run(rows, shard):
+        mg.random.seed(5)
+        fn = {"dropout": L.Dropout(0.5), "spatial": L.SpatialDropout2D(0.5),
+              "attention": L.MultiHeadAttention(2, 4, dropout=0.5)}[layer]
+        t = mg.Tensor(x[rows], requires_grad=True)
+        with mg.random.batch_shard(*shard):
+            y = fn(t, t, training=True) if layer == "attention" else fn(t, training=True)
+            (y * y).sum().backward()
+        return y.numpy(), t.grad.numpy()
+
+    mg.random.seed(0)   # the same initial weights for every MultiHeadAttention
+    whole = run(slice(0, 6), (0, 0))
+    parts = [run(slice(lo, hi), (lo, hi - lo)) for lo, hi in ((0, 2), (2, 6))]
+    for i in range(2):   # attention's matmuls may round differently on fewer rows
+        np.testing.assert_allclose(np.concatenate([p[i] for p in parts]), whole[i],
+                                   rtol=1e-5 if layer == "attention" else 0, atol=0)

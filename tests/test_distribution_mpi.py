@@ -7,6 +7,7 @@ cleanly where mpi4py or mpiexec is absent (`pip install "minigrad[mpi]"`).
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import re
 import shutil
@@ -16,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,9 +36,10 @@ pytestmark = pytest.mark.skipif(
     reason='needs mpi4py and mpiexec: pip install "minigrad[mpi]"')
 
 
-def mpirun(script: str, *args: str, n: int = 2, timeout: float = 120,
-           env: dict | None = None) -> subprocess.CompletedProcess:
-    """`mpiexec -n n python tests/mpi/<script> args`; killed past `timeout` seconds."""
+def mpispawn(script: str, *args: str, n: int = 2, env: dict | None = None
+             ) -> subprocess.Popen:
+    """Start `mpiexec -n n python tests/mpi/<script> args` in a session of its own
+    (so that the test can kill mpiexec and every rank at once)."""
     full_env = dict(os.environ)
     for var in ("PMI_SIZE", "PMI_RANK", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE"):
         full_env.pop(var, None)   # never inherit an outer job's identity
@@ -44,15 +47,26 @@ def mpirun(script: str, *args: str, n: int = 2, timeout: float = 120,
         [str(ROOT)] + [p for p in [full_env.get("PYTHONPATH")] if p])
     full_env.update(env or {})
     cmd = [MPIEXEC, "-n", str(n), sys.executable, str(MPI_DIR / script), *args]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=full_env, stdout=subprocess.PIPE,
+    return subprocess.Popen(cmd, cwd=ROOT, env=full_env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+def finish(proc: subprocess.Popen, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Wait for a job from `mpispawn`; past `timeout` seconds kill it and fail."""
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)   # mpiexec and the ranks it started
         out, err = proc.communicate()
-        pytest.fail(f"{' '.join(cmd)} hung for {timeout} s:\n{out[-2000:]}\n{err[-2000:]}")
-    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+        pytest.fail(f"{' '.join(proc.args)} hung for {timeout} s:\n{out[-2000:]}\n"
+                    f"{err[-2000:]}")
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def mpirun(script: str, *args: str, n: int = 2, timeout: float = 120,
+           env: dict | None = None) -> subprocess.CompletedProcess:
+    """`mpiexec -n n python tests/mpi/<script> args`; killed past `timeout` seconds."""
+    return finish(mpispawn(script, *args, n=n, env=env), timeout)
 
 
 def assert_ok(proc: subprocess.CompletedProcess, scenario: str, n: int = 2) -> None:
@@ -123,3 +137,112 @@ def test_threads_per_process(override):
         pytest.skip("one core: no other thread count to set")
     env = {"MINIGRAD_THREADS_PER_PROCESS": str(other)} if override else {}
     assert_ok(mpirun("collectives.py", "threads", env=env), "threads")
+
+
+# ------------------------------------------------ fit, evaluate, predict (mpi/fit.py)
+def test_two_ranks_train_as_one_process_with_the_global_batch(tmp_path):
+    """2 ranks x global batch 16 == 1 process x batch 16 after 3 epochs of fit with
+    shuffling, dropout and validation (1e-5 relative); bit-identical ranks; the
+    logs, evaluate and predict are the whole data's on every rank; batches from a
+    generator train as the same arrays do."""
+    assert_ok(mpirun("fit.py", "equivalence", str(tmp_path), timeout=300), "equivalence")
+
+
+def test_the_two_rank_step_is_its_emulation_in_one_process(tmp_path):
+    """Each shard's gradient times its share, summed as the Allreduce sums them,
+    then the optimizer, in one process: the 2-rank weights, bit for bit."""
+    assert_ok(mpirun("fit.py", "emulation", str(tmp_path), timeout=300), "emulation")
+
+
+def test_fit_with_different_models_fails_at_start_on_both_ranks(tmp_path):
+    proc = mpirun("fit.py", "mismatch", str(tmp_path), timeout=120)
+    assert proc.returncode != 0
+    assert "UNREACHED" not in proc.stdout
+    assert proc.stderr.count("the processes do not all have the same model") == 2, \
+        proc.stderr[-3000:]
+    assert "weights[2][1][1] is 4, rank 0 has 3" in proc.stderr, proc.stderr[-3000:]
+
+
+def _ends_after_rank_1_stops(tmp_path, scenario: str, timeout: str) -> tuple:
+    """Run fit.py `scenario` until rank 1 stops mid-epoch (raises, or sleeps); then
+    (the finished job, seconds from that moment to the job's end)."""
+    proc = mpispawn("fit.py", scenario, str(tmp_path), env={"TEST_TIMEOUT": timeout})
+    _wait_for(tmp_path / "ready1", proc)
+    start = time.monotonic()
+    proc = finish(proc, timeout=60)
+    assert proc.returncode != 0
+    assert "UNREACHED" not in proc.stdout
+    return proc, time.monotonic() - start
+
+
+def test_a_rank_raising_in_fit_ends_the_job_within_seconds(tmp_path):
+    proc, took = _ends_after_rank_1_stops(tmp_path, "raise", "600")   # no timeout: the abort
+    assert "RuntimeError: rank 1 fails mid-epoch" in proc.stderr, proc.stderr[-3000:]
+    assert "rank 1 raised RuntimeError; aborting all 2 processes" in proc.stderr
+    assert took < 15, f"the job took {took:.1f} s to end after the exception"
+
+
+def test_fit_aborts_when_a_rank_stalls_past_the_timeout(tmp_path):
+    proc, took = _ends_after_rank_1_stops(tmp_path, "timeout", "2")
+    assert re.search(r"rank 0 waited \d+\.\d s in collective #\d+ \(gradients\), past the "
+                     r"timeout of 2 s: rank 1 did not reach it \(it is in no collective",
+                     proc.stderr), proc.stderr[-3000:]
+    assert took < 20, f"the job took {took:.1f} s to end after the stall"
+
+
+def test_killed_and_resumed_two_rank_run_is_bit_identical(tmp_path):
+    """SIGKILL to the whole job mid-epoch; a new 2-rank job resumes from rank 0's
+    checkpoint and ends with the uninterrupted 2-rank run's weights and logs."""
+    full, cut = tmp_path / "full", tmp_path / "cut"
+    full.mkdir(), cut.mkdir()
+    assert_ok(mpirun("fit.py", "full", str(full), timeout=300), "full")
+    interrupted = mpispawn("fit.py", "interrupted", str(cut), env={"TEST_TIMEOUT": "600"})
+    _wait_for(cut / "ready0", interrupted)
+    os.killpg(interrupted.pid, signal.SIGKILL)           # the whole job, like a crash
+    interrupted.communicate(timeout=30)
+    assert not (cut / "final.npz").exists()
+    with np.load(cut / "ckpt.npz") as f:
+        assert json.loads(bytes(f["config"]).decode())["epoch"] == 1
+    assert_ok(mpirun("fit.py", "resume", str(cut), timeout=300), "resume")
+    with np.load(full / "final.npz") as a, np.load(cut / "final.npz") as b:
+        assert len(a.files) == len(b.files) == 4
+        for k in a.files:
+            assert np.array_equal(a[k], b[k]), f"weight {k} differs after resuming"
+    h_full = json.loads((full / "history.json").read_text())
+    h_cut = json.loads((cut / "history.json").read_text())
+    assert h_cut["epoch"] == [1, 2]
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        assert h_cut[key] == h_full[key][1:], key
+
+
+@pytest.mark.skipif(importlib.util.find_spec("numba_cuda") is None,
+                    reason="needs numba-cuda (its simulator): the cuda extra")
+def test_two_ranks_on_cuda_weights_train_as_on_the_cpu(tmp_path):
+    """device="cuda" under the simulator: the gradients staged through the host."""
+    assert_ok(mpirun("fit.py", "cuda", str(tmp_path), timeout=300,
+                     env={"NUMBA_ENABLE_CUDASIM": "1"}), "cuda")
+
+
+def test_mnist_example_trains_on_two_processes():
+    """`mpiexec -n 2 python examples/mnist.py --distributed`, on 1,024 images:
+    it runs, and only rank 0 prints."""
+    proc = mpirun(str(ROOT / "examples" / "mnist.py"), "--distributed", "--samples", "1024",
+                  "--epochs", "1", "--verbose", "0", timeout=300)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    assert "1024 training and 10000 test images on 2 processes" in proc.stdout
+    assert proc.stdout.count("Test accuracy: ") == 1, proc.stdout
+    accuracy = float(re.search(r"Test accuracy: ([0-9.]+)", proc.stdout).group(1))
+    assert accuracy > 0.5, proc.stdout   # one epoch on 1,024 images: well above chance
+
+
+def _wait_for(path: Path, proc: subprocess.Popen, timeout: float = 240) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if proc.poll() is not None:
+            out, err = proc.communicate()
+            pytest.fail(f"the job ended before writing {path.name}:\n{out[-2000:]}\n"
+                        f"{err[-2000:]}")
+        if time.monotonic() > deadline:
+            os.killpg(proc.pid, signal.SIGKILL)
+            pytest.fail(f"the job never wrote {path.name}")
+        time.sleep(0.02)

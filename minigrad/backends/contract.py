@@ -379,9 +379,11 @@ class Backend(ElementwiseFunctions, abc.ABC):
 
     # ------------------------------------------------------ dropout, updates
     @abc.abstractmethod
-    def dropout(self, x, rate, seed):
-        """x * keep / (1 - rate), keep = uniform(seed, i) >= rate per flat index i;
-        seed in [0, 2**64). Forward and backward alike; the same mask on both backends."""
+    def dropout(self, x, rate, seed, offset=0):
+        """x * keep / (1 - rate), keep = uniform(seed, offset + i) >= rate per flat
+        index i (`offset`: where x starts in the global batch, under data
+        parallelism); seed in [0, 2**64). Forward and backward alike; the same mask
+        on both backends."""
 
     # Optimizer updates, in place on p and the slots (any layout), one kernel each;
     # `prep` (a GradPrep, default none) scales/clips g and decays p first.

@@ -14,6 +14,7 @@ import warnings
 import numpy as np
 from tqdm.auto import tqdm
 
+from ..distribution.distribution_lib import writes_files
 from .callback import Callback
 
 
@@ -237,6 +238,8 @@ class CSVLogger(Callback):
         self.append_header = True
 
     def on_train_begin(self, logs=None):
+        if not writes_files():  # under data parallelism rank 0 writes the file
+            return
         if self.append and os.path.exists(self.filename):
             with open(self.filename) as f:
                 self.append_header = not bool(len(f.readline()))
@@ -246,6 +249,8 @@ class CSVLogger(Callback):
         self.writer = self.keys = None
 
     def on_epoch_end(self, epoch, logs=None):
+        if self.csv_file is None:  # not this process's to write
+            return
         logs = logs or {}
 
         def handle_value(v):

@@ -11,6 +11,7 @@ import warnings
 
 import numpy as np
 
+from ..distribution.distribution_lib import writes_files
 from .callback import Callback
 from .monitor import MonitorCallback, _number
 
@@ -50,8 +51,10 @@ class ModelCheckpoint(MonitorCallback):
     atomically: resume with `load_model(path)` then `fit(..., initial_epoch=
     epoch)` (the saved epoch count) for the same result as an unbroken run.
     An epoch whose loss is NaN or infinite is never saved, so the last good
-    checkpoint survives a diverged run. With `save_best_only`, pass the best
-    value so far as `initial_value_threshold` when resuming (as in Keras).
+    checkpoint survives a diverged run. Under data parallelism only rank 0
+    writes (every process holds the same state). With `save_best_only`, pass
+    the best value so far as `initial_value_threshold` when resuming (as in
+    Keras).
     The path is checked when training begins: an existing folder, or a folder
     that cannot be made or written, raises then (an OSError), not after the
     first epoch; missing folders are made, as in Keras.
@@ -79,7 +82,8 @@ class ModelCheckpoint(MonitorCallback):
         names = ["loss"] + [m.name for m in getattr(self.model, "metrics", [])]
         fields = {k: 0.0 for n in names for k in (n, f"val_{n}")}
         path = self._path(0, None if self.save_freq == "epoch" else 0, fields)
-        _check_writable(path)
+        if writes_files():  # under data parallelism rank 0 writes the checkpoints
+            _check_writable(path)
         # as Keras 3: the suffix says the format (checked on the formatted path, so
         # that '{epoch}' templates work)
         if self.save_weights_only:
@@ -107,6 +111,7 @@ class ModelCheckpoint(MonitorCallback):
             self._save(epoch, None, logs or {})
 
     def _save(self, epoch: int, batch, logs: dict) -> None:
+        writes = writes_files()  # every process keeps `best`; rank 0 alone writes
         if not all(math.isfinite(v) for v in logs.values() if isinstance(v, numbers.Real)) or \
                 not all(np.isfinite(w).all() for w in self.model.get_weights()):
             warnings.warn(f"ModelCheckpoint: epoch {epoch + 1} ended with a non-finite loss "
@@ -120,15 +125,17 @@ class ModelCheckpoint(MonitorCallback):
                 return
             best = "None" if self.best is None else f"{self.best:.5f}"
             if not self._is_improvement(current, self.best):
-                if self.verbose > 0:
+                if self.verbose > 0 and writes:
                     print(f"\nEpoch {epoch + 1}: {self.monitor} did not improve from {best}")
                 return
-            if self.verbose > 0:
+            if self.verbose > 0 and writes:
                 print(f"\nEpoch {epoch + 1}: {self.monitor} improved from {best} to "
                       f"{current:.5f}, saving model to {path}")
             self.best = current
-        elif self.verbose > 0:
+        elif self.verbose > 0 and writes:
             print(f"\nEpoch {epoch + 1}: saving model to {path}")
+        if not writes:
+            return
         folder = os.path.dirname(path)
         if folder:  # as Keras: missing folders are made
             os.makedirs(folder, exist_ok=True)
@@ -227,6 +234,8 @@ class BackupAndRestore(Callback):
             self._backup(self._current_epoch)
 
     def _backup(self, epoch: int) -> None:
+        if not writes_files():  # under data parallelism rank 0 writes
+            return
         os.makedirs(self.backup_dir, exist_ok=True)
         if self.double_checkpoint and os.path.exists(self._path):
             shutil.copyfile(self._path, self._path + ".bkp")
@@ -238,5 +247,5 @@ class BackupAndRestore(Callback):
         os.replace(tmp, self._meta_path)
 
     def on_train_end(self, logs=None):
-        if self.delete_checkpoint and os.path.exists(self.backup_dir):
+        if self.delete_checkpoint and writes_files() and os.path.exists(self.backup_dir):
             shutil.rmtree(self.backup_dir)

@@ -7,6 +7,7 @@ import time
 
 import numpy as np
 
+from ..distribution.distribution_lib import writes_files
 from .callback import Callback
 
 
@@ -54,6 +55,8 @@ class TensorBoard(Callback):
         self._epoch_start = 0.0
 
     def _write(self, which: str, scalars: dict, step: int) -> None:
+        if not writes_files():  # under data parallelism rank 0 writes the logs
+            return
         writer_cls, event_pb2, summary_pb2 = self._modules
         if which not in self._writers:
             folder = os.path.join(self.log_dir, which)

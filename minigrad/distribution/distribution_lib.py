@@ -190,6 +190,8 @@ class DataParallel(Distribution):
         super().__init__(device_mesh)
         self.batch_dim_name = device_mesh.axis_names[0]
         self.group = pg.group()
+        # what fit's gradient Allreduce cost so far (benchmarks/distributed.py reads it)
+        self.stats = {"steps": 0, "allreduce_seconds": 0.0, "bytes_per_step": 0}
 
     @property
     def num_processes(self) -> int:
@@ -198,6 +200,12 @@ class DataParallel(Distribution):
     @property
     def process_id(self) -> int:
         return self.group.rank
+
+
+def writes_files() -> bool:
+    """Whether this process writes checkpoints and logs: under a distribution only
+    rank 0 does (the others would write the same files)."""
+    return _distribution is None or pg.group().rank == 0
 
 
 def distribution() -> Distribution | None:

@@ -14,6 +14,7 @@ from ..metrics import Mean
 from ..tensor import Tensor, no_grad
 from . import data
 from .data_adapters import ArrayAdapter, kind_of, make_adapter, to_host, unpack
+from .replicas import replicas_for
 
 _RAN_OUT = ("Your input ran out of data; interrupting training. Make sure that your dataset "
             "or generator can generate at least `steps_per_epoch * epochs` batches. You may "
@@ -47,6 +48,9 @@ class Loop:
             x, y, sample_weight, class_weight, batch_size, shuffle, steps_per_epoch,
             validation_split, validation_data, validation_steps,
             validation_batch_size or batch_size, max_queue_size)
+        replicas = replicas_for(self)
+        if replicas is not None and replicas.rank != 0:
+            verbose = 0  # rank 0 shows the progress
         cbs = CallbackList(_callbacks(callbacks, "fit"), add_history=True,
                            add_progbar=verbose != 0, model=self,
                            verbose=verbose, epochs=epochs, steps=train.num_batches)
@@ -55,8 +59,12 @@ class Loop:
         self.stop_training, self.stop_reason = False, None
         self._initial_epoch = initial_epoch
         logs = {}
+        self._replicas = replicas
         try:
             cbs.on_train_begin({})  # BackupAndRestore may move _initial_epoch on
+            if replicas is not None:  # the processes agree, and start from rank 0's state
+                replicas.start(True, batch_size=batch_size, batches=train.num_batches,
+                               epochs=epochs)
             for epoch in range(self._initial_epoch, epochs):
                 self._reset_metrics()
                 cbs.on_epoch_begin(epoch, {})
@@ -78,6 +86,7 @@ class Loop:
                         warnings.warn(self.stop_reason, RuntimeWarning, stacklevel=2)
                     break
         finally:
+            self._replicas = None
             train.close()
             if val is not None:
                 val.close()
@@ -160,13 +169,21 @@ class Loop:
         """The loss and metrics on the data: a number, [loss, metric, ...], or a dict."""
         self._require_compiled("evaluate")
         verbose = data.check_verbose(verbose)
-        adapter = self._eval_adapter(x, y, sample_weight, data.check_batch_size(batch_size),
-                                     _steps(steps, "steps"), "evaluate")
+        batch_size = data.check_batch_size(batch_size)
+        adapter = self._eval_adapter(x, y, sample_weight, batch_size, _steps(steps, "steps"),
+                                     "evaluate")
+        replicas = replicas_for(self)
+        if replicas is not None and replicas.rank != 0:
+            verbose = 0
         cbs = CallbackList(_callbacks(callbacks, "evaluate"), add_progbar=verbose != 0,
                            model=self, verbose=verbose, epochs=1, steps=adapter.num_batches)
+        self._replicas = replicas
         try:
+            if replicas is not None:
+                replicas.start(False, batch_size=batch_size, batches=adapter.num_batches)
             logs = self._test_loop(adapter, cbs)
         finally:
+            self._replicas = None
             adapter.close()
         if return_dict:
             return logs
@@ -205,6 +222,10 @@ class Loop:
                                    False, steps)
         else:
             adapter = make_adapter(x, steps=steps)
+        replicas = replicas_for(self)
+        if replicas is not None:
+            verbose = verbose if replicas.rank == 0 else 0
+            replicas.start(False, batch_size=batch_size, batches=adapter.num_batches)
         cbs = CallbackList(_callbacks(callbacks, "predict"), add_progbar=verbose != 0,
                            model=self, verbose=verbose, epochs=1, steps=adapter.num_batches)
         outs = []
@@ -215,15 +236,20 @@ class Loop:
                 for batch in adapter.batches():  # not enumerate: see _train_epoch
                     xs = self._predict_inputs(batch, adapter, step)
                     cbs.on_predict_batch_begin(step, {})
-                    out = self._forward(self._as_model_input(xs), training=False)
+                    if replicas is not None:  # this process's rows of the batch
+                        xs = replicas.shard(xs, *replicas.bounds(len(xs[0])))
+                    out = None if not len(xs[0]) else \
+                        self._forward(self._as_model_input(xs), training=False)
                     batch = xs = None
-                    out = out.numpy() if isinstance(out, Tensor) else \
-                        tree.map_structure(lambda t: t.numpy(), out)
+                    out = out.numpy() if isinstance(out, Tensor) else out if out is None \
+                        else tree.map_structure(lambda t: t.numpy(), out)
                     outs.append(out)
                     cbs.on_predict_batch_end(step, {"outputs": out})
                     step += 1
         finally:
             adapter.close()
+        if replicas is not None:
+            outs = replicas.gather(outs)
         cbs.on_predict_end({})
         if not outs:
             raise ValueError("predict: the data yielded no batches")

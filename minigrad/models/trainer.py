@@ -41,6 +41,7 @@ class Trainer(Loop):
         self._compiled_weights = None
         self._compiled_trainable_state = None
         self._output_shapes: dict = {}
+        self._replicas = None  # fit/evaluate/predict's data parallelism (replicas.py)
 
     # ------------------------------------------------------------- compile
     def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None,
@@ -140,12 +141,9 @@ class Trainer(Loop):
 
     def _step(self, batch, training: bool) -> dict:
         """One batch through the model (and, training, the optimizer): the logs."""
-        xs, ys, sw = batch
-        fused = self._fused_loss() if ys is not None else None
-        self._clear_losses()
-        out = self._forward(self._as_model_input(xs), training=training, logits=bool(fused))
-        preds = _flat_outputs(out)
-        total, values = self._total_loss(ys, preds, sw, fused)
+        if self._replicas is not None:  # data parallel: this process's shard of it
+            return self._replicas.step(batch, training)
+        total, values, preds, fused = self._forward_loss(batch, training)
         if training:
             weights = self._train_weights()
             for w in weights:
@@ -154,6 +152,22 @@ class Trainer(Loop):
             self.optimizer.apply_gradients(weights)
             for w in weights:  # applied: free them now, not during the next forward
                 w.grad = None
+        self._update_metrics(batch, total, values, preds, fused)
+        return self._logs()
+
+    def _forward_loss(self, batch, training: bool) -> tuple:
+        """The batch through the model: (total loss, per-output losses, outputs, fused)."""
+        xs, ys, sw = batch
+        fused = self._fused_loss() if ys is not None else None
+        self._clear_losses()
+        out = self._forward(self._as_model_input(xs), training=training, logits=bool(fused))
+        preds = _flat_outputs(out)
+        total, values = self._total_loss(ys, preds, sw, fused)
+        return total, values, preds, fused
+
+    def _update_metrics(self, batch, total, values: list, preds: list, fused) -> None:
+        """The loss trackers and compiled metrics, updated with this batch."""
+        xs, ys, sw = batch
         n = len(xs[0])
         self._loss_tracker.update_state(total.item(), sample_weight=n)
         # one tracker per output that has a loss (an output of loss None has none)
@@ -164,7 +178,6 @@ class Trainer(Loop):
             with no_grad():
                 self._compile_metrics.update_state(ys, self._metric_predictions(
                     preds, bool(fused)), sw)
-        return self._logs()
 
     def _metric_predictions(self, preds: list, fused: bool) -> list:
         """What metrics see: on logits (softmax fused into the loss) only argmax-based

@@ -78,7 +78,7 @@ for dt in (T.float32, T.float64):
         "one_hot": (arr(i64, 1), f2),
         "correct_rows": (f2, f2, i64, arr(T.float32, 1)),
         "take_rows": (f1, arr(i64, 1), i64, f1),
-        "dropout_apply": (f1, f64, f64, u64, f1),
+        "dropout_apply": (f1, f64, f64, u64, i64, f1),
         "adam_update": (f1, f1, f1, f1) + (f64,) * 4 + prep,
         "adam_amsgrad_update": (f1,) * 5 + (f64,) * 4 + prep,
         "sgd_update": (f1, f1, f1, f64, f64, b1) + prep,

@@ -71,6 +71,11 @@ def test_dropout_mask_matches_cpu_on_large_seed_and_zero_rate():
     for rate, seed in [(0.5, 0), (0.9, 2**63 - 2), (0.0, 17)]:
         np.testing.assert_array_equal(CUDA.to_numpy(CUDA.dropout(CUDA.asarray(x), rate, seed)),
                                       cpu.dropout(x, rate, seed))
+    # with an offset (a shard of a global batch): the whole array's mask from there on
+    whole = cpu.dropout(np.ones(96, F32), 0.5, 9)
+    np.testing.assert_array_equal(CUDA.to_numpy(CUDA.dropout(CUDA.asarray(x), 0.5, 9, 32)),
+                                  whole[32:])
+    np.testing.assert_array_equal(cpu.dropout(x, 0.5, 9, 32), whole[32:])
 
 
 def test_one_hot_of_a_label_out_of_range_is_a_nan_row():

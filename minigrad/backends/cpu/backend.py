@@ -242,12 +242,12 @@ class CPUBackend(LayerOps, OptimizerOps, Backend):
         return g
 
     # ------------------------------------------------------ dropout, updates
-    def dropout(self, x, rate, seed):
+    def dropout(self, x, rate, seed, offset=0):
         x = _c(x)
         y = np.empty_like(x)
         rate = float(rate)
         _launch(K.dropout_apply, x.reshape(-1), rate, 1.0 / (1.0 - rate), np.uint64(seed),
-                y.reshape(-1))
+                np.int64(offset), y.reshape(-1))
         return y
 
     def _update(self, name, p, g, slots, scalars, prep, written=None) -> None:

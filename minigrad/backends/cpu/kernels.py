@@ -265,10 +265,11 @@ def argmax_rows(x, out):
 
 # ------------------------------------------------------------- flat kernels
 @_kernel
-def dropout_apply(x, rate, scale, seed, y):
-    """y = x * scale where uniform(seed, i) >= rate, else x * 0 (forward and backward)."""
+def dropout_apply(x, rate, scale, seed, offset, y):
+    """y = x * scale where uniform(seed, offset + i) >= rate, else x * 0 (forward and
+    backward)."""
     for i in prange(x.size):
-        y[i] = B.dropout_value(x[i], i, rate, scale, seed)
+        y[i] = B.dropout_value(x[i], offset + i, rate, scale, seed)
 
 
 # Optimizer updates: one kernel each, in place on flat arrays. Every update first

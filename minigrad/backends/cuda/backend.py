@@ -404,7 +404,7 @@ class CUDABackend(LayerOps, OptimizerOps, Backend):
         return g
 
     # ------------------------------------------------------ dropout, updates
-    def dropout(self, x, rate, seed):
+    def dropout(self, x, rate, seed, offset=0):
         """The CPU's mask bit for bit (the same body, the same float64 scalars)."""
         x = self.asarray(x)
         y = self.empty(x.shape, x.dtype)
@@ -414,7 +414,7 @@ class CUDABackend(LayerOps, OptimizerOps, Backend):
             # intended wrap-around; a GPU (and the CPU kernel) wrap silently
             warnings.simplefilter("ignore", RuntimeWarning)
             _launch(K.dropout_apply, x.size, _flat(x), rate, 1.0 / (1.0 - rate),
-                    np.uint64(seed), _flat(y))
+                    np.uint64(seed), np.int64(offset), _flat(y))
         return y
 
     def _update(self, name, p, g, slots, scalars, prep, written=None) -> None:

@@ -400,11 +400,12 @@ def take_rows(a, idx, row, out):
 
 # ------------------------------------------------------ dropout, optimizers
 @cuda.jit
-def dropout_apply(x, rate, scale, seed, y):
-    """y = x * scale where uniform(seed, i) >= rate, else x * 0 (forward and backward)."""
+def dropout_apply(x, rate, scale, seed, offset, y):
+    """y = x * scale where uniform(seed, offset + i) >= rate, else x * 0 (forward and
+    backward)."""
     i = cuda.grid(1)
     if i < x.size:
-        y[i] = B.dropout_value(x[i], i, rate, scale, seed)
+        y[i] = B.dropout_value(x[i], offset + i, rate, scale, seed)
 
 
 # Optimizer updates: one thread per element, the CPU kernels' bodies (B.prepare first).
