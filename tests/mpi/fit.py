@@ -1,4 +1,4 @@
-"""Run by tests/test_distribution_fit.py under `mpiexec -n 2`: fit, evaluate and
+"""Run by tests/test_distribution_mpi.py under `mpiexec -n 2`: fit, evaluate and
 predict under DataParallel, one scenario per call (`fit.py SCENARIO DIR`).
 
 A scenario prints `OK <scenario> rank <r>` when its checks pass on that rank;
