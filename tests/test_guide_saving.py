@@ -15,6 +15,19 @@ def in_tmp(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
 
 
+@pytest.fixture(autouse=True)
+def own_registry():
+    """The guide clears the global registry; give it back so that classes other test
+    modules registered at import stay known."""
+    from minigrad.saving import object_registration as registry
+    objects, names = dict(registry.GLOBAL_CUSTOM_OBJECTS), dict(registry.GLOBAL_CUSTOM_NAMES)
+    yield
+    registry.GLOBAL_CUSTOM_OBJECTS.clear()
+    registry.GLOBAL_CUSTOM_OBJECTS.update(objects)
+    registry.GLOBAL_CUSTOM_NAMES.clear()
+    registry.GLOBAL_CUSTOM_NAMES.update(names)
+
+
 def test_saving():
     def get_model():
         inputs = keras.Input(shape=(32,))
