@@ -239,5 +239,45 @@ def test_extend_the_api_using_custom_layers():
 
 @needs("layers.GlobalAveragePooling1D", "ops.zeros", "ops.stack", "Tensor.__getitem__")
 def test_mix_and_match_api_styles():
-    inputs = keras.Input((None, 32))
-    keras.Model(inputs, layers.Dense(1)(layers.GlobalAveragePooling1D()(inputs)))
+    units, timesteps, input_dim, batch_size = 32, 10, 5, 16
+    inputs = keras.Input((None, units))
+    x = layers.GlobalAveragePooling1D()(inputs)
+    outputs = layers.Dense(1)(x)
+    model = keras.Model(inputs, outputs)
+
+    class CustomRNN(layers.Layer):
+        def __init__(self, classifier=None):
+            super().__init__()
+            self.units = units
+            self.projection_1 = layers.Dense(units=units, activation="tanh")
+            self.projection_2 = layers.Dense(units=units, activation="tanh")
+            # the guide's first version reuses the functional model, its second a Dense
+            self.classifier = classifier or layers.Dense(1)
+
+        def call(self, inputs):
+            outputs = []
+            state = ops.zeros(shape=(inputs.shape[0], self.units))
+            for t in range(inputs.shape[1]):
+                x = inputs[:, t, :]
+                h = self.projection_1(x)
+                y = h + self.projection_2(state)
+                state = y
+                outputs.append(y)
+            features = ops.stack(outputs, axis=1)
+            return self.classifier(features)
+
+    rnn_model = CustomRNN(model)
+    out = rnn_model(ops.zeros((1, timesteps, input_dim)))
+    assert out.shape == (1, 1)
+    # a functional model around the subclassed layer, with a static batch size
+    inputs = keras.Input(batch_shape=(batch_size, timesteps, input_dim))
+    x = layers.Conv1D(32, 3)(inputs)
+    outputs = CustomRNN()(x)
+    model = keras.Model(inputs, outputs)
+    assert model.output_shape == (batch_size, timesteps - 2, 1)
+    # and it trains: every projection's weights get gradients through the slices
+    model.compile(optimizer="adam", loss="mse")
+    data = np.random.default_rng(0).random((batch_size, timesteps, input_dim))
+    before = [w.numpy().copy() for w in model.trainable_weights]
+    model.fit(data, np.zeros((batch_size, timesteps - 2, 1)), batch_size=batch_size, verbose=0)
+    assert all(not np.array_equal(b, w.numpy()) for b, w in zip(before, model.trainable_weights))

@@ -19,6 +19,7 @@ from . import normalization  # noqa: F401
 from .conv import conv2d, conv2d_geometry, conv2d_maxpool  # noqa: F401
 from .conv_transpose import conv2d_transpose  # noqa: F401
 from .embedding import embedding  # noqa: F401
+from . import indexing  # noqa: F401  (Tensor.__getitem__)
 from .grouped_conv import depthwise_conv2d, grouped_conv2d  # noqa: F401
 from .normalization import batch_normalization, layer_normalization  # noqa: F401
 from .pooling import avg_pool2d  # noqa: F401

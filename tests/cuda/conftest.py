@@ -30,7 +30,8 @@ USABLE = cuda_usable()
 # a wrong value from a kernel whose shared-memory use is correct on review
 # (not reproduced in 10 reruns). The default interval costs ~2 minutes.
 NEEDS_NO_GPU = {"test_device_errors.py", "test_launch.py", "test_kernels_compile.py"}
-EITHER_DEVICE = {"test_elementwise.py", "test_nan.py", "test_strided_ops.py"}
+EITHER_DEVICE = {"test_elementwise.py", "test_nan.py", "test_strided_ops.py",
+                 "test_tensor_indexing.py"}
 DEVICES = ["cpu", "cuda"]
 
 

@@ -197,7 +197,7 @@ class LayerOps:
     # ------------------------------------------------------------- embedding
     def take_backward(self, gy, idx, rows):
         idx = np.asarray(idx).reshape(-1)
-        g = np.ascontiguousarray(gy).reshape(idx.shape[0], -1)
+        g = np.ascontiguousarray(gy).reshape(idx.shape[0], int(np.prod(np.shape(gy)[1:])))
         order, uniq, starts = segments(idx)
         out = np.zeros((int(rows), g.shape[1]), g.dtype)
         self._launch(LK.segment_sums, g, order, starts, uniq, out)
