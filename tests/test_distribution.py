@@ -202,6 +202,8 @@ def test_dropout_masks_of_shards_are_the_whole_batch_masks(layer):
     mg.random.seed(0)   # the same initial weights for every MultiHeadAttention
     whole = run(slice(0, 6), (0, 0))
     parts = [run(slice(lo, hi), (lo, hi - lo)) for lo, hi in ((0, 2), (2, 6))]
-    for i in range(2):   # attention's matmuls may round differently on fewer rows
+    # Attention's float32 matmuls round differently on fewer rows (1.7e-5 relative
+    # seen on one machine); a wrong mask would differ by 100% (a zero or a 2x).
+    for i in range(2):
         np.testing.assert_allclose(np.concatenate([p[i] for p in parts]), whole[i],
-                                   rtol=1e-5 if layer == "attention" else 0, atol=0)
+                                   rtol=1e-4 if layer == "attention" else 0, atol=0)

@@ -217,8 +217,11 @@ elif scenario == "cuda":
         return m.get_weights(), hist.history
     (on_gpu, gpu_logs), (on_cpu, cpu_logs) = on("cuda"), on("cpu")
     same_on_every_rank(on_gpu, "weight (cuda)")
+    # Adam divides by sqrt(v): where a gradient is near 0, float32 rounding of the
+    # two devices moves a weight by up to ~1e-5 (5.6e-6 seen); a wrong or missing
+    # gradient sum moves weights by the step size, ~1e-3 per step
     for a, b in zip(on_gpu, on_cpu):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=2e-5)
     np.testing.assert_allclose(gpu_logs["loss"], cpu_logs["loss"], rtol=1e-5)
 
 else:
