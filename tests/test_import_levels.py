@@ -56,10 +56,11 @@ def test_backends_import_only_backends(path):
     assert bad == [], f"{rel(path)} imports above the backends: {bad}"
 
 
-@pytest.mark.parametrize("name", ["tensor.py", "tensor_functions.py"])
+@pytest.mark.parametrize("name", ["tensor.py", "tensor_functions.py", "tensor_args.py"])
 def test_the_tensor_core_imports_only_the_backends(name):
-    # the core is tensor.py and the Functions behind its methods (tensor_functions.py)
-    core = ("backends", "tensor", "tensor_functions")
+    # the core is tensor.py, the Functions behind its methods (tensor_functions.py)
+    # and the checks of its arguments (tensor_args.py)
+    core = ("backends", "tensor", "tensor_functions", "tensor_args")
     bad = [(line, m) for line, m in imports(PACKAGE / name) if top(m) not in core]
     assert bad == [], f"minigrad/{name} imports above the backends: {bad}"
 

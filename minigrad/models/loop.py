@@ -7,13 +7,14 @@ import warnings
 
 import numpy as np
 
-from .. import random, tree
+from .. import tree
 from ..backends import get_backend
 from ..callbacks import CallbackList, TerminateOnNaN
 from ..metrics import Mean
 from ..tensor import Tensor, no_grad
 from . import data
 from .data_adapters import ArrayAdapter, kind_of, make_adapter, to_host, unpack
+from .random_states import RandomStates
 from .replicas import replicas_for
 
 _RAN_OUT = ("Your input ran out of data; interrupting training. Make sure that your dataset "
@@ -21,7 +22,7 @@ _RAN_OUT = ("Your input ran out of data; interrupting training. Make sure that y
             "need to use the `.repeat()` function when building your dataset.")
 
 
-class Loop:
+class Loop(RandomStates):
     """The data side and the loops of the Trainer (mixed into models.Model)."""
 
     # ------------------------------------------------------------------ fit
@@ -352,73 +353,6 @@ class Loop:
                 None if ys is None else [backend.asarray(a) for a in ys],
                 None if sw is None else backend.asarray(sw))
 
-    # --------------------------------------------------------------- warmup
-    def warmup(self, batch_size: int = 2, verbose: int = 1) -> float:
-        """Compile, or load from Numba's cache, every kernel that fit, evaluate and
-        predict use, on a batch of zeros; weights, optimizer, metrics and random state
-        are left as they were. Saves a silent pause in the first step of `fit` (the
-        cold compile takes seconds, the cache a fraction of one). Returns seconds."""
-        import time
-        if self.optimizer is None or self._compile_loss is None:
-            raise ValueError("warmup: the model must be compiled with an optimizer and a "
-                             "loss first: model.compile(optimizer='adam', loss=...)")
-        self._require_built("warmup")
-        if verbose:
-            print("minigrad: preparing kernels (compiled once, then cached)...", end=" ",
-                  flush=True)
-        start = time.perf_counter()
-        weights, opt_state, rng = self.get_weights(), self.optimizer.get_state(), \
-            self._random_states()
-        xs = [np.zeros((batch_size,) + tuple(shape[1:]), dtype)
-              for shape, dtype, _ in self._input_specs()]
-        shapes, names = self._output_structure(xs)
-        sparse = getattr(self.loss, "sparse", False)
-        ys = [np.zeros(batch_size, np.int64) if sparse else
-              np.zeros((batch_size,) + tuple(s[1:]), xs[0].dtype) for s in shapes]
-        batch = self._batch_from_arrays(xs if len(xs) > 1 else xs[0],
-                                        ys if len(ys) > 1 else ys[0], None, None, "warmup")
-        self.optimizer.build(self._train_weights())
-        self._step(batch, training=True)
-        with no_grad():
-            self._step(batch, training=False)
-        self._reset_metrics()
-        self.set_weights(weights)
-        self.optimizer.set_state(*opt_state, self._train_weights())
-        self._set_random_states(rng)
-        seconds = time.perf_counter() - start
-        if verbose:
-            print(f"done in {seconds:.1f} s", flush=True)
-        return seconds
-
-    # --------------------------------------------------------- random state
-    def _layers_by_path(self) -> dict:
-        """Every layer below the model by path ('dropout', 'block/dropout', ...)."""
-        paths, stack = {}, [("", self)]
-        while stack:
-            prefix, layer = stack.pop()
-            for sub in layer._sublayers():
-                path = prefix + sub.name
-                if path not in paths:
-                    paths[path] = sub
-                    stack.append((path + "/", sub))
-        return paths
-
-    def _random_states(self) -> dict:
-        """Every generator the rest of a run draws from: minigrad's, and the private
-        ones of layers seeded on their own (Dropout(seed=...))."""
-        return {"random_state": random.get_state(),
-                "layer_random_states": {path: layer._rng.bit_generator.state
-                                        for path, layer in self._layers_by_path().items()
-                                        if _private_rng(layer)}}
-
-    def _set_random_states(self, states: dict) -> None:
-        if states.get("random_state"):
-            random.set_state(states["random_state"])
-        layers = self._layers_by_path()
-        for path, state in (states.get("layer_random_states") or {}).items():
-            if _private_rng(layers.get(path)):
-                layers[path]._rng.bit_generator.state = state
-
 
 def _callbacks(callbacks, where: str):
     if callbacks is not None and not isinstance(callbacks, (list, tuple, CallbackList)):
@@ -457,11 +391,6 @@ def _only_arrays(y, sample_weight, validation_split, kind: str) -> None:
     if validation_split:
         raise ValueError(f"`validation_split` is only supported for NumPy arrays and "
                          f"Tensors, not for a {kind}; give `validation_data`")
-
-
-def _private_rng(layer) -> bool:
-    """Whether `layer` draws from a generator of its own (e.g. Dropout(seed=...))."""
-    return isinstance(getattr(layer, "_rng", None), np.random.Generator)
 
 
 __all__ = ["Loop", "math"]

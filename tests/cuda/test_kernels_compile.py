@@ -39,6 +39,7 @@ except Exception as e:
 # device functions ask the current GPU for its compute capability; there is none
 _dispatcher.get_current_device = lambda: _types.SimpleNamespace(compute_capability=(8, 0))
 from minigrad.backends.cuda import kernels as K, layer_kernels as LK, linalg as L
+from minigrad.backends.cuda import optimizer_kernels as OK
 print("TILE", L.TILE, "RED", L.RED)
 
 i64, b1, u64, f64 = T.int64, T.boolean, T.uint64, T.float64
@@ -79,6 +80,8 @@ for dt in (T.float32, T.float64):
         "correct_rows": (f2, f2, i64, arr(T.float32, 1)),
         "take_rows": (f1, arr(i64, 1), i64, f1),
         "dropout_apply": (f1, f64, f64, u64, i64, f1),
+    }
+    update_sigs = {  # optimizer_kernels.py
         "adam_update": (f1, f1, f1, f1) + (f64,) * 4 + prep,
         "adam_amsgrad_update": (f1,) * 5 + (f64,) * 4 + prep,
         "sgd_update": (f1, f1, f1, f64, f64, b1) + prep,
@@ -106,6 +109,7 @@ for dt in (T.float32, T.float64):
     }
     kernels = [(name, getattr(K, name).py_func, sig) for name, sig in sigs.items()]
     kernels += [(name, getattr(LK, name).py_func, sig) for name, sig in layer_sigs.items()]
+    kernels += [(name, getattr(OK, name).py_func, sig) for name, sig in update_sigs.items()]
     kernels.append(("reduce_sum", L.reduce_sum.py_func, (f1, f1, tup, tup, tup, tup, i64)))
     kernels.append(("matmul", L.matmul_kernel(np.dtype(str(dt))).py_func,
                     (f3, f3, f4, b1, b1, i64)))
@@ -127,8 +131,8 @@ for dt in (T.float32, T.float64):
             compiled += 1
         except Exception as e:
             failed.append(f"{name}[{dt}]: {type(e).__name__}: {str(e)[:300]}")
-# every kernel of the two modules has a signature above
-launched = {n for m in (K, L, LK) for n, v in vars(m).items()
+# every kernel of the four modules has a signature above
+launched = {n for m in (K, L, LK, OK) for n, v in vars(m).items()
             if hasattr(v, "py_func") and not n.startswith("_") and n != "B"}
 print("MISSING", sorted(launched - named))
 print("EXPECTED", expected)

@@ -1,5 +1,5 @@
 """The CUDA backend: backend.py implements the contract on numba-cuda device arrays
-with the kernels of kernels.py and linalg.py; memory.py is its caching allocator.
+with the kernels of kernels.py, optimizer_kernels.py and linalg.py; memory.py is its caching allocator.
 
 `load()` returns the backend when numba-cuda and a GPU (or Numba's simulator,
 NUMBA_ENABLE_CUDASIM=1) are present, else raises one RuntimeError saying what
@@ -51,8 +51,8 @@ def load():
         if problem is not None:
             raise RuntimeError(f"device 'cuda': no CUDA GPU/driver found ({problem}); "
                                f"use device='cpu', or NUMBA_ENABLE_CUDASIM=1 to simulate")
-        from . import kernels, layer_kernels, layer_ops, linalg
-        _impl.bind(cu, kernels, linalg)
+        from . import kernels, layer_kernels, layer_ops, linalg, optimizer_kernels
+        _impl.bind(cu, kernels, linalg, optimizer_kernels)
         layer_ops.bind(kernels, layer_kernels)
         BACKEND = _impl.CUDABackend()
     return BACKEND

@@ -1,4 +1,5 @@
-"""CUDA backend: numba-cuda device arrays, the kernels of kernels.py and linalg.py.
+"""CUDA backend: numba-cuda device arrays, the kernels of kernels.py, linalg.py and
+optimizer_kernels.py.
 
 Implements backends/contract.py. Importing this module needs neither numba-cuda
 nor a GPU (the contract test reads it anywhere); `bind()`, called by
@@ -19,13 +20,14 @@ from .layer_ops import LayerOps
 from .launch import (MAX_GRID_YZ, broadcast_strides, element_strides, grid_1d, matmul_grid,
                      padded)
 
-cuda = K = L = None  # numba's cuda module, kernels.py and linalg.py, set by bind()
+cuda = K = L = O = None  # numba's cuda module, kernels.py, linalg.py and
+                         # optimizer_kernels.py, set by bind()
 TPB = 256            # threads per block of the 1-D kernels
 
 
-def bind(cuda_module, kernels, linalg) -> None:
-    global cuda, K, L
-    cuda, K, L = cuda_module, kernels, linalg
+def bind(cuda_module, kernels, linalg, optimizer_kernels) -> None:
+    global cuda, K, L, O
+    cuda, K, L, O = cuda_module, kernels, linalg, optimizer_kernels
 
 
 def _launch(kernel, n: int, *args) -> None:
@@ -424,7 +426,7 @@ class CUDABackend(LayerOps, OptimizerOps, Backend):
         work = [self.asarray(a) for a in (p, *slots)]
         prep = NO_PREP if prep is None else prep
         scalars = [s if isinstance(s, bool) else np.float64(s) for s in scalars]
-        _launch(getattr(K, name), p.size, *[_flat(a) for a in (work[0], self.asarray(g), *work[1:])],
+        _launch(getattr(O, name), p.size, *[_flat(a) for a in (work[0], self.asarray(g), *work[1:])],
                 *scalars, np.float64(prep.scale), np.float64(prep.clip),
                 np.float64(prep.decay))
         keep = range(len(work)) if written is None else (0, *written)
