@@ -200,6 +200,18 @@ _KERAS_MNIST = textwrap.dedent("""
 """)
 
 
+def train_mnist_in_minigrad(mg, x_train, y_train):
+    """The twin of _KERAS_MNIST's CNN in minigrad (no dropout), trained one epoch."""
+    mg.random.seed(0)
+    model = mg.Sequential([mg.Input((28, 28, 1)), mg.layers.Conv2D(8, 3, activation="relu"),
+                           mg.layers.MaxPooling2D(), mg.layers.Flatten(),
+                           mg.layers.Dense(10, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    model.fit(x_train, y_train, epochs=1, batch_size=64, verbose=0)
+    return model
+
+
 def train_mnist_in_keras(python: str, data_npz: str, out: str) -> dict:
     """Train a small CNN on `data_npz` (x_train, y_train, x_test, y_test) with Keras 3,
     save it to `out` (.keras) and its test probabilities to `out`.npz."""

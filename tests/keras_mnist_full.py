@@ -14,7 +14,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import minigrad as mg  # noqa: E402
-from keras_interop import run_in_keras, train_mnist_in_keras  # noqa: E402
+from keras_interop import (run_in_keras, train_mnist_in_keras,  # noqa: E402
+                           train_mnist_in_minigrad)
 
 
 def main() -> None:
@@ -33,13 +34,7 @@ def main() -> None:
     print(f"trained in Keras:    test accuracy {keras_accuracy:.4f} in Keras, "
           f"{accuracy:.4f} in minigrad; max |probability difference| {diff:.1e}")
 
-    mg.random.seed(0)
-    ours = mg.Sequential([mg.Input((28, 28, 1)), mg.layers.Conv2D(8, 3, activation="relu"),
-                          mg.layers.MaxPooling2D(), mg.layers.Flatten(),
-                          mg.layers.Dense(10, activation="softmax")])
-    ours.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
-                 metrics=["accuracy"])
-    ours.fit(x, y, epochs=1, batch_size=64, verbose=0)
+    ours = train_mnist_in_minigrad(mg, x, y)
     _, accuracy = ours.evaluate(xt, yt, verbose=0)
     path, probs = os.path.join(folder, "from_minigrad.keras"), os.path.join(folder, "ours.npz")
     ours.save(path)

@@ -10,7 +10,8 @@ import pytest
 import minigrad as mg
 from keras_interop import (FIXTURES, OPTIMIZERS, build_custom_models, build_models,
                            deserialize_in_keras, inputs_for, make_custom_classes,
-                           run_in_keras, step_in_keras, train_mnist_in_keras)
+                           run_in_keras, step_in_keras, train_mnist_in_keras,
+                           train_mnist_in_minigrad)
 
 pytest.importorskip("h5py")
 
@@ -114,13 +115,7 @@ def test_mnist_both_ways(tmp_path):
     keras_probs = np.load(keras_file + ".npz")["probs"]
     np.testing.assert_allclose(model.predict(x_test, verbose=0), keras_probs, atol=1e-5, rtol=0)
 
-    mg.random.seed(0)
-    ours = mg.Sequential([mg.Input((28, 28, 1)), mg.layers.Conv2D(8, 3, activation="relu"),
-                          mg.layers.MaxPooling2D(), mg.layers.Flatten(),
-                          mg.layers.Dense(10, activation="softmax")])
-    ours.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
-                 metrics=["accuracy"])
-    ours.fit(x_train, y_train, epochs=1, batch_size=64, verbose=0)
+    ours = train_mnist_in_minigrad(mg, x_train, y_train)
     path = str(tmp_path / "from_minigrad.keras")
     ours.save(path)
     np.savez(tmp_path / "ours.npz", x0=x_test, y=ours.predict(x_test, verbose=0))
