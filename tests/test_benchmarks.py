@@ -231,3 +231,12 @@ def test_distributed_paper_estimate_is_a_ring_allreduce():
     assert two[0] == 2 and two[1:] == ["100.00 ms", "90.9%", "10.00 ms", "99.0%"]
     four = distributed.paper_estimate(0, 1.0, latency_s=1e-3)[1]
     assert four[0] == 4 and four[1] == "6.00 ms"   # latency only: 2 * 3 hops
+
+
+def test_serial_kernels_table_has_both_builds_of_each_kernel():
+    stdout = run(["benchmarks/serial_kernels.py", "--repeats", "1", "--sizes", "4096,40000"])
+    rows = [line.split("|")[1:-1] for line in stdout.splitlines() if line.startswith("| ")]
+    assert [r[0].strip() for r in rows][:2] == ["kernel", "adam_update"]
+    assert len(rows) == 8  # the header and seven kernels
+    for cells in rows[1:]:
+        assert len(cells) == 4 and all(" / " in c for c in cells[2:])

@@ -60,6 +60,32 @@ def test_same_seed_same_process_is_identical():
     assert train(seed=43) != first   # and the seed matters (the check can fail)
 
 
+def cpu_kernels():
+    """Every CPU kernel (each has a parallel and a `.serial` build, kernels.py's _kernel)."""
+    from minigrad.backends.cpu import kernels as K, layer_kernels as LK
+    found = [k for mod in (K, LK) for k in vars(mod).values() if hasattr(k, "serial_below")]
+    return found + list(K.FORWARD.values()) + list(K.BACKWARD.values())
+
+
+def test_serial_and_parallel_kernel_builds_give_the_same_bits(monkeypatch):
+    """Small inputs run the serial build of a kernel (backend.py's _launch); training
+    with every kernel forced onto one build or the other gives the same bits."""
+    kernels = cpu_kernels()
+    assert len(kernels) > 30
+
+    def train_with(serial_below):
+        for k in kernels:
+            monkeypatch.setattr(k, "serial_below", serial_below)
+        return train()
+
+    parallel = train_with(0)
+    from minigrad.backends.cpu import kernels as K
+    assert K.adam_update.signatures and K.maxpool_backward.signatures
+    serial = train_with(1 << 62)
+    assert K.adam_update.serial.signatures and K.maxpool_backward.serial.signatures
+    assert serial == parallel
+
+
 def test_identical_across_numba_thread_counts_blas_threads_only_round():
     runs = {cfg: run(*cfg) for cfg in [(1, 1), (2, 1), (1, 2), (2, 2)]}
     # the Numba kernels: bit-identical whatever the thread count

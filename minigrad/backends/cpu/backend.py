@@ -25,10 +25,12 @@ def _launch(kernel, *args) -> None:
     One kernel at a time across Python threads: Numba's workqueue thread pool,
     chosen for speed beside OpenBLAS (README, "CPU threads"), aborts the process
     when two threads launch parallel kernels at once, and each kernel already
-    uses every core, so serialising costs a concurrent caller little.
+    uses every core, so serialising costs a concurrent caller little. Small inputs
+    run on this thread (`kernel.serial`, kernels.py's `_kernel` says why).
     """
+    size = max((a.size for a in args if isinstance(a, np.ndarray)), default=0)
     with _KERNEL_LOCK:
-        kernel(*args)
+        (kernel.serial if size < kernel.serial_below else kernel)(*args)
 
 
 def _c(a: np.ndarray) -> np.ndarray:

@@ -23,10 +23,32 @@ _OPTS = dict(parallel=True, cache=True, fastmath=False)
 _DIGEST = bodies.source_digest()
 
 
-def _kernel(fn):
-    """njit(parallel, cache) under a cache name that carries bodies.py's digest."""
+# Below `serial_below` elements in its largest array a kernel runs on the calling thread
+# (backend.py's `_launch`): waking the workqueue pool costs 50-130 us per launch on a
+# 2-core VM. Measured there (benchmarks/README.md, "serial_kernels.py"): an Adam step
+# on 32K weights takes as long on one thread as on two; streaming kernels (a few
+# operations per element read) were faster on one thread up to 2.8M elements.
+SERIAL_BELOW = 1 << 15
+STREAMING_SERIAL_BELOW = 1 << 20
+
+
+def _kernel(fn, serial_below: int = SERIAL_BELOW):
+    """njit(parallel, cache) under a cache name that carries bodies.py's digest, with
+    `.serial`: the same body compiled without threads (prange runs as range), used
+    below `serial_below` elements. Both compile on first call only, and give the
+    same bits: the loops and their sums' order are the same."""
+    serial = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__, fn.__defaults__)
+    serial.__qualname__ = f"{fn.__name__}_serial_{_DIGEST}"  # its own cache file
     fn.__qualname__ = f"{fn.__name__}_{_DIGEST}"
-    return njit(**_OPTS)(fn)
+    kernel = njit(**_OPTS)(fn)
+    kernel.serial = njit(**{**_OPTS, "parallel": False})(serial)
+    kernel.serial_below = serial_below
+    return kernel
+
+
+def _streaming_kernel(fn):
+    """_kernel for a kernel that does a few operations per element it reads."""
+    return _kernel(fn, STREAMING_SERIAL_BELOW)
 
 
 # ----------------------------------------------------------------- convolution
@@ -96,7 +118,7 @@ def col2im(cols, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, dx):
                             dx[b, y, xx, ch] += cols[row, base + ch]
 
 
-@_kernel
+@_streaming_kernel
 def bias_act(y, b, relu):
     """y (rows, F) += b, then ReLU if `relu`: the GEMM's epilogue, in place, one pass."""
     rows, f = y.shape
@@ -105,7 +127,7 @@ def bias_act(y, b, relu):
             y[r, k] = B.relu_if(y[r, k] + b[k], relu)
 
 
-@_kernel
+@_streaming_kernel
 def bias_act_backward(y, gy, g, partial):
     """g = gy * (y > 0) (ReLU's mask, from the output y), and its bias gradient.
 
@@ -127,7 +149,7 @@ def bias_act_backward(y, gy, g, partial):
                 partial[t, k] += v
 
 
-@_kernel
+@_streaming_kernel
 def column_sums(gy, partial):
     """partial[t] = sum of chunk t's rows of gy: the bias gradient, as above."""
     rows, f = gy.shape
@@ -142,7 +164,7 @@ def column_sums(gy, partial):
 
 
 # ------------------------------------------------------------------- max pool
-@_kernel
+@_streaming_kernel
 def maxpool_forward(x, ph, pw, sh, sw, pt, pl, y, arg):
     """y[b,i,j,c] = max over the window; arg holds the winner's index yy*W+xx.
 
@@ -175,7 +197,7 @@ def maxpool_forward(x, ph, pw, sh, sw, pt, pl, y, arg):
                         arg[b, i, j, ch] = idx if take else arg[b, i, j, ch]
 
 
-@_kernel
+@_streaming_kernel
 def maxpool_backward(gy, arg, gx):
     """gx (zeroed here) gets each output's gradient at its argmax. Parallel over
     images (windows may overlap, images never do)."""
@@ -271,7 +293,7 @@ def argmax_rows(x, out):
 
 
 # ------------------------------------------------------------- flat kernels
-@_kernel
+@_streaming_kernel
 def dropout_apply(x, rate, scale, seed, offset, y):
     """y = x * scale where uniform(seed, offset + i) >= rate, else x * 0 (forward and
     backward)."""
