@@ -11,6 +11,7 @@ import pytest
 import minigrad as mg
 from minigrad.backends import get_backend
 from minigrad.backends.contract import ConvGeometry, PoolGeometry
+from minigrad.backends.cpu import kernels as K
 from minigrad.backends.cpu.buffers import BufferPool
 
 B = get_backend("cpu")
@@ -77,6 +78,8 @@ CONV_CASES = [
     ((2, 9, 9, 2), (3, 3), 3, (1, 1), "valid", (2, 2)),
     ((2, 9, 9, 2), (3, 3), 3, (2, 1), "same", (2, 3)),
     ((4, 28, 28, 1), (3, 3), 32, (1, 1), "valid", (1, 1)),   # the MNIST conv
+    ((2, 9, 10, 1), (3, 3), 2, (1, 2), "same", (2, 1)),      # 3x3 on one channel: im2col's
+    ((2, 9, 10, 1), (3, 3), 2, (2, 1), "same", (1, 2)),      # own loop for it
     ((2, 5, 5, 4), (5, 5), 2, (1, 1), "valid", (1, 1)),      # 1x1 output
     ((1, 4, 4, 1), (1, 1), 1, (1, 1), "valid", (1, 1)),
 ]
@@ -88,8 +91,12 @@ def conv_geom(xs, k, s, pad, d):
     return ConvGeometry(s[0], s[1], pt, pl, d[0], d[1], oh, ow)
 
 
+@pytest.mark.parametrize("build", ["serial", "parallel"])  # inputs this small run serial
 @pytest.mark.parametrize("xs,k,f,s,pad,d", CONV_CASES)
-def test_conv2d_forward_and_backward(xs, k, f, s, pad, d, rng):
+def test_conv2d_forward_and_backward(xs, k, f, s, pad, d, build, rng, monkeypatch):
+    if build == "parallel":
+        for kernel in (K.im2col, K.col2im):
+            monkeypatch.setattr(kernel, "serial_below", 0)
     x = rng.standard_normal(xs).astype(np.float32)
     w = rng.standard_normal(k + (xs[3], f)).astype(np.float32)
     geom = conv_geom(xs, k, s, pad, d)

@@ -52,6 +52,25 @@ def _streaming_kernel(fn):
 
 
 # ----------------------------------------------------------------- convolution
+@njit(inline="always")
+def _im2col_taps(x, b, i, r, kh, kw, c, sh, sw, pt, pl, dh, dw, ow, cols):
+    """im2col's rows for output row r (image b, row i), one tap at a time."""
+    h, w = x.shape[1], x.shape[2]
+    for j in range(ow):
+        row = r * ow + j
+        for p in range(kh):
+            y = i * sh - pt + p * dh
+            for q in range(kw):
+                xx = j * sw - pl + q * dw
+                base = (p * kw + q) * c
+                if 0 <= y < h and 0 <= xx < w:
+                    for ch in range(c):
+                        cols[row, base + ch] = x[b, y, xx, ch]
+                else:
+                    for ch in range(c):
+                        cols[row, base + ch] = 0.0
+
+
 @_kernel
 def im2col(x, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, cols):
     """cols[(b*oh+i)*ow+j, (p*kw+q)*c+ch] = x[b, i*sh-pt+p*dh, j*sw-pl+q*dw, ch] (0 outside).
@@ -61,8 +80,12 @@ def im2col(x, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, cols):
     slices: a kernel row's kw taps are kw*c contiguous values of x and of
     cols (dilation 1), which Numba turns into a memcpy (4x faster than
     element-wise 2-D indexing here). Runs shorter than 16 values (the first
-    conv of a grey image: kw*c = 3) are copied by a scalar loop instead: a
-    memcpy call per 3 values made that im2col 10x slower than its bytes need.
+    conv of a grey or RGB image) go tap by tap instead: a memcpy call per 3
+    values was 10x slower than its bytes need. A 3x3 kernel on one channel
+    (the first conv of a grey image) gets its own copy of that loop with the
+    sizes as constants, which LLVM unrolls: 4x faster than with them as
+    variables (benchmarks/README.md, "im2col of a 3x3 kernel on one channel"), for
+    ~1.5 s more first compile.
     """
     n, h, w, c = x.shape
     xf, cf = x.reshape(-1), cols.reshape(-1)
@@ -71,6 +94,12 @@ def im2col(x, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, cols):
     for r in prange(n * oh):
         b = r // oh
         i = r % oh
+        if run < 16:
+            if kh == 3 and kw == 3 and c == 1:
+                _im2col_taps(x, b, i, r, 3, 3, 1, sh, sw, pt, pl, dh, dw, ow, cols)
+            else:
+                _im2col_taps(x, b, i, r, kh, kw, c, sh, sw, pt, pl, dh, dw, ow, cols)
+            continue
         for j in range(ow):
             x0 = j * sw - pl
             for p in range(kh):
@@ -78,11 +107,7 @@ def im2col(x, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, cols):
                 dst = (r * ow + j) * kk + p * kw * c
                 if dw == 1 and 0 <= y < h and 0 <= x0 and x0 + kw <= w:
                     src = ((b * h + y) * w + x0) * c
-                    if run < 16:
-                        for t in range(run):
-                            cf[dst + t] = xf[src + t]
-                    else:
-                        cf[dst:dst + run] = xf[src:src + run]
+                    cf[dst:dst + run] = xf[src:src + run]
                     continue
                 for q in range(kw):
                     xx = x0 + q * dw
