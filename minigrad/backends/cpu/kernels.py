@@ -83,7 +83,7 @@ def im2col(x, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, cols):
     conv of a grey or RGB image) go tap by tap instead: a memcpy call per 3
     values was 10x slower than its bytes need. A 3x3 kernel on one channel
     (the first conv of a grey image) gets its own copy of that loop with the
-    sizes as constants, which LLVM unrolls: 4x faster than with them as
+    sizes as constants, which LLVM unrolls: 2-4x faster than with them as
     variables (benchmarks/README.md, "im2col of a 3x3 kernel on one channel"), for
     ~1.5 s more first compile.
     """
