@@ -27,6 +27,9 @@ import _common as C
 CASES = [
     ("conv 28x28x1->26x26x32 3x3", "conv", (28, 28, 1), dict(k=3, f=32), False),
     ("conv 13x13x32->11x11x64 3x3", "conv", (13, 13, 32), dict(k=3, f=64), True),
+    # the model's first layer as minigrad runs it: Conv2D(relu) + MaxPooling2D fused
+    ("conv+relu+maxpool 28x28x1->13x13x32 3x3", "conv_pool", (28, 28, 1), dict(k=3, f=32),
+     False),
     ("maxpool 26x26x32 /2", "pool", (26, 26, 32), {}, True),
     ("maxpool 11x11x64 /2", "pool", (11, 11, 64), {}, True),
     ("dense 1600->10", "dense", (1600,), dict(units=10), True),
@@ -59,6 +62,9 @@ def flops(op, x_shape, p, out_shape):
     if op == "depthwise":
         n, oh, ow, f = out_shape
         return 2 * n * oh * ow * p["k"] ** 2 * f
+    if op == "conv_pool":  # the conv's FLOPs (valid, stride 1); the pool's are not counted
+        n, h, w, c = x_shape
+        return 2 * n * (h - p["k"] + 1) * (w - p["k"] + 1) * p["k"] ** 2 * c * p["f"]
     if op == "conv1d":
         n, ol, f = out_shape
         return 2 * n * ol * p["k"] * x_shape[-1] * f
@@ -76,7 +82,7 @@ def make_case(op, x_np, p, input_grad, device, mg=None, torch=None):
     rng = np.random.default_rng(0)
     c = x_np.shape[-1]
     w_np = b_np = None
-    if op == "conv":
+    if op in ("conv", "conv_pool"):
         w_np = (rng.standard_normal((p["k"], p["k"], c, p["f"])) * 0.1).astype(np.float32)
         b_np = np.zeros(p["f"], np.float32)
     elif op == "depthwise":
@@ -106,6 +112,7 @@ def make_case(op, x_np, p, input_grad, device, mg=None, torch=None):
             mg.Tensor(b_np, requires_grad=True, device=device))
         fwd = {"conv": lambda: mg.ops.conv2d(x, w, b, stride=p.get("stride", 1),
                                              padding=p.get("padding", "valid")),
+               "conv_pool": lambda: mg.ops.conv2d_maxpool(x, w, b, activation="relu"),
                "depthwise": lambda: mg.ops.depthwise_conv2d(
                    x, w, b, padding=p.get("padding", "valid")),
                "batchnorm": lambda: mg.ops.normalization.batch_normalization_training(
@@ -123,7 +130,7 @@ def make_case(op, x_np, p, input_grad, device, mg=None, torch=None):
             t(x_np, 0, 2, 1) if x_np.ndim == 3 else t(x_np)
         x.requires_grad_(input_grad)
         w = b = None
-        if op == "conv":
+        if op in ("conv", "conv_pool"):
             w, b = t(w_np, 3, 2, 0, 1), t(b_np)
         elif op == "depthwise":   # (k, k, C, 1) -> (C, 1, k, k)
             w, b = t(w_np, 2, 3, 0, 1), t(b_np)
@@ -141,6 +148,7 @@ def make_case(op, x_np, p, input_grad, device, mg=None, torch=None):
         # (TensorFlow's split puts a stride-2 conv's extra pixel bottom/right)
         pad = (p.get("k", 1) - 1) // 2 if p.get("padding") == "same" else 0
         fwd = {"conv": lambda: F.conv2d(x, w, b, stride=p.get("stride", 1), padding=pad),
+               "conv_pool": lambda: F.max_pool2d(F.relu(F.conv2d(x, w, b)), 2),
                "depthwise": lambda: F.conv2d(x, w, b, padding=pad, groups=x.shape[1]),
                "batchnorm": lambda: F.batch_norm(x, None, None, w, b, training=True,
                                                  eps=1e-3),

@@ -10,7 +10,7 @@ import pytest
 
 import minigrad as mg
 from minigrad.backends import get_backend
-from minigrad.backends.contract import ConvGeometry, PoolGeometry
+from minigrad.backends.contract import Backend, ConvGeometry, PoolGeometry
 from minigrad.backends.cpu import kernels as K
 from minigrad.backends.cpu.buffers import BufferPool
 
@@ -235,7 +235,15 @@ FUSED_CASES = [
 
 @pytest.mark.parametrize("xs,k,f,s,pad,d,pool,ps,ppad", FUSED_CASES)
 @pytest.mark.parametrize("relu", [False, True])
-def test_conv2d_maxpool_fused(xs, k, f, s, pad, d, pool, ps, ppad, relu, rng):
+@pytest.mark.parametrize("x_grad,build", [(True, "serial"), (False, "serial"),
+                                          (False, "parallel")])
+def test_conv2d_maxpool_fused(xs, k, f, s, pad, d, pool, ps, ppad, relu, x_grad, build, rng,
+                              monkeypatch):
+    """x_grad False: a first layer, whose weight gradient (up to 9 taps) skips the
+    conv grid's gradient (maxpool_conv_weight_grad)."""
+    if build == "parallel":  # inputs this small run the kernels' serial builds
+        for kernel in (K.im2col, K.maxpool_conv_weight_grad):
+            monkeypatch.setattr(kernel, "serial_below", 0)
     x = rng.standard_normal(xs).astype(np.float32)
     w = rng.standard_normal(k + (xs[3], f)).astype(np.float32)
     b = rng.standard_normal(f).astype(np.float32)
@@ -243,7 +251,8 @@ def test_conv2d_maxpool_fused(xs, k, f, s, pad, d, pool, ps, ppad, relu, rng):
     oh, ow = geom[6], geom[7]
     poh, ppt = geometry(oh, pool[0], ps[0], 1, ppad)
     pow_, ppl = geometry(ow, pool[1], ps[1], 1, ppad)
-    tx, tw, tb = (mg.Tensor(a, requires_grad=True) for a in (x, w, b))
+    tx = mg.Tensor(x, requires_grad=x_grad)
+    tw, tb = (mg.Tensor(a, requires_grad=True) for a in (w, b))
     out = mg.ops.conv2d_maxpool(tx, tw, tb, s, pad, d, "relu" if relu else None, pool, ps, ppad)
     y = out.numpy()
 
@@ -258,9 +267,32 @@ def test_conv2d_maxpool_fused(xs, k, f, s, pad, d, pool, ps, ppad, relu, rng):
     if relu:  # ReLU's mask on the conv output
         gz = np.where(z > 0, gz, 0)
     gx_ref, gw_ref = ref_conv_grads(x, w, gz, *geom)
-    np.testing.assert_allclose(tx.grad.numpy(), gx_ref, rtol=1e-4, atol=1e-4)
+    if x_grad:
+        np.testing.assert_allclose(tx.grad.numpy(), gx_ref, rtol=1e-4, atol=1e-4)
+    else:
+        assert tx.grad is None
     np.testing.assert_allclose(tw.grad.numpy(), gw_ref, rtol=1e-4, atol=1e-3)
     np.testing.assert_allclose(tb.grad.numpy(), gz.sum(axis=(0, 1, 2)), rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.parametrize("xs,k,f,s,pad,d,pool,ps,ppad", FUSED_CASES)
+def test_maxpool_conv2d_backward_weight_matches_its_composition_in_float64(
+        xs, k, f, s, pad, d, pool, ps, ppad, rng):
+    """The CPU backend's override against the contract's default (maxpool2d_backward,
+    then conv2d_backward_weight), float64, tight: the same sum in another order."""
+    x = rng.standard_normal(xs)
+    w = rng.standard_normal(k + (xs[3], f))
+    geom = conv_geom(xs, k, s, pad, d)
+    z, cols = B.conv2d_forward(x, w, geom)
+    poh, ppt = geometry(geom.oh, pool[0], ps[0], 1, ppad)
+    pow_, ppl = geometry(geom.ow, pool[1], ps[1], 1, ppad)
+    pgeom = PoolGeometry(pool[0], pool[1], ps[0], ps[1], ppt, ppl, poh, pow_)
+    y, arg = B.maxpool2d_forward(z, pgeom)
+    g = rng.standard_normal(y.shape)
+    got = B.maxpool_conv2d_backward_weight(g, arg, cols, w.shape, z.shape, pgeom)
+    want = Backend.maxpool_conv2d_backward_weight(B, g, arg, cols, w.shape, z.shape, pgeom)
+    assert got.shape == w.shape and got.dtype == np.float64
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
 
 
 # ---------------------------------------------------------------- activations

@@ -267,6 +267,13 @@ class Backend(ElementwiseFunctions, abc.ABC):
     def maxpool2d_backward(self, gy, arg, x_shape):
         """gy sent to each window's winner (summed where windows overlap), shape x_shape."""
 
+    def maxpool_conv2d_backward_weight(self, gy, arg, cols, w_shape, z_shape, pgeom):
+        """The gradient of conv2d_forward's w when max pooling (pgeom) follows the conv
+        (z, of z_shape, pooled to gy with winners arg): maxpool2d_backward, then
+        conv2d_backward_weight. A backend may skip the dense gradient of z between."""
+        gz = self.maxpool2d_backward(gy, arg, z_shape)
+        return self.conv2d_backward_weight(gz, cols, w_shape)
+
     # ---------------------------------------------------------- average pool
     @abc.abstractmethod
     def avgpool2d_forward(self, x, geom):

@@ -122,7 +122,7 @@ class Conv2DMaxPoolFn(Function):
         if b is not None or relu:
             B.bias_act(y, b, relu)
         ctx.save_for_backward(x, w, cols, arg, y if relu else None)
-        ctx.geom = geom
+        ctx.geom, ctx.pgeom = geom, pgeom
         return y
 
     @staticmethod
@@ -130,10 +130,14 @@ class Conv2DMaxPoolFn(Function):
         B, (x, w, cols, arg, y), geom = ctx.backend, ctx.saved_tensors, ctx.geom
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         g, gb = bias_act_grads(B, y, g, need_b)
-        gz = B.maxpool2d_backward(g, arg, (x.shape[0], geom.oh, geom.ow, w.shape[3]))
+        z_shape = (x.shape[0], geom.oh, geom.ow, w.shape[3])
+        if not need_x:  # a first layer: no dense gradient of the conv grid needed
+            gw = (B.maxpool_conv2d_backward_weight(g, arg, cols, w.shape, z_shape, ctx.pgeom)
+                  if need_w else None)
+            return None, gw, gb, None, None, None
+        gz = B.maxpool2d_backward(g, arg, z_shape)
         gw = B.conv2d_backward_weight(gz, cols, w.shape) if need_w else None
-        gx = B.conv2d_backward_input(gz, w, x.shape, geom) if need_x else None
-        return gx, gw, gb, None, None, None
+        return B.conv2d_backward_input(gz, w, x.shape, geom), gw, gb, None, None, None
 
 
 def conv2d_maxpool(x, w, b=None, stride=1, padding: str = "valid", dilation=1,

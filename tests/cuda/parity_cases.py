@@ -61,6 +61,12 @@ def conv_cases():
         out += [("conv2d_forward", (x, w, g), None, tag),
                 ("conv2d_backward_input", (gy, w, xs, g), None, tag),
                 ("conv2d_backward_weight", (gy, cols, ws), None, tag)]
+        for pool, stride, pad in [(2, 2, "valid"), (3, 1, "same")]:  # overlapping windows too
+            pg = pool_geom(y.shape, pool, stride, pad)
+            py, arg = cpu.maxpool2d_forward(y, pg)
+            out.append(("maxpool_conv2d_backward_weight",
+                        (rand(*py.shape), arg, cols, ws, y.shape, pg), None,
+                        f"{tag}-p{pool}-s{stride}-{pad}"))
     return out
 
 

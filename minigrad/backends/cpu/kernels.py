@@ -14,6 +14,8 @@ whose gradients never overlap.
 """
 import types
 
+import numpy as np
+
 from numba import njit, prange
 
 from .. import bodies
@@ -234,6 +236,47 @@ def maxpool_backward(gy, arg, gx):
             for j in range(ow):
                 for ch in range(c):
                     flat[b, arg[b, i, j, ch] * c + ch] += gy[b, i, j, ch]
+
+
+@_kernel
+def maxpool_conv_weight_grad(gy, arg, cols, ow, ph, pw, sh, sw, pt, pl, partial):
+    """The conv weight's gradient from the pooled gradient, without the conv grid's.
+
+    For each pooled output pixel and each cell of its window (conv grid row
+    b*plane + idx, plane = oh*ow rows per image), the pooled gradient masked to
+    the channels that cell won (arg == idx) times that cell's cols row. Masked
+    products add exactly 0, so this is maxpool_backward then cols.T @ gz with
+    the zeros skipped, and its inner loop runs over channels, contiguous.
+    Pixels are split into partial.shape[0] fixed chunks, each summing into its
+    own partial[t] (taps, F); the caller adds them in order.
+    """
+    n, oph, opw, f = gy.shape
+    pixels = n * oph * opw
+    plane = cols.shape[0] // n
+    oh = plane // ow
+    kk = cols.shape[1]
+    g2, a2 = gy.reshape(pixels, f), arg.reshape(pixels, f)
+    chunks = partial.shape[0]
+    step = (pixels + chunks - 1) // chunks
+    for t in prange(chunks):
+        acc = np.zeros((kk, f), gy.dtype)
+        won = np.empty(f, gy.dtype)
+        nil = gy.dtype.type(0)
+        for pix in range(t * step, min(pixels, (t + 1) * step)):
+            b = pix // (oph * opw)
+            i = (pix // opw) % oph
+            j = pix % opw
+            for yy in range(max(i * sh - pt, 0), min(i * sh - pt + ph, oh)):
+                for xx in range(max(j * sw - pl, 0), min(j * sw - pl + pw, ow)):
+                    idx = yy * ow + xx
+                    for k in range(f):
+                        won[k] = g2[pix, k] if a2[pix, k] == idx else nil
+                    row = b * plane + idx
+                    for tap in range(kk):
+                        c = cols[row, tap]
+                        for k in range(f):
+                            acc[tap, k] += c * won[k]
+        partial[t] = acc
 
 
 # ------------------------------------------------------ elementwise (bodies)

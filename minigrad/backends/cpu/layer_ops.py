@@ -12,6 +12,7 @@ from . import kernels as K
 from . import layer_kernels as LK
 
 CHUNKS = 64  # fixed row chunks of every sum over rows (kernels.bias_act_backward's too)
+POOLED_WEIGHT_GRAD_MAX_TAPS = 9  # kh*kw*c up to which maxpool_conv2d_backward_weight skips the GEMM
 
 
 def _rows(a: np.ndarray) -> np.ndarray:
@@ -89,6 +90,18 @@ class LayerOps:
         gx = self._empty(x_shape, gy.dtype)
         self._launch(K.maxpool_backward, self._c(gy), self._c(arg), gx)
         return gx
+
+    def maxpool_conv2d_backward_weight(self, gy, arg, cols, w_shape, z_shape, pgeom):
+        """Up to 9 taps (a first conv: 3x3 on one channel): straight from the pooled
+        gradient, skipping the conv grid's dense gradient and its zeros. More taps:
+        the GEMM was faster (benchmarks/README.md, "First conv's weight gradient")."""
+        if cols.shape[1] > POOLED_WEIGHT_GRAD_MAX_TAPS:
+            return super().maxpool_conv2d_backward_weight(gy, arg, cols, w_shape, z_shape, pgeom)
+        ph, pw, sh, sw, pt, pl, _, _ = pgeom
+        partial = np.empty((CHUNKS, cols.shape[1], gy.shape[-1]), gy.dtype)
+        self._launch(K.maxpool_conv_weight_grad, self._c(gy), self._c(arg), self._c(cols),
+                     z_shape[2], ph, pw, sh, sw, pt, pl, partial)
+        return partial.sum(axis=0).reshape(w_shape)
 
     # ---------------------------------------------------------- average pool
     def avgpool2d_forward(self, x, geom):
