@@ -240,3 +240,11 @@ def test_serial_kernels_table_has_both_builds_of_each_kernel():
     assert len(rows) == 8  # the header and seven kernels
     for cells in rows[1:]:
         assert len(cells) == 4 and all(" / " in c for c in cells[2:])
+
+
+def test_first_conv_weight_grad_times_both_ways():
+    stdout = run(["benchmarks/first_conv_weight_grad.py", "--steps", "1"])
+    rows = [line.split("|")[1:-1] for line in stdout.splitlines() if line.startswith("| ")]
+    assert [r[0].strip() for r in rows] == ["first conv's weight gradient", "pooled kernel",
+                                            "dense + GEMM"]
+    assert all(float(r[1]) > 0 for r in rows[1:])

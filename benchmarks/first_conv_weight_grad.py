@@ -1,0 +1,59 @@
+"""The MNIST convnet's training step with its first conv's weight gradient taken straight
+from the pooled gradient (the CPU kernel maxpool_conv_weight_grad) and through the conv
+grid's dense gradient and a GEMM (the contract's default), alternating step by step in one
+process (one framework; the switch is layer_ops.POOLED_WEIGHT_GRAD_MAX_TAPS).
+
+    python benchmarks/first_conv_weight_grad.py [--steps 150]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import import_minigrad, machine_info, machine_line  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--steps", type=int, default=150, help="timed steps of each kind")
+    args = ap.parse_args()
+    import numpy as np
+    mg = import_minigrad()
+    import numba
+    from minigrad import layers
+    from minigrad.backends.cpu import layer_ops
+    rng = np.random.default_rng(0)
+    x = rng.random((128, 28, 28, 1), np.float32)
+    y = rng.integers(0, 10, 128)
+    model = mg.Sequential([
+        layers.Conv2D(32, (3, 3), activation="relu", input_shape=(28, 28, 1)),
+        layers.MaxPooling2D((2, 2)), layers.Conv2D(64, (3, 3), activation="relu"),
+        layers.MaxPooling2D((2, 2)), layers.Flatten(), layers.Dropout(0.5),
+        layers.Dense(10, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    ways = {"pooled kernel": layer_ops.POOLED_WEIGHT_GRAD_MAX_TAPS, "dense + GEMM": 0}
+    times = {way: [] for way in ways}
+    for taps in ways.values():  # compile and warm both
+        layer_ops.POOLED_WEIGHT_GRAD_MAX_TAPS = taps
+        model.train_on_batch(x, y)
+    for step in range(args.steps):
+        for way in (list(ways) if step % 2 else list(ways)[::-1]):
+            layer_ops.POOLED_WEIGHT_GRAD_MAX_TAPS = ways[way]
+            t = time.perf_counter()
+            model.train_on_batch(x, y)
+            times[way].append(time.perf_counter() - t)
+    print(f"training step, batch 128, {args.steps} steps each, alternating; "
+          f"{numba.get_num_threads()} Numba threads")
+    print("| first conv's weight gradient | median ms | 25th-75th percentile ms |")
+    print("|---|---|---|")
+    for way, ts in times.items():
+        q1, med, q3 = (np.percentile(ts, q) * 1e3 for q in (25, 50, 75))
+        print(f"| {way} | {med:.2f} | {q1:.2f}-{q3:.2f} |")
+    print(machine_line(machine_info(numba.get_num_threads())).replace("per worker", ""))
+
+
+if __name__ == "__main__":
+    main()
