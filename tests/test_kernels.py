@@ -276,6 +276,38 @@ def test_conv2d_maxpool_fused(xs, k, f, s, pad, d, pool, ps, ppad, relu, x_grad,
 
 
 @pytest.mark.parametrize("xs,k,f,s,pad,d,pool,ps,ppad", FUSED_CASES)
+@pytest.mark.parametrize("block_bytes", [1, 1 << 40])  # one image per block; one block
+def test_conv2d_maxpool_forward_for_inference_matches_its_composition(
+        xs, k, f, s, pad, d, pool, ps, ppad, block_bytes, rng, monkeypatch):
+    """The CPU backend's block-by-block forward (no columns kept) against the contract's
+    default: conv2d_forward, then maxpool2d_forward. The same bits."""
+    from minigrad.backends.cpu import layer_ops
+    monkeypatch.setattr(layer_ops, "INFERENCE_BLOCK_BYTES", block_bytes)
+    x = rng.standard_normal(xs).astype(np.float32)
+    w = rng.standard_normal(k + (xs[3], f)).astype(np.float32)
+    geom = conv_geom(xs, k, s, pad, d)
+    poh, ppt = geometry(geom.oh, pool[0], ps[0], 1, ppad)
+    pow_, ppl = geometry(geom.ow, pool[1], ps[1], 1, ppad)
+    pgeom = PoolGeometry(pool[0], pool[1], ps[0], ps[1], ppt, ppl, poh, pow_)
+    y, arg = B.conv2d_maxpool_forward(x, w, geom, pgeom)
+    y_ref, arg_ref = Backend.conv2d_maxpool_forward(B, x, w, geom, pgeom)
+    np.testing.assert_array_equal(y, y_ref)
+    np.testing.assert_array_equal(arg, arg_ref)
+
+
+def test_conv2d_maxpool_without_grad_gives_the_training_forward(rng):
+    """Under no_grad the fused op takes the inference path; its output is the same."""
+    x = mg.Tensor(rng.standard_normal((5, 12, 12, 2)).astype(np.float32))
+    w = mg.Tensor(rng.standard_normal((3, 3, 2, 4)).astype(np.float32), requires_grad=True)
+    b = mg.Tensor(rng.standard_normal(4).astype(np.float32), requires_grad=True)
+    trained = mg.ops.conv2d_maxpool(x, w, b, activation="relu")
+    with mg.no_grad():
+        inferred = mg.ops.conv2d_maxpool(x, w, b, activation="relu")
+    assert trained.requires_grad and not inferred.requires_grad
+    np.testing.assert_array_equal(inferred.numpy(), trained.numpy())
+
+
+@pytest.mark.parametrize("xs,k,f,s,pad,d,pool,ps,ppad", FUSED_CASES)
 def test_maxpool_conv2d_backward_weight_matches_its_composition_in_float64(
         xs, k, f, s, pad, d, pool, ps, ppad, rng):
     """The CPU backend's override against the contract's default (maxpool2d_backward,

@@ -267,6 +267,12 @@ class Backend(ElementwiseFunctions, abc.ABC):
     def maxpool2d_backward(self, gy, arg, x_shape):
         """gy sent to each window's winner (summed where windows overlap), shape x_shape."""
 
+    def conv2d_maxpool_forward(self, x, w, geom, pgeom):
+        """maxpool2d_forward(conv2d_forward(x, w, geom)'s output, pgeom) when no backward
+        will follow: (y, arg), no im2col columns kept. A backend may go block by block."""
+        z, _ = self.conv2d_forward(x, w, geom)
+        return self.maxpool2d_forward(z, pgeom)
+
     def maxpool_conv2d_backward_weight(self, gy, arg, cols, w_shape, z_shape, pgeom):
         """The gradient of conv2d_forward's w when max pooling (pgeom) follows the conv
         (z, of z_shape, pooled to gy with winners arg): maxpool2d_backward, then

@@ -3,7 +3,7 @@ fused Conv2D + bias + ReLU + MaxPooling2D op, composed from the backend's parts.
 from __future__ import annotations
 
 from ..backends.contract import ConvGeometry
-from ..tensor import Function, Tensor
+from ..tensor import Function, Tensor, is_grad_enabled
 from ..utils import pair, padding_mode, same_or_valid
 from .checks import float_tensor
 from .pool import pool2d_geometry
@@ -117,6 +117,11 @@ class Conv2DMaxPoolFn(Function):
     @staticmethod
     def forward(ctx, x, w, b, geom, pgeom, relu):
         B = ctx.backend
+        if not (is_grad_enabled() and any(ctx.needs_input_grad[:3])):  # no backward: predict
+            y, _ = B.conv2d_maxpool_forward(x, w, geom, pgeom)
+            if b is not None or relu:
+                B.bias_act(y, b, relu)
+            return y
         z, cols = B.conv2d_forward(x, w, geom)
         y, arg = B.maxpool2d_forward(z, pgeom)
         if b is not None or relu:

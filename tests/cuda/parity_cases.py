@@ -67,6 +67,8 @@ def conv_cases():
             out.append(("maxpool_conv2d_backward_weight",
                         (rand(*py.shape), arg, cols, ws, y.shape, pg), None,
                         f"{tag}-p{pool}-s{stride}-{pad}"))
+            out.append(("conv2d_maxpool_forward", (x, w, g, pg), None,
+                        f"{tag}-p{pool}-s{stride}-{pad}"))
     return out
 
 

@@ -12,6 +12,7 @@ from . import kernels as K
 from . import layer_kernels as LK
 
 CHUNKS = 64  # fixed row chunks of every sum over rows (kernels.bias_act_backward's too)
+INFERENCE_BLOCK_BYTES = 4 << 20  # conv2d_maxpool_forward's columns + conv output per block
 POOLED_WEIGHT_GRAD_MAX_TAPS = 9  # kh*kw*c up to which maxpool_conv2d_backward_weight skips the GEMM
 
 
@@ -90,6 +91,31 @@ class LayerOps:
         gx = self._empty(x_shape, gy.dtype)
         self._launch(K.maxpool_backward, self._c(gy), self._c(arg), gx)
         return gx
+
+    def conv2d_maxpool_forward(self, x, w, geom, pgeom):
+        """Inference: im2col, GEMM and pool a block of images at a time, so the columns
+        and the conv output stay in cache instead of going through memory whole
+        (batch 1000 of the MNIST convnet: 139 MB of columns for its second conv)."""
+        x, w = self._c(x), self._c(w)
+        sh, sw, pt, pl, dh, dw, oh, ow = geom
+        ph, pw, psh, psw, ppt, ppl, poh, pow_ = pgeom
+        n = x.shape[0]
+        kh, kw, c, f = w.shape
+        kk = kh * kw * c
+        block = max(1, min(n, INFERENCE_BLOCK_BYTES // (oh * ow * (kk + f) * x.itemsize)))
+        y = self._empty((n, poh, pow_, f), x.dtype)
+        arg = self._empty((n, poh, pow_, f), np.int32)
+        cols = self._empty((block * oh * ow, kk), x.dtype)
+        z = self._empty((block, oh, ow, f), x.dtype)
+        wm = w.reshape(kk, f)
+        for start in range(0, n, block):
+            m = min(block, n - start)
+            cb, zb = cols[:m * oh * ow], z[:m]
+            self._launch(K.im2col, x[start:start + m], kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, cb)
+            np.matmul(cb, wm, out=zb.reshape(m * oh * ow, f))
+            self._launch(K.maxpool_forward, zb, ph, pw, psh, psw, ppt, ppl,
+                         y[start:start + m], arg[start:start + m])
+        return y, arg
 
     def maxpool_conv2d_backward_weight(self, gy, arg, cols, w_shape, z_shape, pgeom):
         """Up to 9 taps (a first conv: 3x3 on one channel): straight from the pooled
