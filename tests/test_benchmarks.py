@@ -248,3 +248,11 @@ def test_first_conv_weight_grad_times_both_ways():
     assert [r[0].strip() for r in rows] == ["first conv's weight gradient", "pooled kernel",
                                             "dense + GEMM"]
     assert all(float(r[1]) > 0 for r in rows[1:])
+
+
+def test_inference_blocks_times_each_way_and_checks_the_bits():
+    stdout = run(["benchmarks/inference_blocks.py", "--reps", "1", "--blocks-mb", "1",
+                  "--images", "1200"])
+    rows = [line.split("|")[1:-1] for line in stdout.splitlines() if line.startswith("| ")]
+    assert [r[0].strip() for r in rows] == ["Conv2D+MaxPooling2D", "one block", "1 MB blocks"]
+    assert "every way gave the same bits" in stdout
