@@ -111,23 +111,25 @@ class Conv2DMaxPoolFn(Function):
     The backend's conv, pool and epilogue in a row: since the bias is per channel
     and ReLU monotone, max(relu(z + b)) = relu(max(z) + b), so the epilogue runs on
     the pooled output, 4x smaller, and the backward applies ReLU's mask there and
-    scatters the pooled gradient to the conv grid once, for both GEMMs.
+    scatters the pooled gradient to the conv grid once, for both GEMMs. A first
+    layer (no input gradient) lets the backend take the weight gradient from the
+    pooled gradient directly (maxpool_conv2d_backward_weight).
     """
 
     @staticmethod
     def forward(ctx, x, w, b, geom, pgeom, relu):
         B = ctx.backend
-        if not (is_grad_enabled() and any(ctx.needs_input_grad[:3])):  # no backward: predict
+        training = is_grad_enabled() and any(ctx.needs_input_grad[:3])
+        if training:
+            z, cols = B.conv2d_forward(x, w, geom)
+            y, arg = B.maxpool2d_forward(z, pgeom)
+        else:  # predict: nothing kept for a backward, so the backend may go by blocks
             y, _ = B.conv2d_maxpool_forward(x, w, geom, pgeom)
-            if b is not None or relu:
-                B.bias_act(y, b, relu)
-            return y
-        z, cols = B.conv2d_forward(x, w, geom)
-        y, arg = B.maxpool2d_forward(z, pgeom)
         if b is not None or relu:
             B.bias_act(y, b, relu)
-        ctx.save_for_backward(x, w, cols, arg, y if relu else None)
-        ctx.geom, ctx.pgeom = geom, pgeom
+        if training:
+            ctx.save_for_backward(x, w, cols, arg, y if relu else None)
+            ctx.geom, ctx.pgeom = geom, pgeom
         return y
 
     @staticmethod
