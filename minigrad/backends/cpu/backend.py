@@ -191,14 +191,14 @@ class CPUBackend(LayerOps, OptimizerOps, Backend):
     # ---------------------------------------------------------- activations
     def map_forward(self, op, x, a=0.0, b=0.0):
         x = _c(x)
-        y = np.empty_like(x)
+        y = self._empty(x.shape, x.dtype)
         t = x.dtype.type  # the parameters in x's type, as on the GPU
         _launch(K.FORWARD[op], x.reshape(-1), t(a), t(b), y.reshape(-1))
         return y
 
     def map_backward(self, op, saved, gy, a=0.0, b=0.0):
         saved, gy = _c(saved), _c(gy)
-        gx = np.empty_like(gy)
+        gx = self._empty(gy.shape, gy.dtype)
         t = gy.dtype.type
         _launch(K.BACKWARD[op], saved.reshape(-1), gy.reshape(-1), t(a), t(b), gx.reshape(-1))
         return gx
@@ -206,7 +206,7 @@ class CPUBackend(LayerOps, OptimizerOps, Backend):
     def _rows(self, kernel, *arrays):
         """A (rows, K) row kernel on arrays of any rank: over the last axis."""
         arrays = [_c(a) for a in arrays]
-        out = np.empty_like(arrays[0])
+        out = self._empty(arrays[0].shape, arrays[0].dtype)
         k = arrays[0].shape[-1]
         if out.size:
             _launch(kernel, *[a.reshape(-1, k) for a in arrays], out.reshape(-1, k))
@@ -232,21 +232,21 @@ class CPUBackend(LayerOps, OptimizerOps, Backend):
 
     def softmax_cross_entropy_forward(self, logits, target):
         logits, target = _c(logits), _c(target)
-        probs = np.empty_like(logits)
+        probs = self._empty(logits.shape, logits.dtype)
         loss = np.empty(logits.shape[0], logits.dtype)
         _launch(K.softmax_cross_entropy_forward, logits, target, probs, loss)
         return loss, probs
 
     def softmax_cross_entropy_backward(self, probs, target, gloss):
         probs, target, gloss = _c(probs), _c(target), _c(gloss)
-        g = np.empty_like(probs)
+        g = self._empty(probs.shape, probs.dtype)
         _launch(K.softmax_cross_entropy_backward, probs, target, gloss, g)
         return g
 
     # ------------------------------------------------------ dropout, updates
     def dropout(self, x, rate, seed, offset=0):
         x = _c(x)
-        y = np.empty_like(x)
+        y = self._empty(x.shape, x.dtype)
         rate = float(rate)
         _launch(K.dropout_apply, x.reshape(-1), rate, 1.0 / (1.0 - rate), np.uint64(seed),
                 np.int64(offset), y.reshape(-1))
