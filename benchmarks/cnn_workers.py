@@ -68,10 +68,24 @@ def torch_model(torch, device: str = "cpu", model_name: str = "mnist_convnet"):
 # runner(threads, device, batch) -> (versions, prepare(x, y) -> data, build() -> model),
 # where model.train(data) runs one pass over the data and model.predict(x) predicts.
 
+def minigrad_mnist_convnet(mg):
+    """The network in minigrad, not compiled (also benchmarks/first_conv_weight_grad.py's and
+    inference_blocks.py's)."""
+    from minigrad import layers
+    return mg.Sequential([
+        layers.Conv2D(32, (3, 3), activation="relu", input_shape=(28, 28, 1)),
+        layers.MaxPooling2D((2, 2)),
+        layers.Conv2D(64, (3, 3), activation="relu"),
+        layers.MaxPooling2D((2, 2)),
+        layers.Flatten(),
+        layers.Dropout(0.5),
+        layers.Dense(10, activation="softmax"),
+    ])
+
+
 def minigrad_runner(threads, device, batch, model_name="mnist_convnet"):
     mg = C.import_minigrad()
     import numba
-    from minigrad import layers
     from llvmlite import binding as ll
     # what Numba compiles for: NUMBA_CPU_FEATURES where set, else the host's features
     features = os.environ.get("NUMBA_CPU_FEATURES") or ll.get_host_cpu_features().flatten()
@@ -85,15 +99,7 @@ def minigrad_runner(threads, device, batch, model_name="mnist_convnet"):
 
     def build():
         model = cifar_bn_models.keras_api_model(mg) if model_name == "cifar_bn" else \
-            mg.Sequential([
-                layers.Conv2D(32, (3, 3), activation="relu", input_shape=(28, 28, 1)),
-                layers.MaxPooling2D((2, 2)),
-                layers.Conv2D(64, (3, 3), activation="relu"),
-                layers.MaxPooling2D((2, 2)),
-                layers.Flatten(),
-                layers.Dropout(0.5),
-                layers.Dense(10, activation="softmax"),
-            ])
+            minigrad_mnist_convnet(mg)
         model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
                       metrics=["accuracy"], device=device)
         # the user's path: fit (shuffle, fused softmax+loss, backward, Adam, accuracy)

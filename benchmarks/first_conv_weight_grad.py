@@ -14,6 +14,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import import_minigrad, machine_info, machine_line  # noqa: E402
+from cnn_workers import minigrad_mnist_convnet  # noqa: E402
 
 
 def main() -> None:
@@ -23,16 +24,11 @@ def main() -> None:
     import numpy as np
     mg = import_minigrad()
     import numba
-    from minigrad import layers
     from minigrad.backends.cpu import layer_ops
     rng = np.random.default_rng(0)
     x = rng.random((128, 28, 28, 1), np.float32)
     y = rng.integers(0, 10, 128)
-    model = mg.Sequential([
-        layers.Conv2D(32, (3, 3), activation="relu", input_shape=(28, 28, 1)),
-        layers.MaxPooling2D((2, 2)), layers.Conv2D(64, (3, 3), activation="relu"),
-        layers.MaxPooling2D((2, 2)), layers.Flatten(), layers.Dropout(0.5),
-        layers.Dense(10, activation="softmax")])
+    model = minigrad_mnist_convnet(mg)
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     ways = {"pooled kernel": layer_ops.POOLED_WEIGHT_GRAD_MAX_TAPS, "dense + GEMM": 0}
     times = {way: [] for way in ways}

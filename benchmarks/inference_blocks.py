@@ -14,6 +14,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import import_minigrad, machine_info, machine_line  # noqa: E402
+from cnn_workers import minigrad_mnist_convnet  # noqa: E402
 
 
 def main() -> None:
@@ -25,14 +26,9 @@ def main() -> None:
     import numpy as np
     mg = import_minigrad()
     import numba
-    from minigrad import layers
     from minigrad.backends.cpu import layer_ops
     x = np.random.default_rng(0).random((args.images, 28, 28, 1), np.float32)
-    model = mg.Sequential([
-        layers.Conv2D(32, (3, 3), activation="relu", input_shape=(28, 28, 1)),
-        layers.MaxPooling2D((2, 2)), layers.Conv2D(64, (3, 3), activation="relu"),
-        layers.MaxPooling2D((2, 2)), layers.Flatten(), layers.Dropout(0.5),
-        layers.Dense(10, activation="softmax")])
+    model = minigrad_mnist_convnet(mg)
     default = layer_ops.INFERENCE_BLOCK_BYTES
     ways = {"one block": 1 << 60} | {f"{mb} MB blocks": int(mb) << 20
                                      for mb in args.blocks_mb.split(",")}
