@@ -276,7 +276,9 @@ def maxpool_conv_weight_grad(gy, arg, cols, ow, ph, pw, sh, sw, pt, pl, partial)
                         c = cols[row, tap]
                         for k in range(f):
                             acc[tap, k] += c * won[k]
-        partial[t] = acc
+        for tap in range(kk):  # not `partial[t] = acc`: that copy cost ~3 s of first compile
+            for k in range(f):
+                partial[t, tap, k] = acc[tap, k]
 
 
 # ------------------------------------------------------ elementwise (bodies)
