@@ -18,13 +18,18 @@ import numpy as np
 
 import _common as C
 import cifar_bn_models
+import convnet3_models
 
 FRAMEWORKS = ("minigrad", "torch", "torch.compile", "keras-jax", "keras-tf", "tinygrad")
 
 
 MODELS = {"mnist_convnet": "simple MNIST convnet",
           "cifar_bn": "CIFAR-10-shaped Conv2D-BatchNormalization-ReLU network "
-                      "(benchmarks/cifar_bn_models.py)"}
+                      "(benchmarks/cifar_bn_models.py)",
+          "convnet3": "3-block 64/128/256-filter Conv2D-ReLU-MaxPooling2D network on 32x32x3 "
+                      "(benchmarks/convnet3_models.py)"}
+# the models besides the MNIST convnet: module with INPUT, keras_api_model(k), torch_model(torch)
+MODEL_MODULES = {"cifar_bn": cifar_bn_models, "convnet3": convnet3_models}
 
 
 def scale(images: np.ndarray) -> np.ndarray:
@@ -48,8 +53,8 @@ def nchw(torch, x):
 
 def torch_model(torch, device: str = "cpu", model_name: str = "mnist_convnet"):
     nn = torch.nn
-    if model_name == "cifar_bn":
-        model = cifar_bn_models.torch_model(torch).to(device)
+    if model_name in MODEL_MODULES:
+        model = MODEL_MODULES[model_name].torch_model(torch).to(device)
         return model, torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
     model = nn.Sequential(
         nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2),
@@ -98,8 +103,8 @@ def minigrad_runner(threads, device, batch, model_name="mnist_convnet"):
         versions["gpu"] = C.gpu_name()
 
     def build():
-        model = cifar_bn_models.keras_api_model(mg) if model_name == "cifar_bn" else \
-            minigrad_mnist_convnet(mg)
+        model = MODEL_MODULES[model_name].keras_api_model(mg) if model_name in MODEL_MODULES \
+            else minigrad_mnist_convnet(mg)
         model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
                       metrics=["accuracy"], device=device)
         # the user's path: fit (shuffle, fused softmax+loss, backward, Adam, accuracy)
@@ -169,8 +174,8 @@ def keras_runner(threads, device, batch, model_name="mnist_convnet", backend="ja
     L = keras.layers
 
     def build():
-        model = cifar_bn_models.keras_api_model(keras) if model_name == "cifar_bn" else \
-            keras.Sequential([
+        model = MODEL_MODULES[model_name].keras_api_model(keras) if model_name in MODEL_MODULES \
+            else keras.Sequential([
                 keras.Input((28, 28, 1)),
                 L.Conv2D(32, (3, 3), activation="relu"), L.MaxPooling2D((2, 2)),
                 L.Conv2D(64, (3, 3), activation="relu"), L.MaxPooling2D((2, 2)),

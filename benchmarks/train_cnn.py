@@ -3,6 +3,7 @@ fresh process, the frameworks alternating process by process.
 
     python benchmarks/train_cnn.py                              # minigrad only
     python benchmarks/train_cnn.py --model cifar_bn --vs torch  # the batch-norm network
+    python benchmarks/train_cnn.py --model convnet3 --batch 256 --vs torch  # 64/128/256 filters
     python benchmarks/train_cnn.py --vs torch --json train_cnn.json
     python benchmarks/train_cnn.py --vs all --python-for keras=/tmp/kvenv/bin/python
     python benchmarks/train_cnn.py --vs torch --isa avx2        # as on an AVX2-only machine
@@ -24,7 +25,7 @@ import tempfile
 import numpy as np
 
 import _common as C
-from cnn_workers import FRAMEWORKS, MODELS, images_needed, work
+from cnn_workers import FRAMEWORKS, MODEL_MODULES, MODELS, images_needed, work
 
 PEER_GROUPS = {"torch": ["torch", "torch.compile"], "all": list(FRAMEWORKS[1:])}
 
@@ -32,8 +33,9 @@ PEER_GROUPS = {"torch": ["torch", "torch.compile"], "all": list(FRAMEWORKS[1:])}
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--model", choices=sorted(MODELS), default="mnist_convnet",
-                   help="mnist_convnet (Keras's simple MNIST convnet, on MNIST) or cifar_bn "
-                        "(examples/cifar_bn.py's network, on generated 32x32x3 images)")
+                   help="mnist_convnet (Keras's simple MNIST convnet, on MNIST), cifar_bn "
+                        "(examples/cifar_bn.py's network) or convnet3 (64/128/256 filters), "
+                        "both on generated 32x32x3 images")
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--steps", type=int, default=20, help="training steps per timed window")
     p.add_argument("--windows", type=int, default=3, help="timed windows per process")
@@ -81,14 +83,16 @@ def python_for(specs: list[str], framework: str) -> str:
 
 def write_data(folder: str, a) -> str:
     """The images every worker trains and predicts on, as uint8: minigrad's MNIST, or for
-    cifar_bn random 32x32x3 images (throughput does not depend on their content)."""
+    the other models random images of their input shape (throughput does not depend on
+    their content)."""
     n = images_needed(a.batch, a.warmup, a.steps, a.windows)
     path = os.path.join(folder, "images.npz")
-    if a.model == "cifar_bn":
+    if a.model in MODEL_MODULES:
+        shape = MODEL_MODULES[a.model].INPUT
         rng = np.random.default_rng(0)
-        np.savez(path, x_train=rng.integers(0, 256, (n, 32, 32, 3), np.uint8),
+        np.savez(path, x_train=rng.integers(0, 256, (n, *shape), np.uint8),
                  y_train=rng.integers(0, 10, n),
-                 x_pred=rng.integers(0, 256, (a.predict_images, 32, 32, 3), np.uint8))
+                 x_pred=rng.integers(0, 256, (a.predict_images, *shape), np.uint8))
         return path
     mg = C.import_minigrad()
     (x, y), (xt, _) = mg.datasets.mnist.load_data()

@@ -206,21 +206,39 @@ def test_ops_worker_times_a_sequence_and_a_transposed_conv(framework):
     assert all(op["fwd_s"] > 0 and op["bwd_s"] > 0 for op in r["ops"].values())
 
 
-def test_train_cnn_cifar_bn_model_in_minigrad_and_torch(tmp_path):
-    """--model cifar_bn: the batch-norm network on generated 32x32x3 images, one fresh
-    process per framework (torch where installed), the model named in the report."""
+@pytest.mark.parametrize("model, title", [
+    ("cifar_bn", "CIFAR-10-shaped Conv2D-BatchNormalization-ReLU network"),
+    ("convnet3", "3-block 64/128/256-filter Conv2D-ReLU-MaxPooling2D network")])
+def test_train_cnn_32x32_models_in_minigrad_and_torch(tmp_path, model, title):
+    """--model cifar_bn / convnet3: on generated 32x32x3 images, one fresh process per
+    framework (torch where installed), the model named in the report."""
     out = tmp_path / "run.json"
-    stdout = run(["benchmarks/train_cnn.py", "--model", "cifar_bn", "--batch", "8", "--steps",
+    stdout = run(["benchmarks/train_cnn.py", "--model", model, "--batch", "8", "--steps",
                   "1", "--windows", "1", "--warmup", "0", "--pairs", "1", "--predict-images",
                   "16", "--predict-reps", "1", "--no-cold", "--threads", "1", "--vs", "torch",
                   "--no-compile", "--json", str(out)], timeout=300)
     d = json.loads(out.read_text())
-    assert d["model"] == "cifar_bn"
+    assert d["model"] == model
     got = d["rounds"][0]["minigrad"]
     assert "error" not in got and got["train_images_per_s"] > 0, got
-    assert "CIFAR-10-shaped Conv2D-BatchNormalization-ReLU network" in stdout
+    assert title in stdout
     if "torch" not in d["status"]:
         assert d["rounds"][0]["torch"]["train_images_per_s"] > 0
+
+
+@pytest.mark.parametrize("name", ["cifar_bn", "convnet3"])
+def test_32x32_models_have_the_same_weights_in_minigrad_and_torch(name):
+    """Each benchmark network is the same network in both: the same weight shapes (torch's
+    OIHW conv kernels as Keras's HWIO), in order."""
+    torch = pytest.importorskip("torch")
+    import cnn_workers
+    import minigrad as mg
+    module = cnn_workers.MODEL_MODULES[name]
+    model = module.keras_api_model(mg)
+    ours = [tuple(w.shape) for w in model.trainable_weights]
+    theirs = [tuple(p.shape) for p in module.torch_model(torch).parameters()]
+    theirs = [(s[2], s[3], s[1], s[0]) if len(s) == 4 else s[::-1] for s in theirs]
+    assert ours == theirs
 
 
 def test_distributed_paper_estimate_is_a_ring_allreduce():
@@ -256,3 +274,14 @@ def test_inference_blocks_times_each_way_and_checks_the_bits():
     rows = [line.split("|")[1:-1] for line in stdout.splitlines() if line.startswith("| ")]
     assert [r[0].strip() for r in rows] == ["Conv2D+MaxPooling2D", "one block", "1 MB blocks"]
     assert "every way gave the same bits" in stdout
+
+
+def test_cold_start_lists_what_the_first_step_compiles():
+    """In its own empty Numba cache, so every kernel the first step runs is compiled there:
+    the convs' im2col (parallel) and the small kernels' serial builds show up, with times."""
+    stdout = run(["benchmarks/cold_start.py"], timeout=300)
+    rows = {r[0].strip(): float(r[1]) for r in
+            (line.split("|")[1:-1] for line in stdout.splitlines()[3:] if line.startswith("| "))}
+    assert {"im2col", "maxpool_conv_weight_grad", "adam_update.serial"} <= set(rows), rows
+    assert all(s > 0 for s in rows.values())
+    assert "empty Numba cache" in stdout
