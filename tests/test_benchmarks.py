@@ -285,3 +285,11 @@ def test_cold_start_lists_what_the_first_step_compiles():
     assert {"im2col", "maxpool_conv_weight_grad", "adam_update.serial"} <= set(rows), rows
     assert all(s > 0 for s in rows.values())
     assert "empty Numba cache" in stdout
+
+
+def test_huge_pages_times_both_kinds_of_buffer_memory():
+    stdout = run(["benchmarks/huge_pages.py", "--processes", "1", "--steps", "1", "--images",
+                  "1000"], timeout=300)
+    rows = [line.split("|")[1:-1] for line in stdout.splitlines() if line.startswith("| ")]
+    assert [r[0].strip() for r in rows] == ["buffer memory", "huge pages", "np.empty"]
+    assert all(float(r[2].replace(",", "")) > 0 for r in rows[1:])

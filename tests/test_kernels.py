@@ -12,6 +12,7 @@ import minigrad as mg
 from minigrad.backends import get_backend
 from minigrad.backends.contract import Backend, ConvGeometry, PoolGeometry
 from minigrad.backends.cpu import kernels as K
+from minigrad.backends.cpu import buffers
 from minigrad.backends.cpu.buffers import BufferPool
 
 B = get_backend("cpu")
@@ -619,6 +620,32 @@ def test_buffer_pool_reuses_dropped_buffers():
     assert pool.in_use() == 0
     small = pool.empty((10, 10), np.float32)                 # below MIN_BYTES: plain NumPy
     assert small.base is None
+
+
+@pytest.mark.skipif(not buffers.USE_HUGE_PAGES, reason="no madvise(MADV_HUGEPAGE) here")
+def test_pooled_buffers_are_private_2mb_aligned_and_advised_for_huge_pages():
+    """Each pooled buffer starts a 2 MB page, in a private mapping the kernel marks as
+    advised for transparent huge pages ("hg"; a shared one, "sh", would get none)."""
+    pool = BufferPool()
+    kept = [pool.empty(shape, np.float32) for shape in [(512, 128), (3000, 1000)]]
+    for a in kept:
+        assert a.ctypes.data % buffers.HUGE_PAGE == 0
+        flags = _vm_flags(a.ctypes.data)
+        assert "hg" in flags and "sh" not in flags, flags
+
+
+def _vm_flags(address: int) -> list[str]:
+    """The VmFlags of the mapping of this process that holds `address`."""
+    inside = False
+    with open("/proc/self/smaps") as f:
+        for line in f:
+            head = line.split()[0]
+            if "-" in head and not head.endswith(":"):
+                lo, hi = (int(v, 16) for v in head.split("-"))
+                inside = lo <= address < hi
+            elif inside and head == "VmFlags:":
+                return line.split()[1:]
+    raise AssertionError(f"no mapping holds {address:#x}")
 
 
 @pytest.mark.parametrize("op", ["relu", "relu_backward", "dropout", "softmax",

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import ctypes
 import math
+import mmap
 import threading
 import weakref
 
@@ -46,7 +47,7 @@ class BufferPool:
             if entry is None:
                 if len(self._buffers) >= self.MAX_BUFFERS:  # shapes changed: drop the free
                     self._buffers = [e for e in self._buffers if _in_use(e)]
-                entry = [np.empty(nbytes, np.uint8), None]
+                entry = [_allocate(nbytes), None]
                 self._buffers.append(entry)
             token = (ctypes.c_byte * nbytes).from_buffer(entry[0])
             entry[1] = weakref.ref(token)
@@ -56,6 +57,33 @@ class BufferPool:
         """How many pooled buffers are held by someone (for tests)."""
         with self._lock:
             return sum(_in_use(e) for e in self._buffers)
+
+
+HUGE_PAGE = 2 << 20
+USE_HUGE_PAGES = hasattr(mmap, "MADV_HUGEPAGE")  # benchmarks/huge_pages.py turns it off
+
+
+def _allocate(nbytes: int) -> np.ndarray:
+    """Fresh memory for a buffer: on Linux its own private mapping, started on a
+    2 MB boundary and advised for transparent huge pages; elsewhere np.empty's.
+
+    THP's usual setting ("madvise") backs memory with 2 MB pages only where
+    advised, and NumPy advises only arrays of 4 MB and up, so most buffers (im2col
+    blocks, pooled outputs) were on 4 KB pages, whose TLB misses cost more on a VM.
+    Measured by benchmarks/huge_pages.py (fresh processes, alternating): training
+    2-5% and predict 5-6% faster, peak RSS 339 -> 367 MB (a huge page is resident
+    whole: up to 2 MB more per buffer). Not MAP_SHARED (mmap's default): shared
+    memory gets no THP."""
+    if not USE_HUGE_PAGES:
+        return np.empty(nbytes, np.uint8)
+    region = mmap.mmap(-1, nbytes + HUGE_PAGE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    try:
+        region.madvise(mmap.MADV_HUGEPAGE)
+    except OSError:  # THP compiled out of this kernel: plain pages, as np.empty's
+        pass
+    raw = np.frombuffer(region, np.uint8)
+    start = -raw.ctypes.data % HUGE_PAGE
+    return raw[start:start + nbytes]
 
 
 def _in_use(entry) -> bool:
