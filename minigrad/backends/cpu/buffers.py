@@ -71,7 +71,7 @@ def _allocate(nbytes: int) -> np.ndarray:
     advised, and NumPy advises only arrays of 4 MB and up, so most buffers (im2col
     blocks, pooled outputs) were on 4 KB pages, whose TLB misses cost more on a VM.
     Measured by benchmarks/huge_pages.py (fresh processes, alternating): training
-    2-5% and predict 5-6% faster, peak RSS 339 -> 367 MB (a huge page is resident
+    3-5% and predict 4-8% faster, peak RSS 339 -> 367 MB (a huge page is resident
     whole: up to 2 MB more per buffer). Not MAP_SHARED (mmap's default): shared
     memory gets no THP."""
     if not USE_HUGE_PAGES:
