@@ -41,6 +41,8 @@ CASES = [
     # with batch statistics (training), at CIFAR-10 network sizes
     ("depthwise 16x16x64 3x3 same", "depthwise", (16, 16, 64), dict(k=3, padding="same"), True),
     ("batchnorm train 16x16x64", "batchnorm", (16, 16, 64), {}, True),
+    # the cifar_bn network's head: GlobalAveragePooling2D, a mean over 8x8
+    ("global average pool 8x8x128", "global_avg", (8, 8, 128), {}, True),
     # issue 14's Conv1D (im2col GEMM over steps) and Conv2DTranspose (the conv's input
     # gradient), at sizes of a small sequence model and decoder
     ("conv1d 128 steps x64->x64 k5", "conv1d", (128, 64), dict(k=5, f=64), True),
@@ -121,6 +123,7 @@ def make_case(op, x_np, p, input_grad, device, mg=None, torch=None):
                "conv_transpose": lambda: mg.ops.conv2d_transpose(
                    x, w, b, strides=p.get("stride", 1)),
                "pool": lambda: mg.ops.max_pool2d(x, 2),
+               "global_avg": lambda: mg.layers.GlobalAveragePooling2D()(x),
                "dense": lambda: mg.ops.dense(x, w, b)}[op]
     else:
         F = torch.nn.functional
@@ -156,6 +159,7 @@ def make_case(op, x_np, p, input_grad, device, mg=None, torch=None):
                "conv_transpose": lambda: F.conv_transpose2d(x, w, b,
                                                             stride=p.get("stride", 1)),
                "pool": lambda: F.max_pool2d(x, 2),
+               "global_avg": lambda: x.mean((2, 3)),
                "dense": lambda: F.linear(x, w, b),
                "matmul": lambda: torch.mm(x, w)}[op]
     params = [a for a in (x, w, b) if a is not None and a.requires_grad]

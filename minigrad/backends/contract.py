@@ -95,6 +95,10 @@ class Backend(ElementwiseFunctions, abc.ABC):
     def full(self, shape, value, dtype):
         """An array filled with value."""
 
+    def broadcast_copy(self, a, shape):
+        """A new array of `shape` holding `a` broadcast to it (a sum's gradient)."""
+        return self.add(self.zeros(shape, a.dtype), a)
+
     # ------------------------------------------ generic math (autograd core)
     @abc.abstractmethod
     def add(self, a, b):

@@ -186,6 +186,8 @@ def cases():
         ("zeros", ((2, 3), F32), None, ""),
         ("constant", (0.25, F64), None, ""),
         ("full", ((3, 2), 1.5, F64), None, ""),
+        ("broadcast_copy", (rand(2, 1, 4), (2, 3, 4)), None, "middle"),
+        ("broadcast_copy", (rand(1, 1, dtype=F64), (3, 2)), None, "f64"),
         ("copy", (x,), None, ""),
         ("copy", (x, F64), None, "cast"),
         ("add", (x, rand(4)), None, "row"),
@@ -307,7 +309,7 @@ CASES = cases()
 # compared exactly: copies, masks, integer outputs (argmax), selects
 EXACT = {"constant", "dropout", "compare", "where", "argmax", "one_hot", "reshape",
          "transpose", "asarray", "to_numpy",
-         "zeros", "full", "copy", "negative", "relu_forward", "relu_backward", "clip", "clip_mask",
+         "zeros", "full", "broadcast_copy", "copy", "negative", "relu_forward", "relu_backward", "clip", "clip_mask",
          "maxpool2d_forward", "is_device_array", "count_correct", "take",
          "maximum", "minimum", "extremum_backward", "concatenate", "split"}
 
