@@ -624,10 +624,13 @@ def test_buffer_pool_reuses_dropped_buffers():
 
 @pytest.mark.skipif(not buffers.USE_HUGE_PAGES, reason="no madvise(MADV_HUGEPAGE) here")
 def test_pooled_buffers_are_private_2mb_aligned_and_advised_for_huge_pages():
-    """Each pooled buffer starts a 2 MB page, in a private mapping the kernel marks as
-    advised for transparent huge pages ("hg"; a shared one, "sh", would get none)."""
+    """Each pooled buffer of 2 MB or more starts a 2 MB page, in a private mapping the
+    kernel marks as advised for transparent huge pages ("hg"; a shared one, "sh", would
+    get none); smaller ones come from malloc."""
     pool = BufferPool()
-    kept = [pool.empty(shape, np.float32) for shape in [(512, 128), (3000, 1000)]]
+    kept = [pool.empty(shape, np.float32) for shape in [(1024, 512), (3000, 1000)]]
+    small = pool.empty((512, 512), np.float32)               # 1 MB
+    assert "hg" not in _vm_flags(small.ctypes.data)
     for a in kept:
         assert a.ctypes.data % buffers.HUGE_PAGE == 0
         flags = _vm_flags(a.ctypes.data)

@@ -64,17 +64,17 @@ USE_HUGE_PAGES = hasattr(mmap, "MADV_HUGEPAGE")  # benchmarks/huge_pages.py turn
 
 
 def _allocate(nbytes: int) -> np.ndarray:
-    """Fresh memory for a buffer: on Linux its own private mapping, started on a
-    2 MB boundary and advised for transparent huge pages; elsewhere np.empty's.
+    """Fresh memory for a buffer: from 2 MB up on Linux, its own private mapping,
+    started on a 2 MB boundary and advised for transparent huge pages; else np.empty's.
 
     THP's usual setting ("madvise") backs memory with 2 MB pages only where
-    advised, and NumPy advises only arrays of 4 MB and up, so most buffers (im2col
-    blocks, pooled outputs) were on 4 KB pages, whose TLB misses cost more on a VM.
-    Measured by benchmarks/huge_pages.py (fresh processes, alternating): training
-    3-5% and predict 4-8% faster, peak RSS 339 -> 367 MB (a huge page is resident
-    whole: up to 2 MB more per buffer). Not MAP_SHARED (mmap's default): shared
-    memory gets no THP."""
-    if not USE_HUGE_PAGES:
+    advised, and NumPy advises only arrays of 4 MB and up, on malloc's alignment, so
+    most buffers (im2col blocks, conv outputs) were on 4 KB pages, whose TLB misses
+    cost more on a VM. Measured by benchmarks/huge_pages.py (fresh processes,
+    alternating): training 3-5% and predict 4-8% faster, peak RSS 338 -> 357 MB (a
+    huge page is resident whole). Smaller buffers would each take a whole huge page
+    for nothing. Not MAP_SHARED (mmap's default): shared memory gets no THP."""
+    if not USE_HUGE_PAGES or nbytes < HUGE_PAGE:
         return np.empty(nbytes, np.uint8)
     region = mmap.mmap(-1, nbytes + HUGE_PAGE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
     try:
