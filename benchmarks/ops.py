@@ -27,6 +27,9 @@ import _common as C
 CASES = [
     ("conv 28x28x1->26x26x32 3x3", "conv", (28, 28, 1), dict(k=3, f=32), False),
     ("conv 13x13x32->11x11x64 3x3", "conv", (13, 13, 32), dict(k=3, f=64), True),
+    # an RGB image's first conv (cifar_bn's, without its BatchNormalization)
+    ("conv 32x32x3->32x32x32 3x3 same", "conv", (32, 32, 3), dict(k=3, f=32, padding="same"),
+     False),
     # the model's first layer as minigrad runs it: Conv2D(relu) + MaxPooling2D fused
     ("conv+relu+maxpool 28x28x1->13x13x32 3x3", "conv_pool", (28, 28, 1), dict(k=3, f=32),
      False),

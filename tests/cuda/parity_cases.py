@@ -47,7 +47,8 @@ def pool_geom(x_shape, pool, stride, padding):
 CONVS = [((2, 6, 6, 1), (3, 3, 1, 2), 1, "same", 1),
          ((1, 5, 5, 2), (3, 3, 2, 2), 2, "same", 1),
          ((1, 6, 5, 1), (2, 2, 1, 2), 1, "valid", 2),
-         ((1, 5, 6, 2), (2, 3, 2, 1), 2, "valid", 1)]
+         ((1, 5, 6, 2), (2, 3, 2, 1), 2, "valid", 1),
+         ((1, 6, 5, 3), (3, 3, 3, 2), 1, "same", 1)]   # the CPU's im2col_3x3x3
 
 
 def conv_cases():

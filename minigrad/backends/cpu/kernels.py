@@ -122,6 +122,16 @@ def im2col(x, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, cols):
 
 
 @_kernel
+def im2col_3x3x3(x, sh, sw, pt, pl, dh, dw, oh, ow, cols):
+    """im2col for a 3x3 kernel on three channels (the first conv of an RGB image), tap
+    by tap with the sizes as constants, which LLVM unrolls: 3.4x faster than im2col's
+    generic tap loop on 128x32x32x3 (benchmarks/README.md, "im2col of a 3x3 kernel on
+    three channels"). Its own kernel, so that other models do not compile it."""
+    for r in prange(x.shape[0] * oh):
+        _im2col_taps(x, r // oh, r % oh, r, 3, 3, 3, sh, sw, pt, pl, dh, dw, ow, cols)
+
+
+@_kernel
 def col2im(cols, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, dx):
     """Adjoint of im2col: dx (zeroed here) += scattered cols. Parallel over images
     (neighbouring windows overlap, images never do). Plain 4-D indexing: flat

@@ -33,9 +33,15 @@ class LayerOps:
         n = x.shape[0]
         kh, kw, c, f = w.shape
         cols = self._empty((n * oh * ow, kh * kw * c), x.dtype)
-        self._launch(K.im2col, x, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, cols)
+        self._im2col(x, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, cols)
         y = np.matmul(cols, w.reshape(kh * kw * c, f), out=self._empty((n * oh * ow, f), x.dtype))
         return y.reshape(n, oh, ow, f), cols
+
+    def _im2col(self, x, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, cols):
+        if (kh, kw, x.shape[3]) == (3, 3, 3):
+            self._launch(K.im2col_3x3x3, x, sh, sw, pt, pl, dh, dw, oh, ow, cols)
+        else:
+            self._launch(K.im2col, x, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, cols)
 
     def conv2d_backward_input(self, gy, w, x_shape, geom):
         gy, w = self._c(gy), self._c(w)
@@ -111,7 +117,7 @@ class LayerOps:
         for start in range(0, n, block):
             m = min(block, n - start)
             cb, zb = cols[:m * oh * ow], z[:m]
-            self._launch(K.im2col, x[start:start + m], kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, cb)
+            self._im2col(x[start:start + m], kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, cb)
             np.matmul(cb, wm, out=zb.reshape(m * oh * ow, f))
             self._launch(K.maxpool_forward, zb, ph, pw, psh, psw, ppt, ppl,
                          y[start:start + m], arg[start:start + m])
