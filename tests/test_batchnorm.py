@@ -158,3 +158,55 @@ def test_models_fold_conv_bn_relu_at_inference_only(rng, monkeypatch):
     calls.clear()
     model.fit(x, rng.standard_normal((8, 2)), batch_size=4, verbose=0)
     assert calls == []
+
+
+# ------------------------------------------------------- BN + ReLU in training
+def test_batch_norm_relu_training_gradients_in_float64(rng):
+    """The fused ReLU's gradient against central differences (the inputs keep clear of
+    ReLU's kink, where the difference quotient is meaningless)."""
+    from minigrad.ops.normalization import batch_normalization_training
+    from minigrad.testing import gradcheck
+    x = mg.Tensor(rng.standard_normal((6, 3, 4)), requires_grad=True)
+    gamma = mg.Tensor(rng.standard_normal(4) + 1.5, requires_grad=True)
+    beta = mg.Tensor(rng.standard_normal(4), requires_grad=True)
+    y = batch_normalization_training(x, gamma, beta, relu=True)[0].numpy()
+    assert (y == 0).mean() > 0.2 and np.abs(y[y > 0]).min() > 1e-3   # both sides used
+    assert gradcheck(lambda a, g, b: batch_normalization_training(a, g, b, relu=True)[0],
+                     (x, gamma, beta))
+
+
+@pytest.mark.parametrize("with_conv", [True, False])
+def test_fit_runs_bn_relu_fused_with_the_layers_results(with_conv, rng, monkeypatch):
+    """In training, BatchNormalization then ReLU (after a Conv2D, or alone after a Dense)
+    runs as one op, no ReLU pass of its own: the same outputs, gradients and moving
+    statistics as the layers one by one, bit for bit."""
+    from minigrad.backends.cpu.backend import CPUBackend
+    head = [L.Conv2D(4, 3, use_bias=False, input_shape=(6, 6, 2))] if with_conv else \
+        [L.Flatten(input_shape=(6, 6, 2)), L.Dense(5)]
+    model = mg.Sequential(head + [L.BatchNormalization(), L.ReLU(), L.Flatten(), L.Dense(2)])
+    x = rng.standard_normal((8, 6, 6, 2)).astype(np.float32)
+    model(x)
+    weights = model.get_weights()
+    relu_passes = []
+    real = CPUBackend.map_forward
+    monkeypatch.setattr(CPUBackend, "map_forward",
+                        lambda self, op, *a: relu_passes.append(op) or real(self, op, *a))
+    g = rng.standard_normal((8, 2)).astype(np.float32)
+    results = []
+    for fused in (True, False):
+        model.set_weights(weights)
+        for w in model.weights:
+            w.grad = None
+        if fused:
+            out = model(x, training=True)
+            assert "relu" not in relu_passes
+        else:
+            out = x
+            for layer in model.layers:
+                out = layer(out, training=True)
+            assert "relu" in relu_passes
+        out.backward(mg.Tensor(g))
+        results.append([out.numpy()] + [w.grad.numpy() for w in model.trainable_weights] +
+                       [w.numpy() for w in model.weights if not w.trainable])
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)

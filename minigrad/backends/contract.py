@@ -317,8 +317,9 @@ class Backend(ElementwiseFunctions, abc.ABC):
         the population variance, in one pass of float64 sums in fixed chunks."""
 
     @abc.abstractmethod
-    def scale_shift(self, x, scale, shift):
-        """x * scale + shift, scale and shift (C,) per last-axis channel (shift None: 0)."""
+    def scale_shift(self, x, scale, shift, relu=False):
+        """x * scale + shift, scale and shift (C,) per last-axis channel (shift None: 0),
+        then ReLU if relu (a BatchNormalization followed by ReLU, in one pass)."""
 
     @abc.abstractmethod
     def norm_param_sums(self, x, gy, mean, invstd, per_row):

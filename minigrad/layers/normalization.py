@@ -218,6 +218,29 @@ def is_relu(layer: Layer) -> bool:
         layer.activation is activations.relu
 
 
+def can_fuse_bn_relu(bn: Layer, relu: Layer) -> bool:
+    """A BatchNormalization straight into an exact ReLU, neither with an activity
+    regularizer (it needs the layer's own output): bn_relu runs them as one op."""
+    return type(bn) is BatchNormalization and is_relu(relu) and \
+        bn.activity_regularizer is None and relu.activity_regularizer is None
+
+
+def bn_relu(bn: BatchNormalization, relu: Layer, x: Tensor, training) -> Tensor:
+    """relu(bn(x)), both layers built as if called one after the other. With batch
+    statistics (training), the ReLU runs in the normalisation's pass and its mask in
+    the backward's first step: one pass over the activations fewer each way."""
+    bn.ensure_built(x.shape)
+    relu.ensure_built(x.shape)
+    if not (training and bn.trainable):
+        return relu(bn(x, training=training), training=training)
+    y, mean, var = batch_normalization_training(
+        x, bn.gamma, bn.beta, bn.axis, bn.epsilon,
+        name=f"BatchNormalization {bn.name!r} + ReLU {relu.name!r}", relu=True)
+    bn._update_moving(bn.moving_mean, mean)
+    bn._update_moving(bn.moving_variance, var)
+    return y
+
+
 def conv_bn(conv: Layer, bn: BatchNormalization, x: Tensor, activation: str | None = None,
             pool: Layer | None = None) -> Tensor:
     """bn(conv(x)) at inference as one conv: kernel * s and (bias - moving_mean) * s +

@@ -8,6 +8,7 @@ cycle. `Plan` turns the nodes into the steps a forward pass runs:
 Conv2D (ReLU or linear) straight into MaxPooling2D becomes one fused op; Conv2D
 straight into BatchNormalization (and ReLU, and MaxPooling2D) one convolution
 wherever the BN runs in inference mode (the normalisation folded into the conv);
+BatchNormalization straight into ReLU one op where the BN uses batch statistics;
 and the model's
 softmax output can be left out for the fused softmax cross-entropy loss.
 Fusion is a property of the graph, so Sequential and functional models get it alike.
@@ -18,7 +19,8 @@ import collections
 
 from .. import tree
 from ..layers.core import _WithActivation, can_fuse_conv_pool, conv_pool
-from ..layers.normalization import can_fold_conv_bn, conv_bn, is_relu
+from ..layers.normalization import bn_relu, can_fold_conv_bn, can_fuse_bn_relu, conv_bn, \
+    is_relu
 from ..layers.node import KerasTensor
 from ..ops import activations
 from ..tensor import Tensor
@@ -137,6 +139,9 @@ class Plan:
                     else None
                 fused.update({reader, relu, pool} - {None})
                 self.steps.append(("conv_bn", node, reader, relu, pool))
+            elif reader is not None and can_fuse_bn_relu(node.layer, reader.layer):
+                fused.add(reader)
+                self.steps.append(("bn_relu", node, reader))
             else:
                 self.steps.append(("call", node))
         self.logits_node = self._softmax_output(nodes, uses)
@@ -189,10 +194,14 @@ class Plan:
         if can_fold_conv_bn(conv.layer, bn.layer, training):
             return conv_bn(conv.layer, bn.layer, x, "relu" if relu else None,
                            pool.layer if pool else None)
-        for node in (conv, bn, relu, pool):
-            if node is not None:
-                x = node.layer(x, training=training)
-        return x
+        x = conv.layer(x, training=training)
+        if relu is not None and can_fuse_bn_relu(bn.layer, relu.layer):
+            x = bn_relu(bn.layer, relu.layer, x, training)
+        else:
+            for node in (bn, relu):
+                if node is not None:
+                    x = node.layer(x, training=training)
+        return x if pool is None else pool.layer(x, training=training)
 
     def run(self, values: list, training, logits: bool = False) -> list:
         """The outputs for input `values` (Tensors, in `inputs` order). With
@@ -207,6 +216,9 @@ class Plan:
             elif step[0] == "conv_bn":
                 last = step[4] or step[3] or step[2]
                 env[id(last.outputs[0])] = self._conv_bn(step, env, training)
+            elif step[0] == "bn_relu":
+                x = env[id(node.call_args[0])]
+                env[id(step[2].outputs[0])] = bn_relu(node.layer, step[2].layer, x, training)
             elif logits and node is self.logits_node:
                 x = env[id(node.call_args[0])]
                 node.layer.ensure_built(x.shape)

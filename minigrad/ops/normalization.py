@@ -25,12 +25,12 @@ def _axis_last(x: Tensor, axis: int):
 
 class BatchNormFn(Function):
     """(x - mean) / sqrt(var + epsilon) * gamma + beta over the last axis, as Keras's
-    `x * inv + (beta - mean * inv)`, inv = gamma / sqrt(var + epsilon). mean and var
-    are arrays, not inputs: with `batch_stats` they are x's own (and the input
-    gradient accounts for that), else constants (the moving averages)."""
+    `x * inv + (beta - mean * inv)`, inv = gamma / sqrt(var + epsilon), then ReLU if
+    `relu`. mean and var are arrays, not inputs: with `batch_stats` they are x's own
+    (and the input gradient accounts for that), else constants (the moving averages)."""
 
     @staticmethod
-    def forward(ctx, x, gamma, beta, mean, var, epsilon, batch_stats):
+    def forward(ctx, x, gamma, beta, mean, var, epsilon, batch_stats, relu):
         B = ctx.backend
         dt = x.dtype
         invstd = B.divide(B.constant(1, dt), B.sqrt(B.add(var, B.constant(epsilon, dt))))
@@ -38,14 +38,17 @@ class BatchNormFn(Function):
         shift = B.negative(B.multiply(mean, scale))
         if beta is not None:
             shift = B.add(beta, shift)
-        ctx.save_for_backward(x, mean, invstd, scale)
+        y = B.scale_shift(x, scale, shift, relu)
+        ctx.save_for_backward(x, mean, invstd, scale, y if relu else None)
         ctx.batch_stats = batch_stats
-        return B.scale_shift(x, scale, shift)
+        return y
 
     @staticmethod
     def backward(ctx, g):
-        B, (x, mean, invstd, scale) = ctx.backend, ctx.saved_tensors
+        B, (x, mean, invstd, scale, y) = ctx.backend, ctx.saved_tensors
         need_x, need_gamma, need_beta = ctx.needs_input_grad[:3]
+        if y is not None:  # the fused ReLU's mask, from its output (y > 0 iff its input > 0)
+            g = B.map_backward("relu", y, g)
         sum_g = sum_g_xhat = gx = None
         if need_gamma or need_beta or (need_x and ctx.batch_stats):
             sum_g, sum_g_xhat = B.norm_param_sums(x, g, mean, invstd, False)
@@ -53,7 +56,7 @@ class BatchNormFn(Function):
             gx = B.batchnorm_backward_input(x, g, mean, invstd, scale, sum_g, sum_g_xhat) \
                 if ctx.batch_stats else B.scale_shift(g, scale, None)
         return (gx, sum_g_xhat if need_gamma else None, sum_g if need_beta else None,
-                None, None, None, None)
+                None, None, None, None, None)
 
 
 def _check_params(x: Tensor, axis: int, name: str, **params) -> dict:
@@ -83,20 +86,21 @@ def batch_normalization(x, mean, variance, axis: int = -1, offset=None, scale=No
     p = _check_params(x, axis, name, mean=mean, variance=variance, offset=offset, scale=scale)
     xt, back = _axis_last(x, axis)
     y = BatchNormFn.apply(xt, p["scale"], p["offset"], p["mean"].data, p["variance"].data,
-                          float(epsilon), False)
+                          float(epsilon), False, False)
     return y if back is None else y.transpose(back)
 
 
 def batch_normalization_training(x, gamma, beta, axis: int = -1, epsilon: float = 1e-3,
-                                 name: str = "batch_normalization") -> tuple:
+                                 name: str = "batch_normalization", relu: bool = False) -> tuple:
     """Batch normalisation with x's own statistics over every axis but `axis` ->
-    (y, mean, variance), mean and variance backend arrays (population variance)."""
+    (y, mean, variance), mean and variance backend arrays (population variance).
+    `relu`: y goes through ReLU in the same pass (BatchNormalization then ReLU)."""
     x = float_tensor(x, name)
     axis = axis_index(axis, x.ndim, name)
     p = _check_params(x, axis, name, gamma=gamma, beta=beta)
     xt, back = _axis_last(x, axis)
     mean, var = get_backend(xt.device).batchnorm_stats(xt.data)
-    y = BatchNormFn.apply(xt, p["gamma"], p["beta"], mean, var, float(epsilon), True)
+    y = BatchNormFn.apply(xt, p["gamma"], p["beta"], mean, var, float(epsilon), True, relu)
     return (y if back is None else y.transpose(back)), mean, var
 
 

@@ -104,6 +104,7 @@ def layer_cases():
             ("batchnorm_stats", (with_nan(rand(6, 4)),), None, "nan"),
             ("scale_shift", (x, rand(5), rand(5)), None, ""),
             ("scale_shift", (x, rand(5), None), None, "no-shift"),
+            ("scale_shift", (x, rand(5) - 0.5, rand(5) - 0.5, True), None, "relu"),
             ("norm_param_sums", (x, gy, mean, invstd, False), None, "per-column"),
             ("norm_param_sums", (x, gy, m_ln, inv_ln, True), None, "per-row"),
             ("batchnorm_backward_input", (x, gy, mean, invstd, gamma * invstd, s_g, s_gx), None,

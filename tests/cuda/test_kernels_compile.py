@@ -96,7 +96,7 @@ for dt in (T.float32, T.float64):
         "shifted_sums": (f2, f1, d2, d2),
         "moments": (d2, d2, f1, f64, f1, f1),
         "param_sums": (f2, f2, f1, f1, f1, f1, d2, d2),
-        "scale_shift": (f2, f1, f1, f2),
+        "scale_shift": (f2, f1, f1, b1, f2),
         "batchnorm_backward_input": (f2, f2, f1, f1, f1, f1, f1, f2),
         "layernorm_forward": (f2, f1, f1, f64, f2, f1, f1),
         "layernorm_backward_input": (f2, f2, f1, f1, f1, f2),

@@ -52,11 +52,11 @@ def param_sums(x, gy, rmean, rinv, cmean, cinv, s1, s2):
 
 
 @_kernel
-def scale_shift(x, scale, shift, y):
+def scale_shift(x, scale, shift, relu, y):
     rows, c = x.shape
     for r in prange(rows):
         for k in range(c):
-            y[r, k] = B.affine(x[r, k], scale[k], shift[k])
+            y[r, k] = B.relu_if(B.affine(x[r, k], scale[k], shift[k]), relu)
 
 
 @_kernel

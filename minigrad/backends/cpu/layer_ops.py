@@ -182,12 +182,13 @@ class LayerOps:
         self._launch(LK.moments, s1, s2, shift, float(x.shape[0]), mean, var)
         return mean, var
 
-    def scale_shift(self, x, scale, shift):
+    def scale_shift(self, x, scale, shift, relu=False):
         x = np.ascontiguousarray(x)
         scale = np.ascontiguousarray(scale)
         shift = np.zeros_like(scale) if shift is None else np.ascontiguousarray(shift)
         y = self._empty(x.shape, x.dtype)
-        self._launch(LK.scale_shift, _rows(x), scale, shift, y.reshape(-1, x.shape[-1]))
+        self._launch(LK.scale_shift, _rows(x), scale, shift, bool(relu),
+                     y.reshape(-1, x.shape[-1]))
         return y
 
     def norm_param_sums(self, x, gy, mean, invstd, per_row):

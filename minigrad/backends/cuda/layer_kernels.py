@@ -52,12 +52,12 @@ def param_sums(x, gy, rmean, rinv, cmean, cinv, s1, s2):
 
 
 @cuda.jit
-def scale_shift(x, scale, shift, y):
+def scale_shift(x, scale, shift, relu, y):
     e = cuda.grid(1)
     if e < x.size:
         c = x.shape[1]
         r, k = e // c, e % c
-        y[r, k] = B.affine(x[r, k], scale[k], shift[k])
+        y[r, k] = B.relu_if(B.affine(x[r, k], scale[k], shift[k]), relu)
 
 
 @cuda.jit

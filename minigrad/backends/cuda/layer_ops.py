@@ -147,13 +147,14 @@ class LayerOps:
         self._launch(LK.moments, c, s1, s2, shift, np.float64(rows), mean, var)
         return mean, var
 
-    def scale_shift(self, x, scale, shift):
+    def scale_shift(self, x, scale, shift, relu=False):
         x = self.asarray(x)
         c = tuple(x.shape)[-1]
         scale = self._vec(scale, x.dtype)
         shift = self.zeros(c, x.dtype) if shift is None else self._vec(shift, x.dtype)
         y = self.empty(x.shape, x.dtype)
-        self._launch(LK.scale_shift, x.size, self._as_rows(x), scale, shift, self._as_rows(y))
+        self._launch(LK.scale_shift, x.size, self._as_rows(x), scale, shift, bool(relu),
+                     self._as_rows(y))
         return y
 
     def norm_param_sums(self, x, gy, mean, invstd, per_row):
