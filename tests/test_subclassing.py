@@ -89,6 +89,17 @@ def test_lists_and_dicts_of_layers_are_tracked_and_trained():
     assert model.blocks[-1] in model.layers
 
 
+def test_sublayers_in_nested_and_self_holding_containers_keep_their_order():
+    holder = layers.Layer()
+    a, b, c, d = (layers.Dense(1, name=n) for n in "abcd")
+    holder.first = [a, (b, {"k": c, "j": a})]           # a seen twice, tracked once
+    holder.shape, holder.count = (3, 4), 7               # plain values hold no layer
+    loop = [d]
+    loop.append(loop)                                    # a list that holds itself
+    holder.loop = loop
+    assert [l.name for l in holder._flatten_layers()] == ["a", "b", "c", "d"]
+
+
 def test_tensor_attributes_become_weights_like_parameters():
     class Scale(layers.Layer):
         def __init__(self):

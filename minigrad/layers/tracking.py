@@ -114,8 +114,10 @@ class Tracking:
     def _sublayers(self) -> list:
         """Layers assigned as attributes (or in lists/dicts), first assignment first."""
         found, seen = [], {id(self)}
+        untracked = self._UNTRACKED
         for key, value in self.__dict__.items():
-            if key in self._UNTRACKED:
+            # only containers and layers can hold a layer (a walk per training step)
+            if type(value) in _LEAF_TYPES or key in untracked:
                 continue
             for layer in _layers_in(value):
                 if id(layer) not in seen:
@@ -218,13 +220,19 @@ class Tracking:
         return self
 
 
-def _layers_in(value):
-    """The Layers inside an attribute value (a layer, or lists/tuples/dicts of them)."""
-    if isinstance(value, Tracking):
-        yield value
-    elif isinstance(value, (list, tuple)):
-        for item in value:
-            yield from _layers_in(item)
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from _layers_in(item)
+def _layers_in(value) -> list:
+    """The Layers inside an attribute value (a layer, or lists/tuples/dicts of them),
+    in order; a loop, not recursive generators: layer-tree walks run every step."""
+    found, stack, walked = [], [value], set()
+    while stack:
+        value = stack.pop()
+        if isinstance(value, Tracking):
+            found.append(value)
+        elif isinstance(value, (list, tuple, dict)) and id(value) not in walked:
+            walked.add(id(value))  # each container once: a list holding itself ends
+            stack.extend(reversed(value.values() if isinstance(value, dict) else value))
+    return found
+
+
+# attribute types that are never a layer or a container of one
+_LEAF_TYPES = frozenset({bool, int, float, str, type(None), Tensor, Variable, np.ndarray})
