@@ -2,6 +2,7 @@
 tiny end-to-end run of train_cnn.py and ops.py workers in fresh processes. Times nothing:
 speed is measured by the scripts themselves, on a quiet machine."""
 import json
+import re
 import os
 import subprocess
 import sys
@@ -272,8 +273,14 @@ def test_inference_blocks_times_each_way_and_checks_the_bits():
     stdout = run(["benchmarks/inference_blocks.py", "--reps", "1", "--blocks-mb", "1",
                   "--images", "1200"])
     rows = [line.split("|")[1:-1] for line in stdout.splitlines() if line.startswith("| ")]
-    assert [r[0].strip() for r in rows] == ["Conv2D+MaxPooling2D", "one block", "1 MB blocks"]
+    assert [r[0].strip() for r in rows] == ["convs", "one block", "1 MB blocks"]
     assert "every way gave the same bits" in stdout
+
+
+def test_inference_blocks_peak_rss_of_one_way_for_a_model_with_unpooled_convs():
+    stdout = run(["benchmarks/inference_blocks.py", "--model", "vgg_blocks", "--images",
+                  "1000", "--peak-rss", "4 MB blocks"])
+    assert re.search(r"^vgg_blocks, 4 MB blocks: peak RSS \d+ MB$", stdout, re.M), stdout
 
 
 def test_cold_start_lists_what_the_first_step_compiles():

@@ -310,6 +310,62 @@ def test_conv2d_maxpool_without_grad_gives_the_training_forward(rng):
     np.testing.assert_array_equal(inferred.numpy(), trained.numpy())
 
 
+@pytest.mark.parametrize("xs,k,f,s,pad,d", CONV_CASES)
+@pytest.mark.parametrize("bias,relu", [(True, True), (False, False), (False, True)])
+@pytest.mark.parametrize("block_bytes", [1, 1 << 40])  # one image per block; one block
+def test_conv2d_inference_matches_its_composition(xs, k, f, s, pad, d, bias, relu,
+                                                  block_bytes, rng, monkeypatch):
+    """The CPU backend's block-by-block conv + bias + ReLU (no columns kept) against the
+    contract's default: conv2d_forward, then bias_act. The same bits, except where a
+    block is one row: NumPy takes that product as a matrix-vector one, summed in
+    another order."""
+    from minigrad.backends.cpu import layer_ops
+    monkeypatch.setattr(layer_ops, "INFERENCE_BLOCK_BYTES", block_bytes)
+    x = rng.standard_normal(xs).astype(np.float32)
+    w = rng.standard_normal(k + (xs[3], f)).astype(np.float32)
+    b = rng.standard_normal(f).astype(np.float32) if bias else None
+    geom = conv_geom(xs, k, s, pad, d)
+    y = B.conv2d_inference(x, w, b, relu, geom)
+    assert y.shape == (xs[0], geom.oh, geom.ow, f)
+    ref = Backend.conv2d_inference(B, x, w, b, relu, geom)
+    if geom.oh * geom.ow == 1 and block_bytes == 1:
+        np.testing.assert_allclose(y, ref, rtol=1e-5, atol=1e-5)
+    else:
+        np.testing.assert_array_equal(y, ref)
+
+
+def test_conv2d_without_grad_gives_the_training_forward(rng):
+    """Under no_grad (or with no input needing a gradient) the conv takes the inference
+    path; its output is the same bits as the recorded forward's."""
+    x = mg.Tensor(rng.standard_normal((5, 12, 12, 2)).astype(np.float32))
+    w = mg.Tensor(rng.standard_normal((3, 3, 2, 4)).astype(np.float32), requires_grad=True)
+    b = mg.Tensor(rng.standard_normal(4).astype(np.float32), requires_grad=True)
+    trained = mg.ops.conv2d(x, w, b, padding="same", activation="relu")
+    with mg.no_grad():
+        inferred = mg.ops.conv2d(x, w, b, padding="same", activation="relu")
+    frozen = mg.ops.conv2d(x, mg.Tensor(w.numpy()), mg.Tensor(b.numpy()), padding="same",
+                           activation="relu")
+    assert trained.requires_grad and not inferred.requires_grad and not frozen.requires_grad
+    np.testing.assert_array_equal(inferred.numpy(), trained.numpy())
+    np.testing.assert_array_equal(frozen.numpy(), trained.numpy())
+
+
+def test_predict_keeps_no_whole_batch_columns(rng, monkeypatch):
+    """predict's convs (pooled or not) never take conv2d_forward, whose im2col columns
+    for the whole batch are what made predict's memory peak."""
+    model = mg.Sequential([mg.Input((10, 10, 3)),
+                           mg.layers.Conv2D(4, 3, padding="same", activation="relu"),
+                           mg.layers.Conv2D(4, 3, activation="relu"), mg.layers.MaxPooling2D(),
+                           mg.layers.Conv2D(2, 3), mg.layers.Flatten()])
+    x = rng.standard_normal((6, 10, 10, 3)).astype(np.float32)
+    expected = model(x).numpy()
+
+    def refuse(*args):
+        raise AssertionError("predict called conv2d_forward")
+    monkeypatch.setattr(type(B), "conv2d_forward", refuse)
+    np.testing.assert_array_equal(model.predict(x, verbose=0), expected)
+
+
 @pytest.mark.parametrize("xs,k,f,s,pad,d,pool,ps,ppad", FUSED_CASES)
 def test_maxpool_conv2d_backward_weight_matches_its_composition_in_float64(
         xs, k, f, s, pad, d, pool, ps, ppad, rng):

@@ -277,6 +277,12 @@ class Backend(ElementwiseFunctions, abc.ABC):
         z, _ = self.conv2d_forward(x, w, geom)
         return self.maxpool2d_forward(z, pgeom)
 
+    def conv2d_inference(self, x, w, b, relu, geom):
+        """bias_act(conv2d_forward(x, w, geom)'s output, b, relu) when no backward will
+        follow: y alone, no im2col columns kept. A backend may go block by block."""
+        y, _ = self.conv2d_forward(x, w, geom)
+        return self.bias_act(y, b, relu)
+
     def maxpool_conv2d_backward_weight(self, gy, arg, cols, w_shape, z_shape, pgeom):
         """The gradient of conv2d_forward's w when max pooling (pgeom) follows the conv
         (z, of z_shape, pooled to gy with winners arg): maxpool2d_backward, then

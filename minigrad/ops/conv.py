@@ -35,6 +35,8 @@ class Conv2DFn(Function):
     @staticmethod
     def forward(ctx, x, w, b, geom, relu):
         B = ctx.backend
+        if not (is_grad_enabled() and any(ctx.needs_input_grad[:3])):
+            return B.conv2d_inference(x, w, b, relu, geom)  # predict: no columns kept
         y, cols = B.conv2d_forward(x, w, geom)
         if b is not None or relu:
             B.bias_act(y, b, relu)

@@ -61,7 +61,9 @@ def conv_cases():
         tag = f"{xs}-{ws}-s{s}-{pad}-d{d}"
         out += [("conv2d_forward", (x, w, g), None, tag),
                 ("conv2d_backward_input", (gy, w, xs, g), None, tag),
-                ("conv2d_backward_weight", (gy, cols, ws), None, tag)]
+                ("conv2d_backward_weight", (gy, cols, ws), None, tag),
+                ("conv2d_inference", (x, w, rand(ws[3]), True, g), None, f"{tag}-bias-relu"),
+                ("conv2d_inference", (x, w, None, False, g), None, tag)]
         for pool, stride, pad in [(2, 2, "valid"), (3, 1, "same")]:  # overlapping windows too
             pg = pool_geom(y.shape, pool, stride, pad)
             py, arg = cpu.maxpool2d_forward(y, pg)

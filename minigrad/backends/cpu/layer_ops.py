@@ -98,30 +98,53 @@ class LayerOps:
         self._launch(K.maxpool_backward, self._c(gy), self._c(arg), gx)
         return gx
 
+    def conv2d_inference(self, x, w, b, relu, geom):
+        """Inference: im2col, GEMM, bias and ReLU a block of images at a time, so the
+        columns stay in cache instead of going through memory whole."""
+        x, w = self._c(x), self._c(w)
+        n, (kh, kw, c, f), oh, ow = x.shape[0], w.shape, geom.oh, geom.ow
+        y = self._empty((n, oh, ow, f), x.dtype)
+        for start, m, cols in self._inference_blocks(x, w, geom, f):
+            yb = y[start:start + m]
+            np.matmul(cols, w.reshape(-1, f), out=yb.reshape(-1, f))
+            if b is not None or relu:
+                self.bias_act(yb, b, relu)
+        return y
+
     def conv2d_maxpool_forward(self, x, w, geom, pgeom):
         """Inference: im2col, GEMM and pool a block of images at a time, so the columns
         and the conv output stay in cache instead of going through memory whole
         (batch 1000 of the MNIST convnet: 139 MB of columns for its second conv)."""
         x, w = self._c(x), self._c(w)
-        sh, sw, pt, pl, dh, dw, oh, ow = geom
+        f = w.shape[3]
+        oh, ow, n = geom.oh, geom.ow, x.shape[0]
         ph, pw, psh, psw, ppt, ppl, poh, pow_ = pgeom
-        n = x.shape[0]
-        kh, kw, c, f = w.shape
-        kk = kh * kw * c
-        block = max(1, min(n, INFERENCE_BLOCK_BYTES // (oh * ow * (kk + f) * x.itemsize)))
         y = self._empty((n, poh, pow_, f), x.dtype)
         arg = self._empty((n, poh, pow_, f), np.int32)
-        cols = self._empty((block * oh * ow, kk), x.dtype)
-        z = self._empty((block, oh, ow, f), x.dtype)
-        wm = w.reshape(kk, f)
-        for start in range(0, n, block):
-            m = min(block, n - start)
-            cb, zb = cols[:m * oh * ow], z[:m]
-            self._im2col(x[start:start + m], kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, cb)
-            np.matmul(cb, wm, out=zb.reshape(m * oh * ow, f))
+        z = None
+        for start, m, cols in self._inference_blocks(x, w, geom, f):
+            if z is None:  # the first block is the largest
+                z = self._empty((m, oh, ow, f), x.dtype)
+            zb = z[:m]
+            np.matmul(cols, w.reshape(-1, f), out=zb.reshape(m * oh * ow, f))
             self._launch(K.maxpool_forward, zb, ph, pw, psh, psw, ppt, ppl,
                          y[start:start + m], arg[start:start + m])
         return y, arg
+
+    def _inference_blocks(self, x, w, geom, out_per_row):
+        """(start, images, their im2col columns) for blocks of images whose columns and
+        `out_per_row` values per conv output row fit INFERENCE_BLOCK_BYTES."""
+        kh, kw, c, _ = w.shape
+        sh, sw, pt, pl, dh, dw, oh, ow = geom
+        n, kk = x.shape[0], kh * kw * c
+        block = max(1, min(n, INFERENCE_BLOCK_BYTES // (oh * ow * (kk + out_per_row) *
+                                                        x.itemsize)))
+        cols = self._empty((block * oh * ow, kk), x.dtype)
+        for start in range(0, n, block):
+            m = min(block, n - start)
+            cb = cols[:m * oh * ow]
+            self._im2col(x[start:start + m], kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, cb)
+            yield start, m, cb
 
     def maxpool_conv2d_backward_weight(self, gy, arg, cols, w_shape, z_shape, pgeom):
         """Up to 9 taps (a first conv: 3x3 on one channel): straight from the pooled
