@@ -102,7 +102,7 @@ class LayerOps:
         """Inference: im2col, GEMM, bias and ReLU a block of images at a time, so the
         columns stay in cache instead of going through memory whole."""
         x, w = self._c(x), self._c(w)
-        n, (kh, kw, c, f), oh, ow = x.shape[0], w.shape, geom.oh, geom.ow
+        n, f, oh, ow = x.shape[0], w.shape[3], geom.oh, geom.ow
         y = self._empty((n, oh, ow, f), x.dtype)
         for start, m, cols in self._inference_blocks(x, w, geom, f):
             yb = y[start:start + m]
