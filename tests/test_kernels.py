@@ -79,8 +79,8 @@ CONV_CASES = [
     ((2, 9, 9, 2), (3, 3), 3, (1, 1), "valid", (2, 2)),
     ((2, 9, 9, 2), (3, 3), 3, (2, 1), "same", (2, 3)),
     ((4, 28, 28, 1), (3, 3), 32, (1, 1), "valid", (1, 1)),   # the MNIST conv
-    ((2, 9, 10, 1), (3, 3), 2, (1, 2), "same", (2, 1)),      # 3x3 on one channel: im2col's
-    ((2, 9, 10, 1), (3, 3), 2, (2, 1), "same", (1, 2)),      # own loop for it
+    ((2, 9, 10, 1), (3, 3), 2, (1, 2), "same", (2, 1)),      # 3x3 on one channel:
+    ((2, 9, 10, 1), (3, 3), 2, (2, 1), "same", (1, 2)),      # im2col_3x3x1
     ((2, 9, 10, 3), (3, 3), 2, (1, 2), "same", (2, 1)),      # 3x3 on three channels:
     ((2, 9, 10, 3), (3, 3), 2, (2, 1), "valid", (1, 2)),     # im2col_3x3x3
     ((2, 5, 5, 4), (5, 5), 2, (1, 1), "valid", (1, 1)),      # 1x1 output
@@ -100,7 +100,7 @@ def conv_geom(xs, k, s, pad, d):
 @pytest.mark.parametrize("xs,k,f,s,pad,d", CONV_CASES)
 def test_conv2d_forward_and_backward(xs, k, f, s, pad, d, build, rng, monkeypatch):
     if build == "parallel":
-        for kernel in (K.im2col, K.im2col_3x3x3, K.col2im):
+        for kernel in (K.im2col, K.im2col_taps, K.im2col_3x3x1, K.im2col_3x3x3, K.col2im):
             monkeypatch.setattr(kernel, "serial_below", 0)
     x = rng.standard_normal(xs).astype(np.float32)
     w = rng.standard_normal(k + (xs[3], f)).astype(np.float32)
@@ -247,7 +247,8 @@ def test_conv2d_maxpool_fused(xs, k, f, s, pad, d, pool, ps, ppad, relu, x_grad,
     """x_grad False: a first layer, whose weight gradient (up to 9 taps) skips the
     conv grid's gradient (maxpool_conv_weight_grad)."""
     if build == "parallel":  # inputs this small run the kernels' serial builds
-        for kernel in (K.im2col, K.im2col_3x3x3, K.maxpool_conv_weight_grad):
+        for kernel in (K.im2col, K.im2col_taps, K.im2col_3x3x1, K.im2col_3x3x3,
+                       K.maxpool_conv_weight_grad):
             monkeypatch.setattr(kernel, "serial_below", 0)
     x = rng.standard_normal(xs).astype(np.float32)
     w = rng.standard_normal(k + (xs[3], f)).astype(np.float32)

@@ -75,19 +75,18 @@ def _im2col_taps(x, b, i, r, kh, kw, c, sh, sw, pt, pl, dh, dw, ow, cols):
 
 @_kernel
 def im2col(x, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, cols):
-    """cols[(b*oh+i)*ow+j, (p*kw+q)*c+ch] = x[b, i*sh-pt+p*dh, j*sw-pl+q*dw, ch] (0 outside).
+    """cols[(b*oh+i)*ow+j, (p*kw+q)*c+ch] = x[b, i*sh-pt+p*dh, j*sw-pl+q*dw, ch] (0 outside),
+    for kernel rows of 16 values or more (kw*c >= 16; shorter ones: im2col_taps and
+    its constant-size twins).
 
     The column order (p, q, ch) is the kernel's (KH, KW, C) order, so the
     convolution is ``cols @ kernel.reshape(KH*KW*C, F)``. Copies go by flat
     slices: a kernel row's kw taps are kw*c contiguous values of x and of
     cols (dilation 1), which Numba turns into a memcpy (4x faster than
-    element-wise 2-D indexing here). Runs shorter than 16 values (the first
-    conv of a grey or RGB image) go tap by tap instead: a memcpy call per 3
-    values was 10x slower than its bytes need. A 3x3 kernel on one channel
-    (the first conv of a grey image) gets its own copy of that loop with the
-    sizes as constants, which LLVM unrolls: 2-4x faster than with them as
-    variables (benchmarks/README.md, "im2col of a 3x3 kernel on one channel"), for
-    ~1.5 s more first compile.
+    element-wise 2-D indexing here). Each way of copying is its own kernel, so a
+    model compiles only those its convs use (this one alone: ~1.1 s of first
+    compile, against ~2 s with the tap loops inside; benchmarks/README.md,
+    "First compile").
     """
     n, h, w, c = x.shape
     xf, cf = x.reshape(-1), cols.reshape(-1)
@@ -96,12 +95,6 @@ def im2col(x, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, cols):
     for r in prange(n * oh):
         b = r // oh
         i = r % oh
-        if run < 16:
-            if kh == 3 and kw == 3 and c == 1:
-                _im2col_taps(x, b, i, r, 3, 3, 1, sh, sw, pt, pl, dh, dw, ow, cols)
-            else:
-                _im2col_taps(x, b, i, r, kh, kw, c, sh, sw, pt, pl, dh, dw, ow, cols)
-            continue
         for j in range(ow):
             x0 = j * sw - pl
             for p in range(kh):
@@ -122,11 +115,28 @@ def im2col(x, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, cols):
 
 
 @_kernel
+def im2col_taps(x, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, cols):
+    """im2col for kernel rows shorter than 16 values (kw*c < 16: a first conv), tap by
+    tap: a memcpy call per 3 values was 10x slower than its bytes need."""
+    for r in prange(x.shape[0] * oh):
+        _im2col_taps(x, r // oh, r % oh, r, kh, kw, x.shape[3], sh, sw, pt, pl, dh, dw, ow,
+                     cols)
+
+
+@_kernel
+def im2col_3x3x1(x, sh, sw, pt, pl, dh, dw, oh, ow, cols):
+    """im2col_taps for a 3x3 kernel on one channel (the first conv of a grey image),
+    with the sizes as constants, which LLVM unrolls: 2-4x faster than with them as
+    variables (benchmarks/README.md, "im2col of a 3x3 kernel on one channel")."""
+    for r in prange(x.shape[0] * oh):
+        _im2col_taps(x, r // oh, r % oh, r, 3, 3, 1, sh, sw, pt, pl, dh, dw, ow, cols)
+
+
+@_kernel
 def im2col_3x3x3(x, sh, sw, pt, pl, dh, dw, oh, ow, cols):
-    """im2col for a 3x3 kernel on three channels (the first conv of an RGB image), tap
-    by tap with the sizes as constants, which LLVM unrolls: that conv's forward at batch
-    128 went from 7.4-9.4 to 4.3-5.6 ms (benchmarks/README.md, "im2col of a 3x3 kernel
-    on three channels"). Its own kernel, so that other models do not compile it."""
+    """im2col_taps for a 3x3 kernel on three channels (the first conv of an RGB image),
+    with the sizes as constants: that conv's forward at batch 128 went from 7.4-9.4 to
+    4.3-5.6 ms (benchmarks/README.md, "im2col of a 3x3 kernel on three channels")."""
     for r in prange(x.shape[0] * oh):
         _im2col_taps(x, r // oh, r % oh, r, 3, 3, 3, sh, sw, pt, pl, dh, dw, ow, cols)
 

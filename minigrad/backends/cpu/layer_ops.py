@@ -38,10 +38,16 @@ class LayerOps:
         return y.reshape(n, oh, ow, f), cols
 
     def _im2col(self, x, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, cols):
-        if (kh, kw, x.shape[3]) == (3, 3, 3):
-            self._launch(K.im2col_3x3x3, x, sh, sw, pt, pl, dh, dw, oh, ow, cols)
-        else:
+        """The im2col kernel for this kernel shape: by flat runs from 16 values per
+        kernel row, else tap by tap (with constant sizes for 3x3 on 1 or 3 channels)."""
+        c = x.shape[3]
+        if kw * c >= 16:
             self._launch(K.im2col, x, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, cols)
+        elif (kh, kw) == (3, 3) and c in (1, 3):
+            self._launch(K.im2col_3x3x1 if c == 1 else K.im2col_3x3x3, x, sh, sw, pt, pl,
+                         dh, dw, oh, ow, cols)
+        else:
+            self._launch(K.im2col_taps, x, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, cols)
 
     def conv2d_backward_input(self, gy, w, x_shape, geom):
         gy, w = self._c(gy), self._c(w)
