@@ -20,6 +20,18 @@ def fresh_names():
     base._name_counts.update(saved)
 
 
+@pytest.fixture
+def parallel_builds(monkeypatch):
+    """Every CPU kernel on its parallel build, whatever the input size or thread count
+    (backend.py's _launch otherwise takes the serial one below kernels.py's
+    SERIAL_BELOW elements or MIN_THREADS threads)."""
+    from minigrad.backends.cpu import kernels as K, layer_kernels as LK
+    kernels = [k for mod in (K, LK) for k in vars(mod).values() if hasattr(k, "serial_below")]
+    for k in kernels + list(K.FORWARD.values()) + list(K.BACKWARD.values()):
+        monkeypatch.setattr(k, "serial_below", 0)
+        monkeypatch.setattr(k, "min_threads", 1)
+
+
 def build_mnist_convnet():
     """The convnet of the README's quick start (the Keras MNIST example)."""
     import minigrad as mg

@@ -283,13 +283,23 @@ def test_inference_blocks_peak_rss_of_one_way_for_a_model_with_unpooled_convs():
     assert re.search(r"^vgg_blocks, 4 MB blocks: peak RSS \d+ MB$", stdout, re.M), stdout
 
 
+def test_two_threads_times_each_kernel_on_both_builds_inside_steps():
+    stdout = run(["benchmarks/two_threads.py", "--steps", "1", "--kernels", "col2im,im2col"])
+    rows = [line.split("|")[1:-1] for line in stdout.splitlines() if line.startswith("| ")]
+    assert [r[0].strip() for r in rows] == ["kernel", "col2im", "im2col"]
+    assert [r[1].strip() for r in rows[1:]] == ["3", "1"]   # kernels.py's min_threads
+    assert all(float(v) > 0 for r in rows[1:] for v in r[2:])
+
+
 def test_cold_start_lists_what_the_first_step_compiles():
     """In its own empty Numba cache, so every kernel the first step runs is compiled there:
     the convs' im2col (parallel) and the small kernels' serial builds show up, with times."""
     stdout = run(["benchmarks/cold_start.py"], timeout=300)
     rows = {r[0].strip(): float(r[1]) for r in
             (line.split("|")[1:-1] for line in stdout.splitlines()[3:] if line.startswith("| "))}
-    assert {"im2col", "maxpool_conv_weight_grad", "adam_update.serial"} <= set(rows), rows
+    assert {"im2col", "adam_update.serial"} <= set(rows), rows
+    # parallel from three Numba threads up, else serial (kernels.py's MIN_THREADS)
+    assert {"maxpool_conv_weight_grad", "maxpool_conv_weight_grad.serial"} & set(rows), rows
     assert all(s > 0 for s in rows.values())
     assert "empty Numba cache" in stdout
 

@@ -76,6 +76,7 @@ def test_serial_and_parallel_kernel_builds_give_the_same_bits(monkeypatch):
     def train_with(serial_below):
         for k in kernels:
             monkeypatch.setattr(k, "serial_below", serial_below)
+            monkeypatch.setattr(k, "min_threads", 1)  # the parallel build from one thread up
         return train()
 
     parallel = train_with(0)
@@ -105,5 +106,5 @@ if __name__ == "__main__":
     import numba
     threads = [numba.config.NUMBA_NUM_THREADS, int(os.environ.get("OPENBLAS_NUM_THREADS", 0))]
     for kernel in cpu_kernels():  # the parallel builds: the ones a thread count could change
-        kernel.serial_below = 0
+        kernel.serial_below, kernel.min_threads = 0, 1
     print(json.dumps({"threads": threads, "run": train()}))

@@ -96,12 +96,46 @@ def conv_geom(xs, k, s, pad, d):
     return ConvGeometry(s[0], s[1], pt, pl, d[0], d[1], oh, ow)
 
 
+class _Build:
+    """Stands in for a kernel's two builds to record which one `_launch` runs."""
+
+    def __init__(self, serial_below, min_threads):
+        self.serial_below, self.min_threads, self.ran = serial_below, min_threads, []
+        self.serial = lambda *args: self.ran.append("serial")
+
+    def __call__(self, *args):
+        self.ran.append("parallel")
+
+
+@pytest.mark.parametrize("threads,size,min_threads,expected", [
+    (2, 100, 3, "serial"), (2, 100, 1, "parallel"), (1, 100, 2, "serial"),
+    (2, 99, 1, "serial"), (1, 100, 1, "parallel")])
+def test_launch_takes_the_parallel_build_from_enough_elements_and_threads(
+        threads, size, min_threads, expected):
+    """backend.py's _launch: the serial build below `serial_below` elements (in the largest
+    array) or below `min_threads` Numba threads (kernels.py's MIN_THREADS), else the
+    parallel one."""
+    import numba
+    from minigrad.backends.cpu.backend import _launch
+    if numba.config.NUMBA_NUM_THREADS < threads:
+        pytest.skip(f"needs {threads} Numba threads")
+    kernel = _Build(serial_below=100, min_threads=min_threads)
+    before = numba.get_num_threads()
+    numba.set_num_threads(threads)
+    try:
+        _launch(kernel, np.zeros(size), 3)
+    finally:
+        numba.set_num_threads(before)
+    assert kernel.ran == [expected]
+
+
 @pytest.mark.parametrize("build", ["serial", "parallel"])  # inputs this small run serial
 @pytest.mark.parametrize("xs,k,f,s,pad,d", CONV_CASES)
 def test_conv2d_forward_and_backward(xs, k, f, s, pad, d, build, rng, monkeypatch):
     if build == "parallel":
         for kernel in (K.im2col, K.im2col_taps, K.im2col_3x3x1, K.im2col_3x3x3, K.col2im):
             monkeypatch.setattr(kernel, "serial_below", 0)
+            monkeypatch.setattr(kernel, "min_threads", 1)
     x = rng.standard_normal(xs).astype(np.float32)
     w = rng.standard_normal(k + (xs[3], f)).astype(np.float32)
     geom = conv_geom(xs, k, s, pad, d)
@@ -250,6 +284,7 @@ def test_conv2d_maxpool_fused(xs, k, f, s, pad, d, pool, ps, ppad, relu, x_grad,
         for kernel in (K.im2col, K.im2col_taps, K.im2col_3x3x1, K.im2col_3x3x3,
                        K.maxpool_conv_weight_grad):
             monkeypatch.setattr(kernel, "serial_below", 0)
+            monkeypatch.setattr(kernel, "min_threads", 1)
     x = rng.standard_normal(xs).astype(np.float32)
     w = rng.standard_normal(k + (xs[3], f)).astype(np.float32)
     b = rng.standard_normal(f).astype(np.float32)

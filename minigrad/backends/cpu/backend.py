@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 
+import numba
 import numpy as np
 
 from ..contract import NO_PREP, Backend
@@ -25,12 +26,14 @@ def _launch(kernel, *args) -> None:
     One kernel at a time across Python threads: Numba's workqueue thread pool,
     chosen for speed beside OpenBLAS (README, "CPU threads"), aborts the process
     when two threads launch parallel kernels at once, and each kernel already
-    uses every core, so serialising costs a concurrent caller little. Small inputs
-    run on this thread (`kernel.serial`, kernels.py's `_kernel` says why).
+    uses every core, so serialising costs a concurrent caller little. Small inputs,
+    and most kernels with two Numba threads or fewer, run on this thread
+    (`kernel.serial`; kernels.py's SERIAL_BELOW and MIN_THREADS say why).
     """
     size = max((a.size for a in args if isinstance(a, np.ndarray)), default=0)
+    parallel = size >= kernel.serial_below and numba.get_num_threads() >= kernel.min_threads
     with _KERNEL_LOCK:
-        (kernel.serial if size < kernel.serial_below else kernel)(*args)
+        (kernel if parallel else kernel.serial)(*args)
 
 
 def _c(a: np.ndarray) -> np.ndarray:

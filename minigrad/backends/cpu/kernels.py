@@ -33,19 +33,37 @@ _DIGEST = bodies.source_digest()
 SERIAL_BELOW = 1 << 15
 STREAMING_SERIAL_BELOW = 1 << 20
 
+# With fewer Numba threads than a kernel's `min_threads`, it runs its serial build
+# whatever the size. In training steps on the 2-core VM (two Numba threads beside
+# OpenBLAS's two), every kernel's parallel build but im2col's ran within about 1% of
+# its serial one (benchmarks/two_threads.py; benchmarks/README.md, "Two threads"),
+# and each parallel build costs 0.3-1.9 s more first compile. The im2col kernels
+# (2-3% of a step, more of predict) say `parallel_from(1)`; with more threads than
+# two every kernel gets its parallel build.
+MIN_THREADS = 3
+
 
 def _kernel(fn, serial_below: int = SERIAL_BELOW):
     """njit(parallel, cache) under a cache name that carries bodies.py's digest, with
     `.serial`: the same body compiled without threads (prange runs as range), used
-    below `serial_below` elements. Both compile on first call only, and give the
-    same bits: the loops and their sums' order are the same."""
+    below `serial_below` elements or `min_threads` threads. Both compile on first
+    call only, and give the same bits: the loops and their sums' order are the same."""
     serial = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__, fn.__defaults__)
     serial.__qualname__ = f"{fn.__name__}_serial_{_DIGEST}"  # its own cache file
     fn.__qualname__ = f"{fn.__name__}_{_DIGEST}"
     kernel = njit(**_OPTS)(fn)
     kernel.serial = njit(**{**_OPTS, "parallel": False})(serial)
     kernel.serial_below = serial_below
+    kernel.min_threads = MIN_THREADS
     return kernel
+
+
+def parallel_from(threads: int):
+    """Decorator (outside _kernel's): the kernel's parallel build runs from `threads`."""
+    def mark(kernel):
+        kernel.min_threads = threads
+        return kernel
+    return mark
 
 
 def _streaming_kernel(fn):
@@ -73,6 +91,7 @@ def _im2col_taps(x, b, i, r, kh, kw, c, sh, sw, pt, pl, dh, dw, ow, cols):
                         cols[row, base + ch] = 0.0
 
 
+@parallel_from(1)
 @_kernel
 def im2col(x, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, cols):
     """cols[(b*oh+i)*ow+j, (p*kw+q)*c+ch] = x[b, i*sh-pt+p*dh, j*sw-pl+q*dw, ch] (0 outside),
@@ -114,6 +133,7 @@ def im2col(x, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, cols):
                         cf[d:d + c] = 0.0
 
 
+@parallel_from(1)
 @_kernel
 def im2col_taps(x, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, cols):
     """im2col for kernel rows shorter than 16 values (kw*c < 16: a first conv), tap by
@@ -123,6 +143,7 @@ def im2col_taps(x, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, cols):
                      cols)
 
 
+@parallel_from(1)
 @_kernel
 def im2col_3x3x1(x, sh, sw, pt, pl, dh, dw, oh, ow, cols):
     """im2col_taps for a 3x3 kernel on one channel (the first conv of a grey image),
@@ -132,6 +153,7 @@ def im2col_3x3x1(x, sh, sw, pt, pl, dh, dw, oh, ow, cols):
         _im2col_taps(x, r // oh, r % oh, r, 3, 3, 1, sh, sw, pt, pl, dh, dw, ow, cols)
 
 
+@parallel_from(1)
 @_kernel
 def im2col_3x3x3(x, sh, sw, pt, pl, dh, dw, oh, ow, cols):
     """im2col_taps for a 3x3 kernel on three channels (the first conv of an RGB image),
