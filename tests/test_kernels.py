@@ -4,6 +4,7 @@ The references below are written for clarity (explicit window slices, einsum,
 Keras's optimizer formulas spelled out), in float64; the kernels run on float32.
 """
 import math
+import mmap
 
 import numpy as np
 import pytest
@@ -719,15 +720,25 @@ def test_buffer_pool_reuses_dropped_buffers():
 def test_pooled_buffers_are_private_2mb_aligned_and_advised_for_huge_pages():
     """Each pooled buffer of 2 MB or more starts a 2 MB page, in a private mapping the
     kernel marks as advised for transparent huge pages ("hg"; a shared one, "sh", would
-    get none); smaller ones come from malloc."""
+    get none); smaller ones come from np.empty (malloc). Their VmFlags are not checked:
+    NumPy itself advises its own 4 MB+ arrays, so a malloc heap region may carry "hg"."""
     pool = BufferPool()
     kept = [pool.empty(shape, np.float32) for shape in [(1024, 512), (3000, 1000)]]
     small = pool.empty((512, 512), np.float32)               # 1 MB
-    assert "hg" not in _vm_flags(small.ctypes.data)
+    memory = {e[0].size: e[0] for e in pool._buffers}
+    assert memory[small.nbytes].base is None                 # np.empty's, owns its data
+    assert all(isinstance(_root(memory[a.nbytes]), mmap.mmap) for a in kept)
     for a in kept:
         assert a.ctypes.data % buffers.HUGE_PAGE == 0
         flags = _vm_flags(a.ctypes.data)
         assert "hg" in flags and "sh" not in flags, flags
+
+
+def _root(a: np.ndarray):
+    """The object that owns an array's memory: the end of its chain of bases."""
+    while isinstance(a, np.ndarray) and a.base is not None:
+        a = a.base
+    return a.obj if isinstance(a, memoryview) else a
 
 
 def _vm_flags(address: int) -> list[str]:
