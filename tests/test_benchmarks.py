@@ -310,3 +310,11 @@ def test_huge_pages_times_both_kinds_of_buffer_memory():
     rows = [line.split("|")[1:-1] for line in stdout.splitlines() if line.startswith("| ")]
     assert [r[0].strip() for r in rows] == ["buffer memory", "huge pages", "np.empty"]
     assert all(float(r[2].replace(",", "")) > 0 for r in rows[1:])
+
+
+def test_direct_conv_prototype_matches_minigrads_conv_and_times_each_way():
+    stdout = run(["benchmarks/direct_conv.py", "--shape", "3,7,7,4,64", "--reps", "1"])
+    forward, weight = re.search(r"forward (\S+), weight gradient (\S+)", stdout).groups()
+    assert float(forward) < 1e-5 and float(weight) < 1e-5   # the 4x64 tiles' sums are the conv's
+    rows = [line.split("|")[1:-1] for line in stdout.splitlines() if line.startswith("| ")]
+    assert len(rows) == 7 and all(float(r[1]) > 0 for r in rows[1:])
