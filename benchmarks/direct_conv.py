@@ -9,7 +9,7 @@ GEMM (whose idle threads keep spinning on the cores for a while) and 0.3 s after
 Numba does not vectorise such a tile by itself (an accumulator array stays in memory;
 scalars written out per lane stay scalar), so the kernels use a 16-lane float32 vector
 type made with numba.extending (an LLVM <16 x float>, llvm.fma per lane). Findings and
-figures: benchmarks/README.md, "Direct convolution (prototype)".
+figures: benchmarks/README.md, "Direct convolution (prototype, not adopted)".
 """
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import import_minigrad, machine_info, machine_line  # noqa: E402
 
 VEC = ir.VectorType(ir.FloatType(), 16)
+FLAT = types.Array(types.float32, 1, "C")  # what vload and vstore accept
 
 
 class F32x16(types.Type):
@@ -52,12 +53,17 @@ def _ptr(context, builder, aty, arr, idx):
 @intrinsic
 def vload(typingctx, flat, idx):
     """flat[idx:idx + 16] as one vector (1-D float32, no bounds check)."""
+    if flat != FLAT:
+        return None
     return f32x16(flat, idx), lambda ctx, b, sig, a: b.load(_ptr(ctx, b, sig.args[0], *a),
                                                             align=4)
 
 
 @intrinsic
 def vstore(typingctx, flat, idx, v):
+    if flat != FLAT or v != f32x16:
+        return None
+
     def codegen(ctx, b, sig, a):
         b.store(a[2], _ptr(ctx, b, sig.args[0], a[0], a[1]), align=4)
         return ctx.get_dummy_value()
