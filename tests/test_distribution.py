@@ -88,10 +88,14 @@ def test_DataParallel_initializes_on_its_own():
     assert dist.distribution() is None
 
 
-def test_bad_arguments_are_clear_errors():
-    with pytest.raises(ValueError, match=r"initialize\(num_processes=2\): this job has 1 "
-                                         r"process; .*mpiexec -n 2 python script.py"):
+def test_bad_arguments_are_clear_errors(monkeypatch):
+    # (started alone, num_processes=2 forks: test_distribution_local.py, in a subprocess)
+    monkeypatch.setenv("PMI_SIZE", "3")   # as if mpiexec -n 3 had started this process
+    with pytest.raises(ValueError, match=r"initialize\(num_processes=2\): this job has 3 "
+                                         r"processes, started by MPI; run `mpiexec -n 2 "
+                                         r"python script.py`"):
         dist.initialize(num_processes=2)
+    monkeypatch.delenv("PMI_SIZE")
     with pytest.raises(ValueError, match="`timeout` must be a positive number of seconds"):
         dist.initialize(timeout=0)
     with pytest.raises(ValueError, match="`timeout` must be a positive"):

@@ -1,7 +1,8 @@
 """minigrad.distribution across 2 MPI processes on loopback (`mpiexec -n 2`).
 
 Each test runs a scenario of tests/mpi/*.py as a subprocess under mpiexec with
-a wall-clock limit, so a hang fails the test instead of the suite. Skipped
+a wall-clock limit, so a hang fails the test instead of the suite
+(distribution_jobs.py). Skipped
 cleanly where mpi4py or mpiexec is absent (`pip install "minigrad[mpi]"`).
 """
 from __future__ import annotations
@@ -19,9 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
-MPI_DIR = ROOT / "tests" / "mpi"
+from distribution_jobs import MPI_DIR, ROOT, assert_ok, finish, spawn, wait_for
 
 
 def _mpiexec() -> str | None:
@@ -38,42 +37,14 @@ pytestmark = pytest.mark.skipif(
 
 def mpispawn(script: str, *args: str, n: int = 2, env: dict | None = None
              ) -> subprocess.Popen:
-    """Start `mpiexec -n n python tests/mpi/<script> args` in a session of its own
-    (so that the test can kill mpiexec and every rank at once)."""
-    full_env = dict(os.environ)
-    for var in ("PMI_SIZE", "PMI_RANK", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE"):
-        full_env.pop(var, None)   # never inherit an outer job's identity
-    full_env["PYTHONPATH"] = os.pathsep.join(
-        [str(ROOT)] + [p for p in [full_env.get("PYTHONPATH")] if p])
-    full_env.update(env or {})
-    cmd = [MPIEXEC, "-n", str(n), sys.executable, str(MPI_DIR / script), *args]
-    return subprocess.Popen(cmd, cwd=ROOT, env=full_env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
-
-
-def finish(proc: subprocess.Popen, timeout: float = 120) -> subprocess.CompletedProcess:
-    """Wait for a job from `mpispawn`; past `timeout` seconds kill it and fail."""
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)   # mpiexec and the ranks it started
-        out, err = proc.communicate()
-        pytest.fail(f"{' '.join(proc.args)} hung for {timeout} s:\n{out[-2000:]}\n"
-                    f"{err[-2000:]}")
-    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+    """`mpiexec -n n python tests/mpi/<script> args`, in a session of its own."""
+    return spawn([MPIEXEC, "-n", str(n), sys.executable, str(MPI_DIR / script), *args], env)
 
 
 def mpirun(script: str, *args: str, n: int = 2, timeout: float = 120,
            env: dict | None = None) -> subprocess.CompletedProcess:
     """`mpiexec -n n python tests/mpi/<script> args`; killed past `timeout` seconds."""
     return finish(mpispawn(script, *args, n=n, env=env), timeout)
-
-
-def assert_ok(proc: subprocess.CompletedProcess, scenario: str, n: int = 2) -> None:
-    out = proc.stdout + proc.stderr
-    assert proc.returncode == 0, out[-4000:]
-    for r in range(n):
-        assert f"OK {scenario} rank {r}" in proc.stdout, out[-4000:]
 
 
 def test_allreduce_of_the_flat_buffer_is_the_sum():
@@ -167,7 +138,7 @@ def _ends_after_rank_1_stops(tmp_path, scenario: str, timeout: str) -> tuple:
     """Run fit.py `scenario` until rank 1 stops mid-epoch (raises, or sleeps); then
     (the finished job, seconds from that moment to the job's end)."""
     proc = mpispawn("fit.py", scenario, str(tmp_path), env={"TEST_TIMEOUT": timeout})
-    _wait_for(tmp_path / "ready1", proc)
+    wait_for(tmp_path / "ready1", proc)
     start = time.monotonic()
     proc = finish(proc, timeout=60)
     assert proc.returncode != 0
@@ -197,7 +168,7 @@ def test_killed_and_resumed_two_rank_run_is_bit_identical(tmp_path):
     full.mkdir(), cut.mkdir()
     assert_ok(mpirun("fit.py", "full", str(full), timeout=300), "full")
     interrupted = mpispawn("fit.py", "interrupted", str(cut), env={"TEST_TIMEOUT": "600"})
-    _wait_for(cut / "ready0", interrupted)
+    wait_for(cut / "ready0", interrupted)
     os.killpg(interrupted.pid, signal.SIGKILL)           # the whole job, like a crash
     interrupted.communicate(timeout=30)
     assert not (cut / "final.npz").exists()
@@ -233,16 +204,3 @@ def test_mnist_example_trains_on_two_processes():
     assert proc.stdout.count("Test accuracy: ") == 1, proc.stdout
     accuracy = float(re.search(r"Test accuracy: ([0-9.]+)", proc.stdout).group(1))
     assert accuracy > 0.5, proc.stdout   # one epoch on 1,024 images: well above chance
-
-
-def _wait_for(path: Path, proc: subprocess.Popen, timeout: float = 240) -> None:
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        if proc.poll() is not None:
-            out, err = proc.communicate()
-            pytest.fail(f"the job ended before writing {path.name}:\n{out[-2000:]}\n"
-                        f"{err[-2000:]}")
-        if time.monotonic() > deadline:
-            os.killpg(proc.pid, signal.SIGKILL)
-            pytest.fail(f"the job never wrote {path.name}")
-        time.sleep(0.02)

@@ -10,7 +10,8 @@ Where minigrad differs from Keras (whose distribution runs on JAX):
 - the processes are started by an MPI launcher (`mpiexec -n 4 python train.py`,
   a hostfile across machines), not by `initialize`'s `job_addresses`, which is
   accepted and not used; `num_processes`/`process_id`, when given, are checked
-  against the launcher's;
+  against the launcher's; started alone, `initialize(num_processes=N)` forks
+  N processes on this machine instead (local_group.py);
 - one device per process: `list_devices()` names each process's device, and
   a `DataParallel` mesh has exactly one device per process;
 - `initialize` takes `timeout` (seconds a collective may wait before the job
@@ -39,10 +40,14 @@ _distribution = None
 def initialize(job_addresses: str | None = None, num_processes: int | None = None,
                process_id: int | None = None, *, timeout: float | None = None,
                threads: int | None = None) -> None:
-    """Join the MPI job this process was launched in (`mpiexec -n N python ...`).
+    """Join the MPI job this process was launched in (`mpiexec -n N python ...`),
+    or, started alone with `num_processes=N` > 1, fork N - 1 copies of this
+    process here: each runs the rest of the script as one rank, as under mpiexec
+    (no MPI needed; local_group.py). Call it at the top of the script, before
+    the first kernel runs.
 
-    Started alone (no MPI launcher) or without mpi4py installed, this is one
-    process and everything works as without it. Under MPI it also makes an
+    Started alone without `num_processes` (or without mpi4py installed), this is
+    one process and everything works as without it. Under MPI it also makes an
     uncaught exception on any process abort the whole job, and sets each
     process's Numba/BLAS threads to `threads` (default: the machine's cores ÷
     the processes on it; MINIGRAD_THREADS_PER_PROCESS overrides). `timeout`
@@ -65,12 +70,21 @@ def initialize(job_addresses: str | None = None, num_processes: int | None = Non
         pg._group.timeout = timeout
         return
     launched = pg.launcher_size()
-    if num_processes is not None and num_processes != launched:
+    local = launched == 1 and num_processes is not None and num_processes > 1
+    if num_processes is not None and num_processes != launched and not local:
         raise ValueError(f"initialize(num_processes={num_processes}): this job has {launched} "
-                         f"process{'es' if launched != 1 else ''}; minigrad's processes are "
-                         f"started by MPI: `mpiexec -n {num_processes} python script.py`")
+                         f"process{'es' if launched != 1 else ''}, started by MPI; run "
+                         f"`mpiexec -n {num_processes} python script.py`, or start the script "
+                         f"alone to have initialize fork the processes")
+    if local and process_id is not None:
+        raise ValueError(f"initialize(num_processes={num_processes}, process_id="
+                         f"{process_id}): started alone, initialize forks the processes and "
+                         f"numbers them itself; leave `process_id` out")
     group = pg.ProcessGroup()
-    if launched > 1:
+    if local:
+        from .local_group import LocalGroup
+        group = LocalGroup(int(num_processes), timeout)
+    elif launched > 1:
         try:
             from mpi4py import MPI
         except ImportError:
@@ -162,8 +176,9 @@ class DataParallel(Distribution):
     """Data parallelism: every process holds the whole model and trains on its shard
     of each global batch; gradients are summed across processes every step.
 
-    With more than one process it needs mpi4py (`pip install "minigrad[mpi]"`);
-    `initialize()` is called for you if it was not yet.
+    Its processes are those of `initialize`: an MPI job (mpi4py: `pip install
+    "minigrad[mpi]"`), or processes forked on this machine by
+    `initialize(num_processes=N)`; `initialize()` is called for you if it was not yet.
     """
 
     def __init__(self, device_mesh: DeviceMesh | None = None, devices=None,

@@ -1,4 +1,6 @@
-"""Run by tests/test_distribution.py under `mpiexec -n 2`: one scenario per call.
+"""Run by tests/test_distribution.py under `mpiexec -n 2`, and by
+tests/test_distribution_local.py as one process that forks the other
+(TEST_LOCAL_PROCESSES=2): one scenario per call.
 
 Each scenario prints `OK <scenario> rank <r>` when its checks pass on that
 rank; failures raise (which, after initialize(), aborts the whole job).
@@ -14,7 +16,8 @@ from minigrad.distribution import process_group, sync, threads
 
 scenario = sys.argv[1]
 timeout = float(os.environ.get("TEST_TIMEOUT", "60"))
-mg.distribution.initialize(timeout=timeout)
+mg.distribution.initialize(timeout=timeout,
+                            num_processes=int(os.environ.get("TEST_LOCAL_PROCESSES", 0)) or None)
 group = mg.distribution.group()
 rank, size = group.rank, group.size
 assert size == 2 and mg.distribution.num_processes() == 2, size

@@ -1,4 +1,6 @@
-"""Run by tests/test_distribution_mpi.py under `mpiexec -n 2`: fit, evaluate and
+"""Run by tests/test_distribution_mpi.py under `mpiexec -n 2`, and by
+tests/test_distribution_local.py as one process that forks the other
+(TEST_LOCAL_PROCESSES=2): fit, evaluate and
 predict under DataParallel, one scenario per call (`fit.py SCENARIO DIR`).
 
 A scenario prints `OK <scenario> rank <r>` when its checks pass on that rank;
@@ -17,7 +19,8 @@ from minigrad.callbacks import Callback, ModelCheckpoint
 from minigrad.distribution import distribution_lib
 
 scenario, folder = sys.argv[1], sys.argv[2]
-mg.distribution.initialize(timeout=float(os.environ.get("TEST_TIMEOUT", "60")))
+mg.distribution.initialize(timeout=float(os.environ.get("TEST_TIMEOUT", "60")),
+                            num_processes=int(os.environ.get("TEST_LOCAL_PROCESSES", 0)) or None)
 rank = mg.distribution.process_id()
 DP = mg.distribution.DataParallel()
 mg.distribution.set_distribution(DP)

@@ -1,0 +1,62 @@
+"""Running a multi-process job from a test: started in a session of its own (so
+that a hung job can be killed whole), with a wall-clock limit, so that a hang
+fails the test instead of the suite. Used by test_distribution_mpi.py (under
+mpiexec) and test_distribution_local.py (processes forked by initialize)."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+MPI_DIR = ROOT / "tests" / "mpi"
+
+
+def spawn(cmd: list, env: dict | None = None) -> subprocess.Popen:
+    """Start `cmd` at the repository root, minigrad importable, in its own session."""
+    full_env = dict(os.environ)
+    for var in ("PMI_SIZE", "PMI_RANK", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE"):
+        full_env.pop(var, None)   # never inherit an outer job's identity
+    full_env["PYTHONPATH"] = os.pathsep.join(
+        [str(ROOT)] + [p for p in [full_env.get("PYTHONPATH")] if p])
+    full_env.update(env or {})
+    return subprocess.Popen([str(c) for c in cmd], cwd=ROOT, env=full_env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+
+
+def finish(proc: subprocess.Popen, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Wait for a job from `spawn`; past `timeout` seconds kill it and fail."""
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)   # the launcher and every rank
+        out, err = proc.communicate()
+        pytest.fail(f"{' '.join(proc.args)} hung for {timeout} s:\n{out[-2000:]}\n"
+                    f"{err[-2000:]}")
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def assert_ok(proc: subprocess.CompletedProcess, scenario: str, n: int = 2) -> None:
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-4000:]
+    for r in range(n):
+        assert f"OK {scenario} rank {r}" in proc.stdout, out[-4000:]
+
+
+def wait_for(path: Path, proc: subprocess.Popen, timeout: float = 240) -> None:
+    """Wait until the job writes `path` (fail if it ends first, or never does)."""
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if proc.poll() is not None:
+            out, err = proc.communicate()
+            pytest.fail(f"the job ended before writing {path.name}:\n{out[-2000:]}\n"
+                        f"{err[-2000:]}")
+        if time.monotonic() > deadline:
+            os.killpg(proc.pid, signal.SIGKILL)
+            pytest.fail(f"the job never wrote {path.name}")
+        time.sleep(0.02)
