@@ -75,10 +75,13 @@ def main(argv=None) -> float:
     p.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2))
     p.add_argument("--distributed", action="store_true",
                    help="data parallel over the processes of `mpiexec -n N`")
+    p.add_argument("--processes", type=int, default=None,
+                   help="data parallel over this many processes forked on this machine "
+                        "(no MPI needed)")
     args = p.parse_args(argv)
 
-    if args.distributed:
-        mg.distribution.initialize()
+    if args.distributed or args.processes:
+        mg.distribution.initialize(num_processes=args.processes)
         mg.distribution.set_distribution(mg.distribution.DataParallel())
     chief = mg.distribution.process_id() == 0
     say = print if chief else _quiet  # rank 0 prints
@@ -87,7 +90,8 @@ def main(argv=None) -> float:
     x_train = (x_train[..., None] / 255.0).astype("float32")[:args.samples]
     y_train = y_train[:args.samples]
     x_test = (x_test[..., None] / 255.0).astype("float32")
-    where = f" on {mg.distribution.num_processes()} processes" if args.distributed else ""
+    where = f" on {mg.distribution.num_processes()} processes" if args.distributed or \
+        args.processes else ""
     say(f"{len(x_train)} training and {len(x_test)} test images{where}")
 
     model = build_model()
