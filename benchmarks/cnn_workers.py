@@ -20,7 +20,8 @@ import _common as C
 import cifar_bn_models
 import convnet3_models
 
-FRAMEWORKS = ("minigrad", "torch", "torch.compile", "keras-jax", "keras-tf", "tinygrad")
+FRAMEWORKS = ("minigrad", "minigrad-2p", "torch", "torch.compile", "keras-jax", "keras-tf",
+              "tinygrad")
 
 
 MODELS = {"mnist_convnet": "simple MNIST convnet",
@@ -88,15 +89,20 @@ def minigrad_mnist_convnet(mg):
     ])
 
 
-def minigrad_runner(threads, device, batch, model_name="mnist_convnet"):
+def minigrad_runner(threads, device, batch, model_name="mnist_convnet", processes=1):
+    """minigrad's fit and predict; `processes` > 1: data parallel over that many processes
+    forked here (`initialize(num_processes=...)`, threads ÷ processes each); rank 0 reports."""
     mg = C.import_minigrad()
+    if processes > 1:
+        mg.distribution.initialize(num_processes=processes)
+        mg.distribution.set_distribution(mg.distribution.DataParallel())
     import numba
     from llvmlite import binding as ll
     # what Numba compiles for: NUMBA_CPU_FEATURES where set, else the host's features
     features = os.environ.get("NUMBA_CPU_FEATURES") or ll.get_host_cpu_features().flatten()
     versions = {"minigrad": mg.__version__, "minigrad_path": os.path.dirname(mg.__file__),
                 "numba": numba.__version__, "numpy": np.__version__,
-                "numba_threads": numba.get_num_threads(),
+                "numba_threads": numba.get_num_threads(), "processes": processes,
                 "numba_cpu": numba.config.CPU_NAME or "host",
                 "numba_avx512": "+avx512f" in features}
     if device == "cuda":
@@ -255,7 +261,8 @@ def _dist_version(name):
     return version(name)
 
 
-RUNNERS = {"minigrad": minigrad_runner, "torch": torch_runner,
+RUNNERS = {"minigrad": minigrad_runner, "minigrad-2p": lambda *a: minigrad_runner(*a, processes=2),
+           "torch": torch_runner,
            "torch.compile": lambda *a: torch_runner(*a, compiled=True),
            "keras-jax": lambda *a: keras_runner(*a, backend="jax"),
            "keras-tf": lambda *a: keras_runner(*a, backend="tensorflow"),
@@ -296,7 +303,9 @@ def work(a) -> dict:
         out["predict_s"] = [C.timed(model.predict, xp) for _ in range(a.predict_reps)]
         out["predict_images_per_s"] = len(xp) / C.median(out["predict_s"])
     out["blas"] = C.blas_info()
-    out["peak_rss_mb"] = C.peak_rss_mb()
+    out["peak_rss_mb"] = C.peak_rss_mb()   # minigrad-2p: rank 0's
+    if "minigrad" in sys.modules and C.import_minigrad().distribution.process_id() != 0:
+        return None   # the other ranks of minigrad-2p: rank 0 reports
     return out
 
 

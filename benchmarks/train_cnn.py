@@ -7,6 +7,7 @@ fresh process, the frameworks alternating process by process.
     python benchmarks/train_cnn.py --vs torch --json train_cnn.json
     python benchmarks/train_cnn.py --vs all --python-for keras=/tmp/kvenv/bin/python
     python benchmarks/train_cnn.py --vs torch --isa avx2        # as on an AVX2-only machine
+    python benchmarks/train_cnn.py --vs minigrad-2p,torch       # and 2 processes, data parallel
 
 Per worker process: import, build and first training step (timed), warm-up steps, then
 --windows windows of --steps steps through the framework's own training call (img/s: the
@@ -114,7 +115,13 @@ def summarize(frameworks, cold, rounds) -> dict:
                    "first_step_warm_s": med("first_step_s"), "import_s": med("import_s"),
                    "peak_rss_mb": med("peak_rss_mb"),
                    "first_step_cold_s": cold.get(fw, {}).get("first_step_s")}
-        if fw != "minigrad":
+        for ours, suffix in (("minigrad", ""), ("minigrad-2p", "_2p")):
+            if fw.startswith("minigrad") or ours not in frameworks:
+                continue   # minigrad-2p's ratios: to the peers, not to minigrad
+            for k in ("train_images_per_s", "predict_images_per_s"):
+                out[fw][k.split("_")[0] + "_ratio" + suffix] = C.spread(
+                    C.pair_ratios(rounds, ours, fw, lambda x, k=k: x.get(k)))
+        if fw == "minigrad-2p":
             for k in ("train_images_per_s", "predict_images_per_s"):
                 out[fw][k.split("_")[0] + "_ratio"] = C.spread(
                     C.pair_ratios(rounds, "minigrad", fw, lambda x, k=k: x.get(k)))
@@ -125,6 +132,9 @@ def report(a, info, notes, frameworks, status, summary, first) -> str:
     headers = ["framework", "train img/s", "predict img/s", "first step warm (s)",
                "first step cold (s)", "import (s)", "peak RSS (MB)",
                "train minigrad/peer", "predict minigrad/peer"]
+    two = "minigrad-2p" in frameworks and "minigrad-2p" not in status
+    if two:
+        headers += ["train minigrad-2p/peer", "predict minigrad-2p/peer"]
     rows = []
     for fw in frameworks:
         if fw in status:
@@ -134,7 +144,9 @@ def report(a, info, notes, frameworks, status, summary, first) -> str:
         m = lambda k: None if s[k] is None else s[k]["median"]  # noqa: E731
         rows.append([fw, m("train_images_per_s"), m("predict_images_per_s"),
                      m("first_step_warm_s"), s["first_step_cold_s"], m("import_s"),
-                     m("peak_rss_mb"), s.get("train_ratio", "-"), s.get("predict_ratio", "-")])
+                     m("peak_rss_mb"), s.get("train_ratio", "-"), s.get("predict_ratio", "-")]
+                    + ([s.get("train_ratio_2p", "-"), s.get("predict_ratio_2p", "-")]
+                       if two else []))
     lines = [f"\n{MODELS[a.model]}, batch {a.batch}, device {a.device}, ISA {a.isa}, "
              f"{a.threads} threads: {a.pairs} round(s) of one fresh process per framework, "
              "ABBA order",
@@ -143,6 +155,9 @@ def report(a, info, notes, frameworks, status, summary, first) -> str:
              f"{a.predict_reps} at batch 1000 (median); columns: medians over the rounds",
              "minigrad/peer: minigrad's img/s over the peer's in the same round, median "
              "(min-max) over the rounds; > 1 = minigrad faster",
+             *(["minigrad-2p: minigrad data parallel over 2 processes forked on this "
+                "machine (initialize(num_processes=2)), threads / 2 each; its peak RSS is "
+                "rank 0's"] if two else []),
              C.format_table(headers, rows), C.machine_line(info)]
     return "\n".join(lines + C.footer_lines(first, notes))
 
@@ -155,7 +170,8 @@ def main(argv=None) -> None:
     if a.worker:
         if not a.data:
             raise SystemExit("--worker needs --data (train_cnn.py writes it)")
-        return C.emit(work(a))
+        result = work(a)
+        return None if result is None else C.emit(result)
     frameworks = ["minigrad"] + peers(a.vs, a.no_compile)
     for fw in frameworks:
         python_for(a.python_for, fw)  # a malformed --python-for stops here, not mid-run
