@@ -25,7 +25,8 @@ def train(seed=42):
     from minigrad import layers as L
     mg.random.seed(seed)
     rng = np.random.default_rng(7)
-    # big enough that every kernel's parallel loop is split over threads
+    # big enough that every kernel's parallel loop is split over threads; 8 filters:
+    # no conv takes the direct kernels, used on one thread only (docs/reliability.md)
     x = rng.standard_normal((128, 12, 12, 2)).astype("f4")
     y = rng.integers(0, 4, 128)
     model = mg.Sequential([

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..indexing import segments
+from . import direct_conv as DC
 from . import kernels as K
 from . import layer_kernels as LK
 
@@ -22,16 +23,37 @@ def _rows(a: np.ndarray) -> np.ndarray:
     return a.reshape(-1, a.shape[-1]) if a.ndim else a.reshape(1, 1)
 
 
+class DirectCols:
+    """conv2d_forward's `cols` when the direct kernel ran: the input itself, from which
+    the weight gradient is computed directly (or the columns made, if it cannot be)."""
+
+    def __init__(self, x: np.ndarray, geom):
+        self.x, self.geom = x, geom
+
+    def materialize(self, backend, w_shape) -> np.ndarray:
+        sh, sw, pt, pl, dh, dw, oh, ow = self.geom
+        kh, kw, c = w_shape[:3]
+        cols = backend._empty((self.x.shape[0] * oh * ow, kh * kw * c), self.x.dtype)
+        backend._im2col(self.x, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, cols)
+        return cols
+
+
 class LayerOps:
     """Mixed into CPUBackend: uses its `_launch`, `_c`, `_write_back` and `_empty`."""
 
     # ---------------------------------------------------------- convolution
     def conv2d_forward(self, x, w, geom):
-        """im2col in Numba, then one BLAS matmul; cols is kept for the weight gradient."""
+        """im2col in Numba, then one BLAS matmul; cols is kept for the weight gradient.
+        Where direct_conv.py's kernel is faster: that kernel, and cols is `DirectCols`
+        (the input, standing for its im2col)."""
         x, w = self._c(x), self._c(w)
         sh, sw, pt, pl, dh, dw, oh, ow = geom
         n = x.shape[0]
         kh, kw, c, f = w.shape
+        if DC.usable(x.dtype, w.shape, geom) and w.dtype == x.dtype:
+            y = self._empty((n, oh, ow, f), x.dtype)
+            self._launch(DC.conv2d_direct, x, w, y)
+            return y, DirectCols(x, geom)
         cols = self._empty((n * oh * ow, kh * kw * c), x.dtype)
         self._im2col(x, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, cols)
         y = np.matmul(cols, w.reshape(kh * kw * c, f), out=self._empty((n * oh * ow, f), x.dtype))
@@ -62,6 +84,13 @@ class LayerOps:
 
     def conv2d_backward_weight(self, gy, cols, w_shape):
         f = gy.shape[-1]
+        if isinstance(cols, DirectCols):
+            kh, kw, c = w_shape[:3]
+            if not DC.weight_grad_usable(kh * kw * c, f) or gy.dtype != np.float32:
+                return self.conv2d_backward_weight(gy, cols.materialize(self, w_shape), w_shape)
+            gw = np.empty((kh * kw * c, f), gy.dtype)
+            self._launch(DC.conv2d_weight_grad_direct, cols.x, self._c(gy), kh, kw, gw)
+            return gw.reshape(w_shape)
         return (cols.T @ gy.reshape(-1, f)).reshape(w_shape)
 
     def bias_act(self, y, b, relu):
@@ -156,7 +185,7 @@ class LayerOps:
         """Up to 9 taps (a first conv: 3x3 on one channel): straight from the pooled
         gradient, skipping the conv grid's dense gradient and its zeros. More taps:
         the GEMM was faster (benchmarks/README.md, "First conv's weight gradient")."""
-        if cols.shape[1] > POOLED_WEIGHT_GRAD_MAX_TAPS:
+        if isinstance(cols, DirectCols) or cols.shape[1] > POOLED_WEIGHT_GRAD_MAX_TAPS:
             return super().maxpool_conv2d_backward_weight(gy, arg, cols, w_shape, z_shape, pgeom)
         ph, pw, sh, sw, pt, pl, _, _ = pgeom
         partial = np.empty((CHUNKS, cols.shape[1], gy.shape[-1]), gy.dtype)

@@ -1,0 +1,92 @@
+"""A 16-lane float32 vector for Numba kernels (an LLVM `<16 x float>`: one AVX-512
+register), with the four operations direct_conv.py's kernels need.
+
+Numba does not vectorise a tile of accumulators by itself (an accumulator array
+stays in memory; 64 scalars per pixel stay scalar: benchmarks/README.md, "Direct
+convolution"), so the kernels name the vectors. `vload`/`vstore` read and write
+16 consecutive values of a 1-D C-contiguous float32 array, unchecked: the caller
+keeps `idx + 16` within the array.
+"""
+from __future__ import annotations
+
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic, models, register_model
+
+VEC = ir.VectorType(ir.FloatType(), 16)
+FLAT = types.Array(types.float32, 1, "C")   # the only arrays vload and vstore accept
+
+
+def host_has_avx512() -> bool:
+    """Whether Numba compiles for this CPU and it has AVX-512F (with fewer than 32
+    vector registers a 16-accumulator tile spills; only AVX-512 was measured)."""
+    import os
+
+    from llvmlite import binding as ll
+    if os.environ.get("NUMBA_CPU_NAME", "host") not in ("", "host"):
+        return False   # compiling for another CPU (e.g. forced haswell)
+    features = os.environ.get("NUMBA_CPU_FEATURES") or ll.get_host_cpu_features().flatten()
+    return "+avx512f" in features
+
+
+class F32x16(types.Type):
+    def __init__(self):
+        super().__init__(name="f32x16")
+
+
+f32x16 = F32x16()
+
+
+@register_model(F32x16)
+class _F32x16Model(models.PrimitiveModel):
+    def __init__(self, dmm, fe_type):
+        super().__init__(dmm, fe_type, VEC)
+
+
+def _pointer(context, builder, array_type, array, idx):
+    data = context.make_array(array_type)(context, builder, array).data
+    return builder.bitcast(builder.gep(data, [idx]), VEC.as_pointer())
+
+
+@intrinsic
+def vload(typingctx, flat, idx):
+    """flat[idx:idx + 16] as one vector."""
+    if flat != FLAT:
+        return None
+    return f32x16(flat, idx), lambda ctx, b, sig, a: b.load(
+        _pointer(ctx, b, sig.args[0], *a), align=4)
+
+
+@intrinsic
+def vstore(typingctx, flat, idx, v):
+    """flat[idx:idx + 16] = v."""
+    if flat != FLAT or v != f32x16:
+        return None
+
+    def codegen(ctx, b, sig, a):
+        b.store(a[2], _pointer(ctx, b, sig.args[0], a[0], a[1]), align=4)
+        return ctx.get_dummy_value()
+    return types.none(flat, idx, v), codegen
+
+
+@intrinsic
+def vzero(typingctx):
+    return f32x16(), lambda ctx, b, sig, a: ir.Constant(VEC, [0.0] * 16)
+
+
+@intrinsic
+def vfma(typingctx, s, v, acc):
+    """acc + s * v per lane (s a float32 scalar), one fused multiply-add."""
+    if s != types.float32 or v != f32x16 or acc != f32x16:
+        return None
+
+    def codegen(ctx, b, sig, a):
+        one = b.insert_element(ir.Constant(VEC, ir.Undefined), a[0],
+                               ir.Constant(ir.IntType(32), 0))
+        spread = b.shuffle_vector(one, ir.Constant(VEC, ir.Undefined),
+                                  ir.Constant(ir.VectorType(ir.IntType(32), 16), [0] * 16))
+        fma = cgutils.get_or_insert_function(b.module, ir.FunctionType(VEC, [VEC] * 3),
+                                             "llvm.fma.v16f32")
+        return b.call(fma, [spread, a[1], a[2]])
+    return f32x16(types.float32, f32x16, f32x16), codegen
