@@ -4,9 +4,12 @@ is the cores), the scaling efficiency, and what the gradient Allreduce costs per
 
     python benchmarks/distributed.py                    # 1 and 2 processes
     python benchmarks/distributed.py --ranks 1 2 4 --steps 60 --json dist.json
+    python benchmarks/distributed.py --local            # forked processes, no MPI
 
 Each configuration is one `mpiexec -n N python benchmarks/distributed.py --worker`
-job (the MPICH wheel's mpiexec beside this Python: `pip install "minigrad[mpi]"`):
+job (the MPICH wheel's mpiexec beside this Python: `pip install "minigrad[mpi]"`), or
+with --local one `python benchmarks/distributed.py --worker` that forks N - 1 more
+(`initialize(num_processes=N)`: collectives over socket pairs, no MPI):
 it trains one epoch untimed (kernels, caches), then times `--steps` steps of the
 global batch (`--batch-size`, split across the processes) with fit, and times
 `--allreduce-reps` Allreduces of the step's flat buffer alone. The report ends with
@@ -32,7 +35,7 @@ def worker(args) -> None:
     import numpy as np
     from minigrad.distribution import FlatBuffer, threads
 
-    mg.distribution.initialize()
+    mg.distribution.initialize(num_processes=args.processes if args.local else None)
     dp = mg.distribution.DataParallel()
     mg.distribution.set_distribution(dp)
     n, rank = mg.distribution.num_processes(), mg.distribution.process_id()
@@ -107,9 +110,12 @@ def main() -> None:
     p.add_argument("--allreduce-reps", type=int, default=ALLREDUCE_REPS)
     p.add_argument("--latency-us", type=float, default=25.0,
                    help="per-hop network latency assumed in the paper estimate")
+    p.add_argument("--local", action="store_true",
+                   help="processes forked by initialize(num_processes=N), not mpiexec")
     p.add_argument("--json", default=None)
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
+    p.add_argument("--processes", type=int, default=1, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.worker:
         return worker(args)
@@ -121,10 +127,12 @@ def main() -> None:
     results = []
     for n in args.ranks:
         per = max(1, args.cores // n)
-        cmd = [mpiexec(), "-n", str(n), sys.executable, os.path.abspath(__file__), "--worker",
-               "--threads", str(per), "--steps", str(args.steps),
-               "--batch-size", str(args.batch_size),
-               "--allreduce-reps", str(args.allreduce_reps)]
+        launch = [sys.executable] if args.local else [mpiexec(), "-n", str(n), sys.executable]
+        cmd = launch + [os.path.abspath(__file__), "--worker", "--processes", str(n),
+                        "--threads", str(per), "--steps", str(args.steps),
+                        "--batch-size", str(args.batch_size),
+                        "--allreduce-reps", str(args.allreduce_reps)]
+        cmd += ["--local"] if args.local else []
         out = C.run_worker(cmd, env | {"NUMBA_NUM_THREADS": str(per)}, timeout=900)
         if "error" in out:
             print(f"{n} processes: {out['error']}", file=sys.stderr)
@@ -143,7 +151,8 @@ def main() -> None:
                      f"{r['allreduce_in_fit_s'] * 1e3:.2f} ms" if r["processes"] > 1
                      else "-"])
     print(f"global batch {args.batch_size}, {args.steps} timed steps, the Keras MNIST "
-          f"convnet, threads in total = {args.cores}")
+          f"convnet, threads in total = {args.cores}, processes "
+          f"{'forked by initialize (no MPI)' if args.local else 'started by mpiexec'}")
     print(C.format_table(["processes", "threads each", "images/s", "vs 1 process",
                           "step", "Allreduce", "Allreduce alone", "in fit, waits incl."],
                          rows))

@@ -242,6 +242,33 @@ def test_32x32_models_have_the_same_weights_in_minigrad_and_torch(name):
     assert ours == theirs
 
 
+def test_train_cnn_minigrad_on_two_forked_processes_reports_rank_0_and_its_ratios(tmp_path):
+    """minigrad-2p: one worker that forks the second rank; only rank 0's result comes
+    back, with one thread per process, and the table gains minigrad-2p/peer columns."""
+    out = tmp_path / "run.json"
+    stdout = run(["benchmarks/train_cnn.py", "--steps", "1", "--windows", "1", "--warmup",
+                  "0", "--pairs", "1", "--predict-images", "1000", "--predict-reps", "1",
+                  "--no-cold", "--threads", "2", "--vs", "minigrad-2p", "--json", str(out)],
+                 timeout=300)
+    d = json.loads(out.read_text())
+    got = d["rounds"][0]["minigrad-2p"]
+    assert "error" not in got, got
+    assert got["versions"]["processes"] == 2 and got["versions"]["numba_threads"] == 1
+    assert got["train_images_per_s"] > 0 and got["predict_images_per_s"] > 0
+    assert "train_ratio" in d["summary"]["minigrad-2p"]   # minigrad over minigrad-2p
+    assert "minigrad-2p: minigrad data parallel over 2 processes" in stdout
+
+
+def test_distributed_local_runs_forked_processes_without_mpi(tmp_path):
+    out = tmp_path / "dist.json"
+    stdout = run(["benchmarks/distributed.py", "--local", "--steps", "2",
+                  "--allreduce-reps", "3", "--json", str(out)], timeout=300)
+    results = json.loads(out.read_text())["results"]
+    assert [r["processes"] for r in results] == [1, 2]
+    assert results[1]["allreduce_bytes"] > 100_000   # the MNIST convnet's gradients
+    assert "forked by initialize (no MPI)" in stdout
+
+
 def test_distributed_paper_estimate_is_a_ring_allreduce():
     """2 (N - 1) / N of the buffer through each link, plus 2 (N - 1) latencies."""
     import distributed
@@ -312,7 +339,7 @@ def test_huge_pages_times_both_kinds_of_buffer_memory():
     assert all(float(r[2].replace(",", "")) > 0 for r in rows[1:])
 
 
-def test_direct_conv_prototype_matches_minigrads_conv_and_times_each_way():
+def test_direct_conv_matches_im2col_and_times_each_way():
     stdout = run(["benchmarks/direct_conv.py", "--shape", "3,7,7,4,64", "--reps", "1"])
     forward, weight = re.search(r"forward (\S+), weight gradient (\S+)", stdout).groups()
     assert float(forward) < 1e-5 and float(weight) < 1e-5   # the 4x64 tiles' sums are the conv's
