@@ -3,12 +3,14 @@
     python examples/mnist.py                   # 15 epochs on the CPU, >= 99% test accuracy
     python examples/mnist.py --device cuda     # the same on an NVIDIA GPU
     python examples/mnist.py --epochs 1 --samples 6000   # a quick look
-    mpiexec -n 2 python examples/mnist.py --distributed  # 2 processes, data parallel
+    python examples/mnist.py --processes 2     # 2 forked processes, data parallel
+    mpiexec -n 2 python examples/mnist.py --distributed  # 2 MPI processes, data parallel
 
 The model, optimizer, batch size and validation split are those of the Keras
 example (keras.io/examples/vision/mnist_convnet). With `--distributed`, under
 `mpiexec -n N` (`pip install "minigrad[mpi]"`), N processes train together on
 shards of each batch of 128 (minigrad.distribution.DataParallel); rank 0 prints.
+`--processes N` does the same without MPI: initialize(num_processes=N) forks them.
 """
 from __future__ import annotations
 
