@@ -4,12 +4,14 @@ fails the test instead of the suite. Used by test_distribution_mpi.py (under
 mpiexec) and test_distribution_local.py (processes forked by initialize)."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,3 +62,30 @@ def wait_for(path: Path, proc: subprocess.Popen, timeout: float = 240) -> None:
             os.killpg(proc.pid, signal.SIGKILL)
             pytest.fail(f"the job never wrote {path.name}")
         time.sleep(0.02)
+
+
+def check_kill_and_resume(tmp_path: Path, start, run) -> None:
+    """tests/mpi/fit.py's resume scenario: an uninterrupted job; a job SIGKILLed whole
+    mid-epoch after rank 0's checkpoint of epoch 1; a new job resuming from it must
+    end with the uninterrupted job's weights and logs, bit for bit. `start(scenario,
+    folder)` starts a job (a Popen), `run(scenario, folder)` runs one to its end."""
+    full, cut = tmp_path / "full", tmp_path / "cut"
+    full.mkdir(), cut.mkdir()
+    assert_ok(run("full", full), "full")
+    interrupted = start("interrupted", cut)
+    wait_for(cut / "ready0", interrupted)
+    os.killpg(interrupted.pid, signal.SIGKILL)           # the whole job, like a crash
+    interrupted.communicate(timeout=30)
+    assert not (cut / "final.npz").exists()
+    with np.load(cut / "ckpt.npz") as f:
+        assert json.loads(bytes(f["config"]).decode())["epoch"] == 1
+    assert_ok(run("resume", cut), "resume")
+    with np.load(full / "final.npz") as a, np.load(cut / "final.npz") as b:
+        assert len(a.files) == len(b.files) == 4
+        for k in a.files:
+            assert np.array_equal(a[k], b[k]), f"weight {k} differs after resuming"
+    h_full = json.loads((full / "history.json").read_text())
+    h_cut = json.loads((cut / "history.json").read_text())
+    assert h_cut["epoch"] == [1, 2]
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        assert h_cut[key] == h_full[key][1:], key

@@ -6,16 +6,15 @@ these run wherever minigrad does: no mpi4py, no launcher. Linux and macOS (fork)
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
 import sys
 import time
 
-import numpy as np
 import pytest
-from distribution_jobs import MPI_DIR, ROOT, assert_ok, finish, spawn, wait_for
+from distribution_jobs import (MPI_DIR, ROOT, assert_ok, check_kill_and_resume, finish, spawn,
+                               wait_for)
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 
@@ -119,23 +118,9 @@ def test_killing_rank_0_ends_rank_1(tmp_path):
 def test_killed_and_resumed_two_rank_run_is_bit_identical(tmp_path):
     """SIGKILL to the job mid-epoch; a new job resumes from rank 0's checkpoint and ends
     with the uninterrupted run's weights and logs."""
-    full, cut = tmp_path / "full", tmp_path / "cut"
-    full.mkdir(), cut.mkdir()
-    assert_ok(run_local("fit.py", "full", str(full), timeout=300), "full")
-    interrupted = local("fit.py", "interrupted", str(cut), env={"TEST_TIMEOUT": "600"})
-    wait_for(cut / "ready0", interrupted)
-    os.killpg(interrupted.pid, signal.SIGKILL)
-    interrupted.communicate(timeout=30)
-    assert_ok(run_local("fit.py", "resume", str(cut), timeout=300), "resume")
-    with np.load(full / "final.npz") as a, np.load(cut / "final.npz") as b:
-        assert len(a.files) == len(b.files) == 4
-        for k in a.files:
-            assert np.array_equal(a[k], b[k]), f"weight {k} differs after resuming"
-    h_full = json.loads((full / "history.json").read_text())
-    h_cut = json.loads((cut / "history.json").read_text())
-    assert h_cut["epoch"] == [1, 2]
-    for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
-        assert h_cut[key] == h_full[key][1:], key
+    check_kill_and_resume(
+        tmp_path, lambda sc, d: local("fit.py", sc, str(d), env={"TEST_TIMEOUT": "600"}),
+        lambda sc, d: run_local("fit.py", sc, str(d), timeout=300))
 
 
 def _script(tmp_path, body: str, env: dict | None = None):

@@ -8,19 +8,17 @@ cleanly where mpi4py or mpiexec is absent (`pip install "minigrad[mpi]"`).
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
-from distribution_jobs import MPI_DIR, ROOT, assert_ok, finish, spawn, wait_for
+from distribution_jobs import (MPI_DIR, ROOT, assert_ok, check_kill_and_resume, finish, spawn,
+                               wait_for)
 
 
 def _mpiexec() -> str | None:
@@ -164,26 +162,9 @@ def test_fit_aborts_when_a_rank_stalls_past_the_timeout(tmp_path):
 def test_killed_and_resumed_two_rank_run_is_bit_identical(tmp_path):
     """SIGKILL to the whole job mid-epoch; a new 2-rank job resumes from rank 0's
     checkpoint and ends with the uninterrupted 2-rank run's weights and logs."""
-    full, cut = tmp_path / "full", tmp_path / "cut"
-    full.mkdir(), cut.mkdir()
-    assert_ok(mpirun("fit.py", "full", str(full), timeout=300), "full")
-    interrupted = mpispawn("fit.py", "interrupted", str(cut), env={"TEST_TIMEOUT": "600"})
-    wait_for(cut / "ready0", interrupted)
-    os.killpg(interrupted.pid, signal.SIGKILL)           # the whole job, like a crash
-    interrupted.communicate(timeout=30)
-    assert not (cut / "final.npz").exists()
-    with np.load(cut / "ckpt.npz") as f:
-        assert json.loads(bytes(f["config"]).decode())["epoch"] == 1
-    assert_ok(mpirun("fit.py", "resume", str(cut), timeout=300), "resume")
-    with np.load(full / "final.npz") as a, np.load(cut / "final.npz") as b:
-        assert len(a.files) == len(b.files) == 4
-        for k in a.files:
-            assert np.array_equal(a[k], b[k]), f"weight {k} differs after resuming"
-    h_full = json.loads((full / "history.json").read_text())
-    h_cut = json.loads((cut / "history.json").read_text())
-    assert h_cut["epoch"] == [1, 2]
-    for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
-        assert h_cut[key] == h_full[key][1:], key
+    check_kill_and_resume(
+        tmp_path, lambda sc, d: mpispawn("fit.py", sc, str(d), env={"TEST_TIMEOUT": "600"}),
+        lambda sc, d: mpirun("fit.py", sc, str(d), timeout=300))
 
 
 @pytest.mark.skipif(importlib.util.find_spec("numba_cuda") is None,
