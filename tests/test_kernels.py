@@ -756,10 +756,11 @@ def _vm_flags(address: int) -> list[str]:
 
 
 @pytest.mark.parametrize("op", ["relu", "relu_backward", "dropout", "softmax",
-                                "softmax_cross_entropy"])
+                                "softmax_cross_entropy", "matmul", "transpose"])
 def test_large_activation_outputs_come_from_the_buffer_pool(op, rng):
     """Fresh 16 MB arrays each step are page-faulted in (map_forward and map_backward
-    took 3x as long in the CIFAR-shaped BatchNorm network); pooled ones are reused."""
+    took 3x as long in the CIFAR-shaped BatchNorm network; Dense's backward, matmul
+    and transpose, 5x); pooled ones are reused."""
     import ctypes
     x = rng.standard_normal((64, 32, 32, 32)).astype(np.float32)
     target = np.full((x.size // 32, 32), 1 / 32, np.float32)
@@ -768,11 +769,32 @@ def test_large_activation_outputs_come_from_the_buffer_pool(op, rng):
            "dropout": lambda: B.dropout(x, 0.5, 1),
            "softmax": lambda: B.softmax_forward(x),
            "softmax_cross_entropy": lambda: B.softmax_cross_entropy_forward(
-               x.reshape(-1, 32), target)[1]}[op]()
+               x.reshape(-1, 32), target)[1],
+           "matmul": lambda: B.matmul(x.reshape(-1, 32), x[0, 0, :32]),
+           "transpose": lambda: B.transpose(x.reshape(-1, 32))}[op]()
     base = out
     while isinstance(base, np.ndarray):
         base = base.base
     assert isinstance(base, ctypes.Array), f"{op}: not a pooled buffer"
+
+
+def test_pooled_products_and_transposes_are_right_and_not_overwritten(rng):
+    """matmul's and transpose's pooled results equal NumPy's, and a result still held
+    keeps its values while the next calls of the same shapes get other memory."""
+    a = rng.standard_normal((256, 300)).astype(np.float32)
+    b = rng.standard_normal((300, 400)).astype(np.float32)
+    kept_p, kept_t = B.matmul(a, b), B.transpose(a)
+    want_p, want_t = np.matmul(a, b), np.ascontiguousarray(a.T)
+    np.testing.assert_array_equal(kept_p, want_p)
+    np.testing.assert_array_equal(kept_t, want_t)
+    assert kept_t.flags.c_contiguous
+    for _ in range(3):
+        again_p, again_t = B.matmul(-a, b), B.transpose(-a)
+        assert not np.shares_memory(again_p, kept_p)
+        assert not np.shares_memory(again_t, kept_t)
+    np.testing.assert_array_equal(kept_p, want_p)
+    np.testing.assert_array_equal(kept_t, want_t)
+    assert B.matmul(a.astype(np.float64), b).dtype == np.float64  # promoted as np.matmul
 
 
 def test_a_buffer_saved_for_backward_is_not_handed_out_again(rng):

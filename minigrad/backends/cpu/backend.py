@@ -128,8 +128,12 @@ class CPUBackend(LayerOps, OptimizerOps, Backend):
 
     def matmul(self, a, b):
         # OpenBLAS's sgemm, packed and register-blocked, which a Numba loop does not
-        # match; Numba's np.dot would call the same routine through SciPy.
-        return np.matmul(a, b)
+        # match; Numba's np.dot would call the same routine through SciPy. The product
+        # goes into a pooled buffer: a fresh one is page-faulted in every step (Dense's
+        # backward: 0.55 ms instead of 0.1 for its (128, 1600) input gradient).
+        if np.ndim(a) != 2 or np.ndim(b) != 2:
+            return np.matmul(a, b)
+        return np.matmul(a, b, out=self._empty((a.shape[0], b.shape[1]), np.result_type(a, b)))
 
     def batched_matmul(self, a, b):
         if np.ndim(a) != 3 or np.ndim(b) != 3 or a.shape[0] != b.shape[0] or \
@@ -145,7 +149,10 @@ class CPUBackend(LayerOps, OptimizerOps, Backend):
         return np.reshape(a, shape)
 
     def transpose(self, a, axes=None):
-        return np.asarray(np.transpose(a, axes), order="C")
+        view = np.transpose(a, axes)
+        out = self._empty(view.shape, view.dtype)  # pooled, as matmul's product
+        out[...] = view
+        return out
 
     def compare(self, a, b, op):
         return getattr(np, op)(a, b)
