@@ -21,7 +21,6 @@ exception on any rank ends every rank; children die with rank 0 (Linux).
 from __future__ import annotations
 
 import atexit
-import ctypes
 import os
 import pickle
 import signal
@@ -34,6 +33,7 @@ import zlib
 
 import numpy as np
 
+from ..backends.forking import die_with_parent, fork_hazard
 from .process_group import ABORT_CODE, ProcessGroup
 
 _HEADER = struct.Struct("<qqI")   # collective number, payload bytes, crc32 of its name
@@ -67,7 +67,7 @@ class LocalGroup(ProcessGroup):
                 self._peers[0 if rank else r] = keep
         if rank:
             self._children = {}
-            _die_with_parent(parent)
+            die_with_parent(parent, ABORT_CODE)
         atexit.register(self._at_exit)
 
     # ------------------------------------------------------------ collectives
@@ -270,38 +270,21 @@ def _contiguous(buf: np.ndarray, what: str) -> np.ndarray:
 
 
 def _check_fork_safe() -> None:
-    """Refuse to fork where the children could not run: other Python threads (a
-    lock one holds stays held in the children for ever), a CUDA context, or GNU
-    OpenMP (Numba's 'omp' threading layer) once started (it kills the children)."""
-    import threading
-    others = [t.name for t in threading.enumerate() if t is not threading.current_thread()]
-    if others:
+    """Refuse to fork where the children could not run (backends/forking.py says why)."""
+    hazard = fork_hazard()
+    if hazard is None:
+        return
+    if hazard[0] == "threads":
         raise RuntimeError(
             f"minigrad.distribution.initialize(num_processes=...) forks this process, which "
-            f"runs other threads ({', '.join(others[:3])}): a lock one of them holds would "
+            f"runs other threads ({', '.join(hazard[1][:3])}): a lock one of them holds would "
             f"stay held in the copies. Call it at the top of the script, before threads start")
-    cuda = sys.modules.get("numba.cuda.cudadrv.driver")
-    if cuda is not None and getattr(getattr(cuda, "driver", None), "is_initialized", False):
+    if hazard[0] == "cuda":
         raise RuntimeError(
             "minigrad.distribution.initialize(num_processes=...) must be called before CUDA "
             "starts (at the top of the script): it forks this process, and a CUDA context "
             "does not survive a fork")
-    from numba.np.ufunc import parallel
-    if getattr(parallel, "_is_initialized", False):
-        import numba
-        if numba.threading_layer() == "omp":
-            raise RuntimeError(
-                "minigrad.distribution.initialize(num_processes=...) must be called before "
-                "the first kernel runs (at the top of the script): it forks this process, "
-                "and Numba's OpenMP threads, once started, do not survive a fork")
-
-
-def _die_with_parent(parent: int) -> None:
-    """Linux: this child gets SIGKILL when rank 0 ends, however it ends."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)   # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-    if os.getppid() != parent:   # rank 0 ended before prctl took effect
-        os._exit(ABORT_CODE)
+    raise RuntimeError(
+        "minigrad.distribution.initialize(num_processes=...) must be called before "
+        "the first kernel runs (at the top of the script): it forks this process, "
+        "and Numba's OpenMP threads, once started, do not survive a fork")
