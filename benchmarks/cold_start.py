@@ -4,6 +4,12 @@ fresh process whose NUMBA_CACHE_DIR is a new empty folder (the package's own cac
 touched).
 
     python benchmarks/cold_start.py [--model cifar_bn]
+
+With --warmup, as examples/mnist.py starts: `model.warmup()` then the first step, timed
+together, in --rounds fresh processes with warmup compiling on a forked copy as well
+(backends/cpu/compile_ahead.py) and as many with this process alone, alternating.
+
+    python benchmarks/cold_start.py --warmup --rounds 3
 """
 from __future__ import annotations
 
@@ -34,41 +40,80 @@ def compiled_builds() -> dict[str, float]:
         for name, obj in vars(module).items():
             for label, build in ((name, obj), (f"{name}.serial", getattr(obj, "serial", None))):
                 for sig in getattr(build, "signatures", ()) if hasattr(build, "py_func") else ():
-                    timers = build.get_metadata(sig).get("timers", {})
+                    timers = (build.get_metadata(sig) or {}).get("timers", {})  # None: loaded
                     out[label] = out.get(label, 0.0) + timers.get("compiler_lock", 0.0)
     return out
 
 
-def worker(model_name: str) -> dict:
+def worker(model_name: str, warmup: bool = False, ahead: bool = True) -> dict:
     import numpy as np
     t0 = time.perf_counter()
     mg = import_minigrad()
     import_s = time.perf_counter() - t0
+    from minigrad.backends.cpu import compile_ahead
+    if not ahead:
+        compile_ahead.usable = lambda: False
+    taken, compile_noted = [], compile_ahead.compile_noted
+    compile_ahead.compile_noted = lambda noted: taken.append(compile_noted(noted)) or taken[-1]
     _, build, shape = MODELS[model_name]
     rng = np.random.default_rng(0)
     x, y = rng.random((128,) + tuple(shape), np.float32), rng.integers(0, 10, 128)
     t0 = time.perf_counter()
     model = build(mg)
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    warmup_s = model.warmup(verbose=0) if warmup else 0.0
     model.train_on_batch(x, y)
     return {"import_s": import_s, "first_step_s": time.perf_counter() - t0,
-            "compile_s": compiled_builds()}
+            "warmup_s": warmup_s, "compile_s": compiled_builds(), "copy_took": sum(taken)}
+
+
+def cold_run(model: str, *flags: str) -> dict:
+    """The worker's result, in a fresh process with an empty Numba cache."""
+    with tempfile.TemporaryDirectory() as cache:
+        env = os.environ | {"NUMBA_CACHE_DIR": cache}
+        out = subprocess.run([sys.executable, os.path.abspath(__file__), "--worker",
+                              "--model", model, *flags], env=env,
+                             capture_output=True, text=True, check=True).stdout
+    return json.loads(out.splitlines()[-1])
+
+
+def compare_warmups(args) -> None:
+    """warmup + first step, cold, with the forked copy and alone, alternating."""
+    rows = []
+    for _ in range(args.rounds):
+        for way, flags in (("with the forked copy", ()), ("alone", ("--alone",))):
+            r = cold_run(args.model, "--warmup", *flags)
+            rows.append((way, r["warmup_s"], r["first_step_s"] - r["warmup_s"],
+                         r["first_step_s"], r["copy_took"]))
+    print(f"{MODELS[args.model][0]}, batch 128, empty Numba cache: model.warmup() then the "
+          f"first step, {args.rounds} fresh processes each way, alternating")
+    print("| warmup compiles | warmup s | first step s | together s | builds the copy took |")
+    print("|---|---|---|---|---|")
+    for way, w, f, t, n in rows:
+        print(f"| {way} | {w:.2f} | {f:.2f} | {t:.2f} | {n} |")
+    for way in ("with the forked copy", "alone"):
+        together = sorted(t for w_, _, _, t, _ in rows if w_ == way)
+        print(f"{way}: median {together[len(together) // 2]:.2f} s "
+              f"({together[0]:.2f}-{together[-1]:.2f})")
+    import numba
+    print(machine_line(machine_info(numba.get_num_threads())).replace("per worker", ""))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--model", choices=sorted(MODELS), default="mnist_convnet")
+    ap.add_argument("--warmup", action="store_true",
+                    help="model.warmup() before the first step, with and without the forked copy")
+    ap.add_argument("--rounds", type=int, default=3, help="with --warmup: processes per way")
+    ap.add_argument("--alone", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
-        print(json.dumps(worker(args.model)))
+        print(json.dumps(worker(args.model, args.warmup, not args.alone)))
         return
-    with tempfile.TemporaryDirectory() as cache:
-        env = os.environ | {"NUMBA_CACHE_DIR": cache}
-        out = subprocess.run([sys.executable, os.path.abspath(__file__), "--worker",
-                              "--model", args.model], env=env,
-                             capture_output=True, text=True, check=True).stdout
-    r = json.loads(out.splitlines()[-1])
+    if args.warmup:
+        return compare_warmups(args)
+    r = cold_run(args.model)
     builds = sorted(r["compile_s"].items(), key=lambda kv: -kv[1])
     print(f"{MODELS[args.model][0]}, batch 128, empty Numba cache: import "
           f"{r['import_s']:.2f} s, first step {r['first_step_s']:.2f} s, of which compiling "

@@ -256,17 +256,43 @@ class Trainer(Loop):
         batch = self._batch_from_arrays(xs if len(xs) > 1 else xs[0],
                                         ys if len(ys) > 1 else ys[0], None, None, "warmup")
         self.optimizer.build(self._train_weights())
-        self._step(batch, training=True)
-        with no_grad():
-            self._step(batch, training=False)
-        self._reset_metrics()
-        self.set_weights(weights)
-        self.optimizer.set_state(*opt_state, self._train_weights())
-        self._set_random_states(rng)
+
+        def steps():
+            try:
+                self._step(batch, training=True)
+                with no_grad():
+                    self._step(batch, training=False)
+            finally:
+                self._reset_metrics()
+                self.set_weights(weights)
+                self.optimizer.set_state(*opt_state, self._train_weights())
+                self._set_random_states(rng)
+
+        if get_backend(self.device).name == "cpu":
+            _compile_ahead(steps)
+        steps()
         seconds = time.perf_counter() - start
         if verbose:
             print(f"done in {seconds:.1f} s", flush=True)
         return seconds
+
+
+def _compile_ahead(steps) -> None:
+    """Run `steps` dry, then compile the CPU kernels they noted on this process and a
+    forked copy at once (backends/cpu/compile_ahead.py). Where that cannot be done, or
+    a dry step fails on its garbage, nothing: the real steps compile them."""
+    from ..backends.cpu import compile_ahead
+    from ..distribution import num_processes
+    if num_processes() > 1 or not compile_ahead.usable():   # a job's processes use the cores
+        return
+    try:
+        with compile_ahead.dry_run() as noted, np.errstate(all="ignore"), \
+                warnings.catch_warnings():
+            warnings.simplefilter("ignore")   # what the dry steps' garbage makes NumPy say
+            steps()
+    except Exception:
+        return
+    compile_ahead.compile_noted(noted)
 
 
 def _flat_outputs(out) -> list:

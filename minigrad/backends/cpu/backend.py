@@ -12,6 +12,7 @@ import numba
 import numpy as np
 
 from ..contract import NO_PREP, Backend
+from . import compile_ahead
 from . import kernels as K
 from .buffers import BufferPool
 from ..optimizer_ops import OptimizerOps
@@ -32,6 +33,9 @@ def _launch(kernel, *args) -> None:
     """
     size = max((a.size for a in args if isinstance(a, np.ndarray)), default=0)
     parallel = size >= kernel.serial_below and numba.get_num_threads() >= kernel.min_threads
+    if compile_ahead.recording():   # Model.warmup's dry run: note the build, run nothing
+        compile_ahead.note(kernel, parallel, args)
+        return
     with _KERNEL_LOCK:
         (kernel if parallel else kernel.serial)(*args)
 

@@ -1,0 +1,142 @@
+"""Model.warmup compiles a cold step's CPU kernels on two processes at once
+(backends/cpu/compile_ahead.py): its dry run notes kernels without running them,
+only in its own thread, and the training that follows is the same to the bit."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import textwrap
+import threading
+
+import numpy as np
+import pytest
+from distribution_jobs import finish, spawn
+from test_warmup import _fit
+
+from minigrad.backends import get_backend
+from minigrad.backends.cpu import compile_ahead
+from minigrad.backends.cpu import kernels as K
+
+B = get_backend("cpu")
+
+
+def test_a_dry_run_notes_the_kernels_and_runs_none(monkeypatch):
+    y, b = np.ones((4, 8), np.float32), np.ones(8, np.float32)
+    with compile_ahead.dry_run() as noted:
+        B.bias_act(y, b, True)
+    assert (y == 1).all()                                 # nothing ran
+    types = noted[0][1]
+    assert noted == [(K.bias_act.serial, types)] and len(types) == 3
+    monkeypatch.setattr(K.bias_act, "min_threads", 1)     # a larger batch could run it parallel
+    with compile_ahead.dry_run() as noted:
+        B.bias_act(y, b, True)
+    assert noted == [(K.bias_act.serial, types), (K.bias_act, types)]
+    B.bias_act(y, b, True)                                # out of the dry run: it runs
+    assert (y == 2).all() and not compile_ahead.recording()
+
+
+def test_other_threads_run_their_kernels_during_a_dry_run():
+    y, b = np.ones((4, 8), np.float32), np.ones(8, np.float32)
+    with compile_ahead.dry_run() as noted:
+        worker = threading.Thread(target=B.bias_act, args=(y, b, True))
+        worker.start()
+        worker.join()
+    assert (y == 2).all() and noted == []
+
+
+def test_no_fork_while_other_threads_run():
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait, name="busy")
+    other.start()
+    try:
+        assert not compile_ahead.usable()
+    finally:
+        stop.set()
+        other.join()
+
+
+def test_warmup_with_a_dry_run_changes_nothing(monkeypatch):
+    """The dry steps' garbage never reaches the model: training after warmup (dry run,
+    the noted builds compiled, then the real steps) equals training without warmup."""
+    compiled = []
+
+    def compile_here(noted):   # no fork inside pytest: compile in this process
+        compiled.extend(dict.fromkeys(noted))
+        for build, types in compiled:
+            build.compile(types)
+        return 0
+    monkeypatch.setattr(compile_ahead, "usable", lambda: True)
+    monkeypatch.setattr(compile_ahead, "compile_noted", compile_here)
+    _assert_same(_fit(False, "categorical_crossentropy"), _fit(True, "categorical_crossentropy"))
+    assert compiled
+
+
+def test_a_failing_dry_step_leaves_warmup_to_the_real_steps(monkeypatch):
+    def fail(*args):
+        raise FloatingPointError("garbage")
+    called = []
+    monkeypatch.setattr(compile_ahead, "usable", lambda: True)
+    monkeypatch.setattr(compile_ahead, "note", fail)
+    monkeypatch.setattr(compile_ahead, "compile_noted", called.append)
+    _assert_same(_fit(False), _fit(True))
+    assert called == [] and not compile_ahead.recording()
+
+
+def _assert_same(a, b):
+    (loss_a, weights_a), (loss_b, weights_b) = a, b
+    assert loss_a == loss_b
+    assert all(np.array_equal(u, v) for u, v in zip(weights_a, weights_b))
+
+
+SCRIPT = textwrap.dedent("""
+    import json, sys
+    import numpy as np
+    from minigrad.backends.cpu import compile_ahead
+    if sys.argv[1] == "off":
+        compile_ahead.usable = lambda: False
+    taken, real = [], compile_ahead.compile_noted
+    compile_ahead.compile_noted = lambda noted: taken.append(real(noted)) or taken[-1]
+    sys.path.insert(0, "tests")
+    import test_warmup
+    from minigrad.backends.cpu import kernels, layer_kernels
+    builds = [b for m in (kernels, layer_kernels) for k in vars(m).values()
+              if hasattr(k, "serial") for b in (k, k.serial)]
+    count = lambda: sum(len(b.overloads) for b in builds)
+    mark = {}
+    real_fit = test_warmup._model
+    def model():   # count the builds warmup left, at the start of fit
+        m = real_fit()
+        fit = m.fit
+        m.fit = lambda *a, **k: (mark.setdefault("after_warmup", count()), fit(*a, **k))[1]
+        return m
+    test_warmup._model = model
+    loss, weights = test_warmup._fit(True, "categorical_crossentropy")
+    print(json.dumps({"taken": taken, "loss": loss, "after_warmup": mark["after_warmup"],
+                      "after_fit": count(), "loaded": sum(sum(b.stats.cache_hits.values())
+                                                          for b in builds),
+                      "weights": [w.tolist() for w in weights]}))
+""")
+
+
+@pytest.mark.skipif(not hasattr(os, "fork") or (os.cpu_count() or 1) < 2,
+                    reason="needs os.fork and two CPUs")
+def test_a_cold_warmup_compiles_on_a_forked_copy_and_trains_the_same(tmp_path):
+    """In a fresh process with an empty Numba cache, the copy compiles some of the
+    builds (the parent then loads them from the cache), warmup leaves nothing for the
+    first fit step to compile, and the training equals one compiled the usual way."""
+    out = {}
+    for mode in ("on", "off"):
+        cache = tmp_path / mode
+        cache.mkdir()
+        proc = finish(spawn([sys.executable, "-c", SCRIPT, mode],
+                            {"NUMBA_CACHE_DIR": str(cache)}), timeout=600)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert "Warning" not in proc.stderr, proc.stderr[-3000:]
+        out[mode] = json.loads(proc.stdout.strip().splitlines()[-1])
+    on, off = out["on"], out["off"]
+    assert off["taken"] == [] and off["loaded"] == 0
+    assert len(on["taken"]) == 1 and on["taken"][0] >= 1
+    assert on["loaded"] >= on["taken"][0]                 # the copy's builds, from the cache
+    assert on["after_fit"] == on["after_warmup"]          # the first step compiled nothing
+    assert on["loss"] == off["loss"] and on["weights"] == off["weights"]
