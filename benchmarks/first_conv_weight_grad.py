@@ -1,7 +1,9 @@
 """The MNIST convnet's training step with its first conv's weight gradient taken straight
-from the pooled gradient (the CPU kernel maxpool_conv_weight_grad) and through the conv
-grid's dense gradient and a GEMM (the contract's default), alternating step by step in one
-process (one framework; the switch is layer_ops.POOLED_WEIGHT_GRAD_MAX_TAPS).
+from the pooled gradient (the CPU kernel maxpool2x2_conv_weight_grad for whole 2x2
+windows, or maxpool_conv_weight_grad for any) and through the conv grid's dense gradient
+and a GEMM (the contract's default), alternating step by step in one process (one
+framework; the switches are layer_ops.POOLED_WEIGHT_GRAD_MAX_TAPS and
+POOLED_2X2_WEIGHT_GRAD).
 
     python benchmarks/first_conv_weight_grad.py [--steps 150]
 """
@@ -30,14 +32,16 @@ def main() -> None:
     y = rng.integers(0, 10, 128)
     model = minigrad_mnist_convnet(mg)
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    ways = {"pooled kernel": layer_ops.POOLED_WEIGHT_GRAD_MAX_TAPS, "dense + GEMM": 0}
+    taps = layer_ops.POOLED_WEIGHT_GRAD_MAX_TAPS
+    ways = {"pooled kernel, 2x2 windows": (taps, True), "pooled kernel, any window": (taps, False),
+            "dense + GEMM": (0, False)}
     times = {way: [] for way in ways}
-    for taps in ways.values():  # compile and warm both
-        layer_ops.POOLED_WEIGHT_GRAD_MAX_TAPS = taps
+    for setting in ways.values():  # compile and warm each
+        layer_ops.POOLED_WEIGHT_GRAD_MAX_TAPS, layer_ops.POOLED_2X2_WEIGHT_GRAD = setting
         model.train_on_batch(x, y)
     for step in range(args.steps):
         for way in (list(ways) if step % 2 else list(ways)[::-1]):
-            layer_ops.POOLED_WEIGHT_GRAD_MAX_TAPS = ways[way]
+            layer_ops.POOLED_WEIGHT_GRAD_MAX_TAPS, layer_ops.POOLED_2X2_WEIGHT_GRAD = ways[way]
             t = time.perf_counter()
             model.train_on_batch(x, y)
             times[way].append(time.perf_counter() - t)

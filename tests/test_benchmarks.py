@@ -291,8 +291,9 @@ def test_serial_kernels_table_has_both_builds_of_each_kernel():
 def test_first_conv_weight_grad_times_both_ways():
     stdout = run(["benchmarks/first_conv_weight_grad.py", "--steps", "1"])
     rows = [line.split("|")[1:-1] for line in stdout.splitlines() if line.startswith("| ")]
-    assert [r[0].strip() for r in rows] == ["first conv's weight gradient", "pooled kernel",
-                                            "dense + GEMM"]
+    assert [r[0].strip() for r in rows] == ["first conv's weight gradient",
+                                            "pooled kernel, 2x2 windows",
+                                            "pooled kernel, any window", "dense + GEMM"]
     assert all(float(r[1]) > 0 for r in rows[1:])
 
 
@@ -326,7 +327,8 @@ def test_cold_start_lists_what_the_first_step_compiles():
             (line.split("|")[1:-1] for line in stdout.splitlines()[3:] if line.startswith("| "))}
     assert {"im2col", "adam_update.serial"} <= set(rows), rows
     # parallel from three Numba threads up, else serial (kernels.py's MIN_THREADS)
-    assert {"maxpool_conv_weight_grad", "maxpool_conv_weight_grad.serial"} & set(rows), rows
+    assert {"maxpool2x2_conv_weight_grad", "maxpool2x2_conv_weight_grad.serial"} & set(rows), \
+        rows
     assert all(s > 0 for s in rows.values())
     assert "empty Numba cache" in stdout
 

@@ -13,6 +13,7 @@ import minigrad as mg
 from minigrad.backends import get_backend
 from minigrad.backends.contract import Backend, ConvGeometry, PoolGeometry
 from minigrad.backends.cpu import kernels as K
+from minigrad.backends.cpu import layer_ops
 from minigrad.backends.cpu import buffers
 from minigrad.backends.cpu.buffers import BufferPool
 
@@ -283,7 +284,7 @@ def test_conv2d_maxpool_fused(xs, k, f, s, pad, d, pool, ps, ppad, relu, x_grad,
     conv grid's gradient (maxpool_conv_weight_grad)."""
     if build == "parallel":  # inputs this small run the kernels' serial builds
         for kernel in (K.im2col, K.im2col_taps, K.im2col_3x3x1, K.im2col_3x3x3,
-                       K.maxpool_conv_weight_grad):
+                       K.maxpool_conv_weight_grad, K.maxpool2x2_conv_weight_grad):
             monkeypatch.setattr(kernel, "serial_below", 0)
             monkeypatch.setattr(kernel, "min_threads", 1)
     x = rng.standard_normal(xs).astype(np.float32)
@@ -420,6 +421,40 @@ def test_maxpool_conv2d_backward_weight_matches_its_composition_in_float64(
     want = Backend.maxpool_conv2d_backward_weight(B, g, arg, cols, w.shape, z.shape, pgeom)
     assert got.shape == w.shape and got.dtype == np.float64
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("xs,k,f,s,pad,d,pool,ps,ppad", FUSED_CASES)
+def test_the_2x2_window_weight_gradient_kernel_gives_the_generic_kernels_bits(
+        xs, k, f, s, pad, d, pool, ps, ppad, rng, monkeypatch):
+    """maxpool2x2_conv_weight_grad, taken where every pooling window is a whole 2x2,
+    sums the same products in the same order as maxpool_conv_weight_grad: the same
+    bits, NaNs (which win their window) included. Elsewhere the generic kernel runs.
+    (Both are allowed more than their 9 taps here, to cover more channels.)"""
+    monkeypatch.setattr(layer_ops, "POOLED_WEIGHT_GRAD_MAX_TAPS", 100)
+    x = rng.standard_normal(xs).astype(np.float32)
+    x[0, 1, 2, 0] = np.nan
+    w = rng.standard_normal(k + (xs[3], f)).astype(np.float32)
+    geom = conv_geom(xs, k, s, pad, d)
+    z, cols = B.conv2d_forward(x, w, geom)
+    poh, ppt = geometry(geom.oh, pool[0], ps[0], 1, ppad)
+    pow_, ppl = geometry(geom.ow, pool[1], ps[1], 1, ppad)
+    pgeom = PoolGeometry(pool[0], pool[1], ps[0], ps[1], ppt, ppl, poh, pow_)
+    y, arg = B.maxpool2d_forward(z, pgeom)
+    g = rng.standard_normal(y.shape).astype(np.float32)
+    launched = []
+    real_launch = B._launch
+    monkeypatch.setattr(B, "_launch", lambda kernel, *a: (launched.append(kernel),
+                                                          real_launch(kernel, *a)))
+    got = B.maxpool_conv2d_backward_weight(g, arg, cols, w.shape, z.shape, pgeom)
+    whole_2x2 = pool == (2, 2) and (ppt, ppl) == (0, 0) and \
+        (poh - 1) * ps[0] + 2 <= geom.oh and (pow_ - 1) * ps[1] + 2 <= geom.ow
+    assert launched == [K.maxpool2x2_conv_weight_grad if whole_2x2 else
+                        K.maxpool_conv_weight_grad]
+    monkeypatch.setattr(layer_ops, "POOLED_2X2_WEIGHT_GRAD", False)
+    want = B.maxpool_conv2d_backward_weight(g, arg, cols, w.shape, z.shape, pgeom)
+    assert launched[-1] is K.maxpool_conv_weight_grad
+    np.testing.assert_array_equal(got, want)
+    assert np.isnan(got).any() == np.isnan(want).any()
 
 
 # ---------------------------------------------------------------- activations

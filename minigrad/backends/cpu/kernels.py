@@ -323,6 +323,45 @@ def maxpool_conv_weight_grad(gy, arg, cols, ow, ph, pw, sh, sw, pt, pl, partial)
                 partial[t, tap, k] = acc[tap, k]
 
 
+@_kernel
+def maxpool2x2_conv_weight_grad(gy, arg, cols, ow, sh, sw, partial):
+    """maxpool_conv_weight_grad for 2x2 windows that all lie inside the conv grid (no
+    pool padding; 'valid' 2x2 pooling): the four cells' products go into the
+    accumulator in one update, a quarter of its loads and stores (benchmarks/README.md,
+    "First conv's weight gradient"). A channel has one winner, so three of the four
+    products are exact zeros and the sums, in the same order, have the same bits."""
+    n, oph, opw, f = gy.shape
+    pixels = n * oph * opw
+    plane = cols.shape[0] // n
+    kk = cols.shape[1]
+    g2, a2 = gy.reshape(pixels, f), arg.reshape(pixels, f)
+    chunks = partial.shape[0]
+    step = (pixels + chunks - 1) // chunks
+    for t in prange(chunks):
+        acc = np.zeros((kk, f), gy.dtype)
+        w0, w1 = np.empty(f, gy.dtype), np.empty(f, gy.dtype)
+        w2, w3 = np.empty(f, gy.dtype), np.empty(f, gy.dtype)
+        nil = gy.dtype.type(0)
+        for pix in range(t * step, min(pixels, (t + 1) * step)):
+            b = pix // (oph * opw)
+            i0 = ((pix // opw) % oph * sh) * ow + pix % opw * sw   # the window's first cell
+            for k in range(f):
+                g, a = g2[pix, k], a2[pix, k]
+                w0[k] = g if a == i0 else nil
+                w1[k] = g if a == i0 + 1 else nil
+                w2[k] = g if a == i0 + ow else nil
+                w3[k] = g if a == i0 + ow + 1 else nil
+            r0 = b * plane + i0
+            for tap in range(kk):
+                c0, c1 = cols[r0, tap], cols[r0 + 1, tap]
+                c2, c3 = cols[r0 + ow, tap], cols[r0 + ow + 1, tap]
+                for k in range(f):
+                    acc[tap, k] += c0 * w0[k] + c1 * w1[k] + c2 * w2[k] + c3 * w3[k]
+        for tap in range(kk):
+            for k in range(f):
+                partial[t, tap, k] = acc[tap, k]
+
+
 # ------------------------------------------------------ elementwise (bodies)
 # One template per direction; each op of bodies.ELEMENTWISE gets a copy whose
 # global `f` / `df` is its body, under its own name (and so its own cache file).

@@ -15,6 +15,7 @@ from . import layer_kernels as LK
 CHUNKS = 64  # fixed row chunks of every sum over rows (kernels.bias_act_backward's too)
 INFERENCE_BLOCK_BYTES = 4 << 20  # conv2d_maxpool_forward's columns + conv output per block
 POOLED_WEIGHT_GRAD_MAX_TAPS = 9  # kh*kw*c up to which maxpool_conv2d_backward_weight skips the GEMM
+POOLED_2X2_WEIGHT_GRAD = True    # its kernel for whole 2x2 windows (off: benchmarks compare)
 
 
 def _rows(a: np.ndarray) -> np.ndarray:
@@ -187,10 +188,16 @@ class LayerOps:
         the GEMM was faster (benchmarks/README.md, "First conv's weight gradient")."""
         if isinstance(cols, DirectCols) or cols.shape[1] > POOLED_WEIGHT_GRAD_MAX_TAPS:
             return super().maxpool_conv2d_backward_weight(gy, arg, cols, w_shape, z_shape, pgeom)
-        ph, pw, sh, sw, pt, pl, _, _ = pgeom
+        ph, pw, sh, sw, pt, pl, oph, opw = pgeom
         partial = np.empty((CHUNKS, cols.shape[1], gy.shape[-1]), gy.dtype)
-        self._launch(K.maxpool_conv_weight_grad, self._c(gy), self._c(arg), self._c(cols),
-                     z_shape[2], ph, pw, sh, sw, pt, pl, partial)
+        gy, arg, cols, ow = self._c(gy), self._c(arg), self._c(cols), z_shape[2]
+        if POOLED_2X2_WEIGHT_GRAD and (ph, pw, pt, pl) == (2, 2, 0, 0) and \
+                (oph - 1) * sh + 2 <= z_shape[1] and (opw - 1) * sw + 2 <= ow:
+            # every window whole: four cells per update
+            self._launch(K.maxpool2x2_conv_weight_grad, gy, arg, cols, ow, sh, sw, partial)
+        else:
+            self._launch(K.maxpool_conv_weight_grad, gy, arg, cols, ow, ph, pw, sh, sw, pt, pl,
+                         partial)
         return partial.sum(axis=0).reshape(w_shape)
 
     # ---------------------------------------------------------- average pool
