@@ -7,11 +7,16 @@ import os as _os
 
 import numba as _numba
 
-# Numba's own 'workqueue' thread pool, not OpenMP: OpenMP's idle threads spin,
-# and beside OpenBLAS's spinning threads on a busy 2-core machine a training
-# step ran 30x slower (benchmarks/README.md). Set NUMBA_THREADING_LAYER to override.
+from .backends.cpu import blas as _blas
+
+# One thread pool: the CPU backend runs its matrix products on Numba's threads, OpenBLAS
+# held at one thread (backends/cpu/blas.py), so Numba's pool can be OpenMP's, whose
+# threads wake fastest (README, "CPU threads"). Without those products (another BLAS)
+# OpenBLAS's threads would spin beside OpenMP's (30x slower on a busy 2-core machine):
+# Numba's workqueue pool then, as before. Set NUMBA_THREADING_LAYER to override.
 if "NUMBA_THREADING_LAYER" not in _os.environ:
-    _numba.config.THREADING_LAYER = "workqueue"
+    _numba.config.THREADING_LAYER = "omp" if _blas.AVAILABLE and _blas.omp_loads() else \
+        "workqueue"
 
 from . import (activations, callbacks, datasets, distribution, initializers,  # noqa: F401
                layers, losses, metrics, ops, optimizers, random, regularizers, testing, tree,

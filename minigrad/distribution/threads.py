@@ -13,6 +13,8 @@ import os
 
 import numba
 
+from ..backends.cpu.blas import loaded_blas_libraries
+
 _BLAS_SETTERS = ("openblas_set_num_threads", "scipy_openblas_set_num_threads64_",
                  "scipy_openblas_set_num_threads")
 
@@ -45,7 +47,7 @@ def _set_blas_threads(n: int) -> None:
         return
     except ImportError:
         pass
-    for path in _loaded_blas_libraries():
+    for path in loaded_blas_libraries():
         try:
             lib = ctypes.CDLL(path)
         except OSError:
@@ -57,21 +59,10 @@ def _set_blas_threads(n: int) -> None:
                 break
 
 
-def _loaded_blas_libraries() -> list:
-    """Shared libraries of a BLAS in this process (NumPy's wheel brings OpenBLAS)."""
-    try:
-        with open("/proc/self/maps") as f:
-            paths = {line.split()[-1] for line in f if line.rstrip().endswith(".so") or
-                     ".so." in line}
-    except OSError:
-        return []
-    return sorted(p for p in paths if "openblas" in os.path.basename(p).lower())
-
-
 def current_threads() -> tuple:
     """(Numba's threads, the BLAS's threads or None if unknown): for tests and reports."""
     blas = None
-    for path in _loaded_blas_libraries():
+    for path in loaded_blas_libraries():
         lib = ctypes.CDLL(path)
         for name in ("openblas_get_num_threads", "scipy_openblas_get_num_threads64_",
                      "scipy_openblas_get_num_threads"):

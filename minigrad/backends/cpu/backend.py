@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import threading
 
-import numba
 import numpy as np
 
 from ..contract import NO_PREP, Backend
+from . import blas as BLAS
 from . import compile_ahead
 from . import kernels as K
 from .buffers import BufferPool
@@ -32,7 +32,7 @@ def _launch(kernel, *args) -> None:
     (`kernel.serial`; kernels.py's SERIAL_BELOW and MIN_THREADS say why).
     """
     size = max((a.size for a in args if isinstance(a, np.ndarray)), default=0)
-    parallel = size >= kernel.serial_below and numba.get_num_threads() >= kernel.min_threads
+    parallel = size >= kernel.serial_below and K.threads() >= kernel.min_threads
     if compile_ahead.recording():   # Model.warmup's dry run: note the build, run nothing
         compile_ahead.note(kernel, parallel, args)
         return
@@ -132,19 +132,20 @@ class CPUBackend(LayerOps, OptimizerOps, Backend):
 
     def matmul(self, a, b):
         # OpenBLAS's sgemm, packed and register-blocked, which a Numba loop does not
-        # match; Numba's np.dot would call the same routine through SciPy. The product
-        # goes into a pooled buffer: a fresh one is page-faulted in every step (Dense's
-        # backward: 0.55 ms instead of 0.1 for its (128, 1600) input gradient).
+        # match, on Numba's threads by row blocks (blas.py). The product goes into a
+        # pooled buffer: a fresh one is page-faulted in every step (Dense's backward:
+        # 0.55 ms instead of 0.1 for its (128, 1600) input gradient).
         if np.ndim(a) != 2 or np.ndim(b) != 2:
-            return np.matmul(a, b)
-        return np.matmul(a, b, out=self._empty((a.shape[0], b.shape[1]), np.result_type(a, b)))
+            return BLAS.product(_launch, a, b)
+        return BLAS.product(_launch, a, b,
+                            self._empty((a.shape[0], b.shape[1]), np.result_type(a, b)))
 
     def batched_matmul(self, a, b):
         if np.ndim(a) != 3 or np.ndim(b) != 3 or a.shape[0] != b.shape[0] or \
                 a.shape[2] != b.shape[1]:
             raise ValueError(f"batched_matmul: expected (B, M, K) @ (B, K, N), got "
                              f"{np.shape(a)} @ {np.shape(b)}")
-        return np.matmul(a, b)
+        return BLAS.product(_launch, a, b)
 
     def sum(self, a, axis=None, keepdims=False):
         return np.sum(a, axis=axis, keepdims=keepdims)

@@ -24,6 +24,7 @@ import time
 import numba
 
 from ..forking import die_with_parent, fork_hazard
+from .kernels import threads
 
 LOADED_WITHIN_S = 0.1     # longer, and a build was compiled: the cache is cold
 CHILD_TIMEOUT_S = 600.0   # a compile that long is stuck: the parent compiles the rest
@@ -41,7 +42,7 @@ def note(kernel, parallel: bool, args) -> None:
     where a larger batch could pick it (warmup's batch is small)."""
     types = tuple(numba.typeof(a) for a in args)
     _recorded.append((kernel if parallel else kernel.serial, types))
-    if not parallel and numba.get_num_threads() >= kernel.min_threads:
+    if not parallel and threads() >= kernel.min_threads:
         _recorded.append((kernel, types))
 
 
@@ -67,16 +68,18 @@ def compile_noted(noted) -> int:
     """Compile (or load from the cache) every noted build not yet in this process, on
     this process and a forked copy. Returns how many the copy took."""
     todo = [(b, t) for b, t in dict.fromkeys(noted) if t not in b.overloads][:255]
-    # The first build tells a cold cache from a warm one: a load takes milliseconds, and
+    # A serial build tells a cold cache from a warm one: a load takes milliseconds, and
     # a fork then would cost more than it saves (the parent's first writes to each of its
-    # pages fault once after a fork: ~0.1 s in the first steps).
-    while todo:
+    # pages fault once after a fork: ~0.1 s in the first steps). Not a parallel build:
+    # compiling or loading one starts Numba's thread pool, and OpenMP's forbids a fork.
+    cold = all(hasattr(b, "serial") for b, _ in todo)   # no serial build to tell by
+    while not cold and any(not hasattr(b, "serial") for b, _ in todo):
+        probe = next(i for i, (b, _) in enumerate(todo) if not hasattr(b, "serial"))
+        build, types = todo.pop(probe)
         start = time.perf_counter()
-        build, types = todo.pop(0)
         build.compile(types)
-        if time.perf_counter() - start > LOADED_WITHIN_S:
-            break
-    if len(todo) < 2 or not usable():
+        cold = time.perf_counter() - start > LOADED_WITHIN_S
+    if not cold or len(todo) < 2 or not usable():
         for build, types in todo:
             build.compile(types)
         return 0

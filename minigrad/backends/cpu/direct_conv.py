@@ -13,11 +13,10 @@ the bits do not depend on the thread count.
 """
 from __future__ import annotations
 
-import numba
 import numpy as np
 from numba import njit, prange
 
-from .kernels import _kernel, parallel_from
+from .kernels import _kernel, parallel_from, threads
 from .simd import host_has_avx512, vfma, vload, vstore, vzero
 
 TILE_CHANNELS = 64   # 4 vectors of 16
@@ -31,7 +30,7 @@ def usable(x_dtype, w_shape, geom) -> bool:
     sh, sw, pt, pl, dh, dw = geom[:6]
     kh, kw, c, f = w_shape
     if (sh, sw, pt, pl, dh, dw) != (1, 1, 0, 0, 1, 1) or f % TILE_CHANNELS or \
-            np.dtype(x_dtype) != np.float32 or numba.get_num_threads() != 1:
+            np.dtype(x_dtype) != np.float32 or threads() != 1:
         return False
     if _AVX512 is None:
         _AVX512 = host_has_avx512()

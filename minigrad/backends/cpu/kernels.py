@@ -14,6 +14,7 @@ whose gradients never overlap.
 """
 import types
 
+import numba
 import numpy as np
 
 from numba import njit, prange
@@ -41,6 +42,16 @@ STREAMING_SERIAL_BELOW = 1 << 20
 # (2-3% of a step, more of predict) say `parallel_from(1)`; with more threads than
 # two every kernel gets its parallel build.
 MIN_THREADS = 3
+
+
+def threads() -> int:
+    """numba.get_num_threads() without starting Numba's thread pool where it has not
+    started (it will have NUMBA_NUM_THREADS): once OpenMP's pool runs, this process can
+    no longer fork (backends/forking.py), and Model.warmup forks to compile."""
+    from numba.np.ufunc import parallel
+    if getattr(parallel, "_is_initialized", True):
+        return numba.get_num_threads()
+    return numba.config.NUMBA_NUM_THREADS
 
 
 def _kernel(fn, serial_below: int = SERIAL_BELOW):

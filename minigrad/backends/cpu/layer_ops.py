@@ -1,4 +1,5 @@
-"""The CPU backend's layer functions: convolution (im2col + one BLAS matmul), max and
+"""The CPU backend's layer functions: convolution (im2col + one BLAS matmul, on Numba's
+threads by row blocks: blas.py), max and
 average pooling, grouped conv, normalisation, the embedding gradient, pad and crop
 (part of CPUBackend, which mixes this class in; kernels in kernels.py and
 layer_kernels.py). Conventions as backend.py: inputs made C-contiguous first, one
@@ -8,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..indexing import segments
+from . import blas as BLAS
 from . import direct_conv as DC
 from . import kernels as K
 from . import layer_kernels as LK
@@ -57,7 +59,8 @@ class LayerOps:
             return y, DirectCols(x, geom)
         cols = self._empty((n * oh * ow, kh * kw * c), x.dtype)
         self._im2col(x, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, cols)
-        y = np.matmul(cols, w.reshape(kh * kw * c, f), out=self._empty((n * oh * ow, f), x.dtype))
+        y = BLAS.product(self._launch, cols, w.reshape(kh * kw * c, f),
+                         self._empty((n * oh * ow, f), x.dtype))
         return y.reshape(n, oh, ow, f), cols
 
     def _im2col(self, x, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, cols):
@@ -77,8 +80,8 @@ class LayerOps:
         sh, sw, pt, pl, dh, dw, _, _ = geom
         n, oh, ow, f = gy.shape
         kh, kw, c, _ = w.shape
-        gcols = np.matmul(gy.reshape(-1, f), w.reshape(kh * kw * c, f).T,
-                          out=self._empty((gy.size // f, kh * kw * c), gy.dtype))
+        gcols = BLAS.product(self._launch, gy.reshape(-1, f), w.reshape(kh * kw * c, f).T,
+                             self._empty((gy.size // f, kh * kw * c), gy.dtype))
         gx = self._empty(x_shape, gy.dtype)
         self._launch(K.col2im, gcols, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, gx)
         return gx
@@ -92,7 +95,7 @@ class LayerOps:
             gw = np.empty((kh * kw * c, f), gy.dtype)
             self._launch(DC.conv2d_weight_grad_direct, cols.x, self._c(gy), kh, kw, gw)
             return gw.reshape(w_shape)
-        return (cols.T @ gy.reshape(-1, f)).reshape(w_shape)
+        return BLAS.product_tn(self._launch, cols, gy.reshape(-1, f)).reshape(w_shape)
 
     def bias_act(self, y, b, relu):
         work = self._c(y)
@@ -142,7 +145,7 @@ class LayerOps:
         y = self._empty((n, oh, ow, f), x.dtype)
         for start, m, cols in self._inference_blocks(x, w, geom, f):
             yb = y[start:start + m]
-            np.matmul(cols, w.reshape(-1, f), out=yb.reshape(-1, f))
+            BLAS.product(self._launch, cols, w.reshape(-1, f), yb.reshape(-1, f))
             if b is not None or relu:
                 self.bias_act(yb, b, relu)
         return y
@@ -162,7 +165,7 @@ class LayerOps:
             if z is None:  # the first block is the largest
                 z = self._empty((m, oh, ow, f), x.dtype)
             zb = z[:m]
-            np.matmul(cols, w.reshape(-1, f), out=zb.reshape(m * oh * ow, f))
+            BLAS.product(self._launch, cols, w.reshape(-1, f), zb.reshape(m * oh * ow, f))
             self._launch(K.maxpool_forward, zb, ph, pw, psh, psw, ppt, ppl,
                          y[start:start + m], arg[start:start + m])
         return y, arg

@@ -1,0 +1,210 @@
+"""Matrix products on Numba's threads: row blocks, each one single-threaded OpenBLAS
+call, so that a training step has one thread pool instead of two.
+
+With OpenBLAS's own threads, two pools shared the cores: after each product its
+threads spin on the other cores, so Numba's kernels there gained nothing from
+running in parallel, and OpenMP's pool could not be used beside them (both
+spinning: 30x slower on a busy machine). Here the product's output rows are split
+into one block per Numba thread, and each block is one call of NumPy's own OpenBLAS
+`?gemm` (its CBLAS entry point, found in the loaded library, called through its
+address) with OpenBLAS held at one thread for the call. Every output value is one
+call's dot product over the whole inner dimension, in OpenBLAS's order, so the
+bits do not depend on the thread count (benchmarks/README.md, "One thread pool").
+Used with Numba's OpenMP pool only (minigrad chooses it where this module and
+OpenMP can load); where NumPy's BLAS is not an OpenBLAS with 64-bit-integer CBLAS
+symbols (the scipy-openblas64 of NumPy's wheels), or the pool is another, NumPy's
+matmul runs on OpenBLAS's threads, as before.
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+import threading
+
+import numba
+import numpy as np
+from llvmlite import ir
+from numba import njit, prange, types
+from numba.extending import intrinsic
+
+from . import compile_ahead
+from .kernels import _kernel, parallel_from, threads
+
+# (CBLAS sgemm, dgemm, set threads, get threads) by prefix: NumPy's wheels, then others
+_SYMBOLS = [("scipy_cblas_sgemm64_", "scipy_cblas_dgemm64_", "scipy_openblas_set_num_threads64_",
+             "scipy_openblas_get_num_threads64_"),
+            ("cblas_sgemm64_", "cblas_dgemm64_", "openblas_set_num_threads64_",
+             "openblas_get_num_threads64_")]
+ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112
+MIN_ROWS = 2048   # fewer output rows: NumPy's matmul (a block per thread would be tiny;
+# warmup's dry run, on 2 images, notes the split kernel whatever the rows)
+_LOCK = threading.Lock()   # OpenBLAS's thread count is process-wide
+
+
+def loaded_blas_libraries() -> list:
+    """Shared libraries of a BLAS in this process (NumPy's wheel brings OpenBLAS)."""
+    try:
+        with open("/proc/self/maps") as f:
+            paths = {line.split()[-1] for line in f if line.rstrip().endswith(".so") or
+                     ".so." in line}
+    except OSError:
+        return []
+    return sorted(p for p in paths if "openblas" in os.path.basename(p).lower())
+
+
+def _find():
+    """{dtype: gemm address}, set_threads, get_threads from NumPy's OpenBLAS, or None."""
+    for path in loaded_blas_libraries():
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for names in _SYMBOLS:
+            found = [getattr(lib, name, None) for name in names]
+            if all(f is not None for f in found):
+                sgemm, dgemm, setter, getter = found
+                setter.argtypes, getter.restype = [ctypes.c_int], ctypes.c_int
+                return ({np.dtype(np.float32): ctypes.cast(sgemm, ctypes.c_void_p).value,
+                         np.dtype(np.float64): ctypes.cast(dgemm, ctypes.c_void_p).value},
+                        setter, getter)
+    return None
+
+
+_FOUND = _find()
+AVAILABLE = _FOUND is not None
+
+
+def omp_loads() -> bool:
+    """Whether Numba's OpenMP threading layer can load here (GNU or Intel OpenMP
+    present); importing it starts no thread."""
+    try:
+        from numba.np.ufunc import omppool  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _gemm_intrinsic(real):
+    """The intrinsic for one float type: single (sgemm) or double (dgemm)."""
+    flt = ir.FloatType() if real == types.float32 else ir.DoubleType()
+
+    @intrinsic
+    def call(typingctx, address, trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc):
+        """CBLAS ?gemm at ints[0]: c = op(a) @ op(b), alpha 1, beta 0, row-major;
+        ints: address, trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc (a, b, c
+        data addresses), any integer types."""
+        ints = (address, trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc)
+        if not all(isinstance(t, types.Integer) for t in ints):
+            return None
+
+        def codegen(context, builder, sig, args):
+            i32, i64, ptr = ir.IntType(32), ir.IntType(64), ir.IntType(8).as_pointer()
+            fnty = ir.FunctionType(ir.VoidType(), [i32, i32, i32, i64, i64, i64, flt, ptr, i64,
+                                                   ptr, i64, flt, ptr, i64])
+            v = [context.cast(builder, a, t, types.int64) for a, t in zip(args, sig.args)]
+            fn = builder.inttoptr(v[0], fnty.as_pointer())
+            ta, tb = builder.trunc(v[1], i32), builder.trunc(v[2], i32)
+            pa, pb, pc = (builder.inttoptr(x, ptr) for x in (v[6], v[8], v[10]))
+            builder.call(fn, [ir.Constant(i32, ROW_MAJOR), ta, tb, v[3], v[4], v[5],
+                              ir.Constant(flt, 1.0), pa, v[7], pb, v[9],
+                              ir.Constant(flt, 0.0), pc, v[11]])
+            return context.get_dummy_value()
+        return types.none(*ints), codegen
+    return call
+
+
+_sgemm, _dgemm = _gemm_intrinsic(types.float32), _gemm_intrinsic(types.float64)
+
+
+@njit(inline="always")
+def _call(address, trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc, double):
+    if double:
+        _dgemm(address, trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc)
+    else:
+        _sgemm(address, trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc)
+
+
+def _always_parallel(fn):
+    """_kernel whose parallel build runs whatever the size (from MIN_ROWS rows, a
+    product is worth every thread): its serial build is never compiled in a step."""
+    return _kernel(fn, serial_below=0)
+
+
+@parallel_from(1)
+@_always_parallel
+def gemm_row_blocks(address, a, b, c, transpose_a, blocks):
+    """c = a @ b, or a.T @ b with `transpose_a` (a (M, K), b of as many rows as that
+    product's inner size, c its result; all C-contiguous): `blocks` blocks of c's rows,
+    each one call summing over the whole inner size."""
+    m, k = a.shape
+    n = b.shape[1]
+    rows, inner = (k, m) if transpose_a else (m, k)
+    size, step = a.itemsize, (rows + blocks - 1) // blocks
+    for p in prange(blocks):
+        r0, r1 = p * step, min(rows, (p + 1) * step)
+        if r1 > r0:
+            at = a.ctypes.data + (r0 * size if transpose_a else r0 * k * size)
+            _call(address, TRANS if transpose_a else NO_TRANS, NO_TRANS, r1 - r0, n, inner,
+                  at, k, b.ctypes.data, n, c.ctypes.data + r0 * n * size, n, size == 8)
+
+
+def _one_thread():
+    """OpenBLAS at one thread until the returned function is called (which restores it):
+    its own pool must not run beside Numba's."""
+    _, setter, getter = _FOUND
+    _LOCK.acquire()
+    before = getter()
+    if before != 1:
+        setter(1)
+
+    def restore():
+        if before != 1:
+            setter(before)
+        _LOCK.release()
+    return restore
+
+
+def in_use() -> bool:
+    """Whether products run here: with OpenMP's pool only. With workqueue's, whose
+    threads sleep at once, the split products made steps slower than OpenBLAS's own
+    threads (benchmarks/README.md, "One thread pool")."""
+    return AVAILABLE and numba.config.THREADING_LAYER == "omp"
+
+
+def product(launch, a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """a @ b (into `out` if given): 2-D floats of one dtype with MIN_ROWS rows or more
+    by row blocks on Numba's threads (`launch`: the backend's kernel launcher), anything
+    else by NumPy's matmul; OpenBLAS on one thread either way (where `in_use`)."""
+    if not in_use():
+        return np.matmul(a, b, out=out)
+    restore = _one_thread()
+    try:
+        if np.ndim(a) != 2 or np.ndim(b) != 2 or a.dtype not in _FOUND[0] or \
+                a.dtype != b.dtype or \
+                (out is not None and (out.dtype != a.dtype or not out.flags.c_contiguous)) or \
+                (a.shape[0] < MIN_ROWS and not compile_ahead.recording()):
+            return np.matmul(a, b, out=out)
+        a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)
+        out = np.empty((a.shape[0], b.shape[1]), a.dtype) if out is None else out
+        launch(gemm_row_blocks, _FOUND[0][a.dtype], a, b, out, False, threads())
+        return out
+    finally:
+        restore()
+
+
+def product_tn(launch, a: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """a.T @ g (a, g 2-D with as many rows): by blocks of the product's rows on Numba's
+    threads where it is large, else NumPy's matmul; OpenBLAS on one thread."""
+    if not in_use():
+        return a.T @ g
+    restore = _one_thread()
+    try:
+        if (a.shape[0] < MIN_ROWS and not compile_ahead.recording()) or \
+                a.dtype not in _FOUND[0] or a.dtype != g.dtype:
+            return a.T @ g
+        a, g = np.ascontiguousarray(a), np.ascontiguousarray(g)
+        out = np.empty((a.shape[1], g.shape[1]), a.dtype)
+        launch(gemm_row_blocks, _FOUND[0][a.dtype], a, g, out, True, threads())
+        return out
+    finally:
+        restore()

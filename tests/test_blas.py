@@ -1,0 +1,114 @@
+"""The CPU backend's matrix products on Numba's threads (backends/cpu/blas.py): NumPy's
+bits, whatever the number of row blocks, OpenBLAS's thread count left as it was, and
+NumPy's matmul wherever a product cannot be split."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numba
+import numpy as np
+import pytest
+
+from minigrad.backends import get_backend
+from minigrad.backends.cpu import blas
+
+B = get_backend("cpu")
+needs_split = pytest.mark.skipif(not blas.AVAILABLE,
+                                 reason="NumPy's BLAS is not OpenBLAS with 64-bit CBLAS")
+
+
+@pytest.fixture
+def split(monkeypatch):
+    """The products split whatever Numba's pool (OpenMP's where minigrad chose it)."""
+    monkeypatch.setattr(numba.config, "THREADING_LAYER", "omp")
+    assert blas.in_use()
+
+
+@needs_split
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("m,k,n", [(2048, 9, 32), (5001, 288, 64), (4099, 64, 288)])
+def test_products_have_numpys_bits_for_any_number_of_blocks(dtype, m, k, n, rng, split):
+    a = rng.standard_normal((m, k)).astype(dtype)
+    b = rng.standard_normal((k, n)).astype(dtype)
+    g = rng.standard_normal((m, n)).astype(dtype)
+    want = np.matmul(a, b)
+    np.testing.assert_array_equal(blas.product(B._launch, a, b, np.empty_like(want)), want)
+    np.testing.assert_array_equal(blas.product(B._launch, a, np.asfortranarray(b)), want)
+    got_tn = blas.product_tn(B._launch, a, g)
+    # a.T @ g sums over m rows: NumPy's (OpenBLAS on its threads) rounds otherwise
+    np.testing.assert_allclose(got_tn, a.astype(np.float64).T @ g.astype(np.float64),
+                               rtol=1e-4 if dtype == np.float32 else 1e-12,
+                               atol=1e-3 if dtype == np.float32 else 1e-10)
+    address = blas._FOUND[0][np.dtype(dtype)]
+    restore = blas._one_thread()
+    try:
+        for blocks in (1, 2, 3, 7):   # as with 1, 2, 3 or 7 threads: the same bits
+            out, out_tn = np.empty_like(want), np.empty_like(got_tn)
+            blas.gemm_row_blocks(address, a, b, out, False, blocks)
+            blas.gemm_row_blocks(address, a, g, out_tn, True, blocks)
+            np.testing.assert_array_equal(out, want)
+            np.testing.assert_array_equal(out_tn, got_tn)
+    finally:
+        restore()
+
+
+@needs_split
+def test_openblas_keeps_its_thread_count(rng, split):
+    _, setter, getter = blas._FOUND
+    before = getter()
+    try:
+        setter(2)
+        a = rng.standard_normal((4096, 32)).astype(np.float32)
+        blas.product(B._launch, a, a.T[:, :16].copy())
+        blas.product_tn(B._launch, a, a)
+        assert getter() == 2
+    finally:
+        setter(before)
+
+
+def test_what_cannot_be_split_goes_to_numpy(rng, monkeypatch, split):
+    launched = []
+    monkeypatch.setattr(B, "_launch", lambda kernel, *a: launched.append(kernel))
+    small = rng.standard_normal((100, 8)).astype(np.float32)
+    mixed = rng.standard_normal((3000, 8))
+    cases = [(small, small.T), (mixed, small.T),               # few rows; float64 @ float32
+             (mixed.astype(np.int64), mixed.T.astype(np.int64))]
+    for a, b in cases:
+        np.testing.assert_array_equal(blas.product(B._launch, a, b), np.matmul(a, b))
+    batched = rng.standard_normal((3, 2500, 4)).astype(np.float32)
+    np.testing.assert_array_equal(B.batched_matmul(batched, batched.transpose(0, 2, 1)),
+                                  np.matmul(batched, batched.transpose(0, 2, 1)))
+    assert launched == []
+    monkeypatch.setattr(numba.config, "THREADING_LAYER", "workqueue")
+    big = rng.standard_normal((5000, 8)).astype(np.float32)
+    assert not blas.in_use()
+    np.testing.assert_array_equal(blas.product(B._launch, big, big.T[:, :3].copy()),
+                                  big @ big.T[:, :3])
+    assert launched == []
+
+
+@needs_split
+def test_conv_training_takes_the_split_products(rng, monkeypatch, split):
+    import minigrad as mg
+    launched = []
+    real = B._launch
+    monkeypatch.setattr(B, "_launch", lambda kernel, *a: (launched.append(kernel),
+                                                          real(kernel, *a)))
+    x = mg.Tensor(rng.standard_normal((64, 12, 12, 8)).astype(np.float32))
+    w = mg.Tensor(rng.standard_normal((3, 3, 8, 16)).astype(np.float32), requires_grad=True)
+    mg.ops.conv2d(x, w).sum().backward()
+    assert launched.count(blas.gemm_row_blocks) >= 2     # forward and weight gradient
+
+
+def test_minigrad_chooses_openmp_where_the_products_split():
+    """Without NUMBA_THREADING_LAYER set: OpenMP's pool where blas.py and OpenMP load,
+    else workqueue's (OpenMP's spinning threads beside OpenBLAS's: 30x slower busy)."""
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_THREADING_LAYER"}
+    out = subprocess.run([sys.executable, "-c", "import minigrad, numba; "
+                          "from minigrad.backends.cpu import blas; "
+                          "print(numba.config.THREADING_LAYER, blas.AVAILABLE and "
+                          "blas.omp_loads())"],
+                         env=env, capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["omp", "True"] or out == ["workqueue", "False"], out
