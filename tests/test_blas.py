@@ -77,6 +77,14 @@ def test_what_cannot_be_split_goes_to_numpy(rng, monkeypatch, split):
              (mixed.astype(np.int64), mixed.T.astype(np.int64))]
     for a, b in cases:
         np.testing.assert_array_equal(blas.product(B._launch, a, b), np.matmul(a, b))
+    big = rng.standard_normal((3000, 8)).astype(np.float32)
+    for a, b, out in [(big, big, None), (big, big.T, np.empty((3000, 2999), np.float32))]:
+        with pytest.raises(ValueError):                       # NumPy's own errors
+            blas.product(B._launch, a, b, out)
+    wider = blas.product(B._launch, big, big.T, np.empty((3000, 3000), np.float64))
+    np.testing.assert_array_equal(wider, np.matmul(big, big.T, out=np.empty((3000, 3000))))
+    with pytest.raises(ValueError):
+        blas.product_tn(B._launch, big, big[:2999])
     batched = rng.standard_normal((3, 2500, 4)).astype(np.float32)
     np.testing.assert_array_equal(B.batched_matmul(batched, batched.transpose(0, 2, 1)),
                                   np.matmul(batched, batched.transpose(0, 2, 1)))

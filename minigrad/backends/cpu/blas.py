@@ -179,11 +179,12 @@ def product(launch, a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None)
         return np.matmul(a, b, out=out)
     restore = _one_thread()
     try:
-        if np.ndim(a) != 2 or np.ndim(b) != 2 or a.dtype not in _FOUND[0] or \
-                a.dtype != b.dtype or \
-                (out is not None and (out.dtype != a.dtype or not out.flags.c_contiguous)) or \
+        if np.ndim(a) != 2 or np.ndim(b) != 2 or a.shape[1] != b.shape[0] or \
+                a.dtype not in _FOUND[0] or a.dtype != b.dtype or \
+                (out is not None and (out.dtype != a.dtype or not out.flags.c_contiguous or
+                                      out.shape != (a.shape[0], b.shape[1]))) or \
                 (a.shape[0] < MIN_ROWS and not compile_ahead.recording()):
-            return np.matmul(a, b, out=out)
+            return np.matmul(a, b, out=out)   # NumPy's errors for what does not fit
         a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)
         out = np.empty((a.shape[0], b.shape[1]), a.dtype) if out is None else out
         launch(gemm_row_blocks, _FOUND[0][a.dtype], a, b, out, False, threads())
@@ -199,8 +200,9 @@ def product_tn(launch, a: np.ndarray, g: np.ndarray) -> np.ndarray:
         return a.T @ g
     restore = _one_thread()
     try:
-        if (a.shape[0] < MIN_ROWS and not compile_ahead.recording()) or \
-                a.dtype not in _FOUND[0] or a.dtype != g.dtype:
+        if np.ndim(a) != 2 or np.ndim(g) != 2 or a.shape[0] != g.shape[0] or \
+                a.dtype not in _FOUND[0] or a.dtype != g.dtype or \
+                (a.shape[0] < MIN_ROWS and not compile_ahead.recording()):
             return a.T @ g
         a, g = np.ascontiguousarray(a), np.ascontiguousarray(g)
         out = np.empty((a.shape[1], g.shape[1]), a.dtype)
