@@ -1,6 +1,7 @@
 """Python threads running minigrad kernels at once: no crash, the same results.
 
-Numba's workqueue thread pool (minigrad's default, see README "CPU threads")
+Numba's workqueue thread pool (minigrad's choice where OpenMP's is not used, see
+README "CPU threads")
 aborts the process when two threads launch parallel kernels at once; the CPU
 backend launches one kernel at a time. Each scenario runs in a fresh
 interpreter under a timeout, so a crash or a hang fails its test instead of
@@ -90,11 +91,14 @@ SCENARIOS = {
 }
 
 
+@pytest.mark.parametrize("layer", [None, "workqueue"])   # minigrad's choice (OpenMP), workqueue
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS))
-def test_threads(scenario):
+def test_threads(scenario, layer):
     code = COMMON + textwrap.dedent(SCENARIOS[scenario]) + "\nprint('OK')\n"
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    env.pop("NUMBA_THREADING_LAYER", None)  # minigrad's default, the workqueue
+    env.pop("NUMBA_THREADING_LAYER", None)
+    if layer:
+        env["NUMBA_THREADING_LAYER"] = layer
     try:
         r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                            env=env, timeout=300)
