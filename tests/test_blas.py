@@ -120,3 +120,24 @@ def test_minigrad_chooses_openmp_where_the_products_split():
                           "blas.omp_loads())"],
                          env=env, capture_output=True, text=True, check=True).stdout.split()
     assert out == ["omp", "True"] or out == ["workqueue", "False"], out
+
+
+@needs_split
+def test_predicts_blocks_of_images_split_their_products(rng, monkeypatch, split):
+    """Predict goes through convs a block of images at a time (layer_ops'
+    INFERENCE_BLOCK_BYTES); a deeper conv's block has ~1,300 rows. Below MIN_ROWS they
+    ran on one OpenBLAS thread and convnet3's predict lost a third."""
+    import minigrad as mg
+    launched = []
+    real = B._launch
+    monkeypatch.setattr(B, "_launch", lambda kernel, *a: (launched.append(kernel),
+                                                          real(kernel, *a)))
+    x = rng.standard_normal((20, 16, 16, 64)).astype(np.float32)
+    w = rng.standard_normal((3, 3, 64, 128)).astype(np.float32)
+    with mg.no_grad():
+        y = mg.ops.conv2d_maxpool(mg.Tensor(x), mg.Tensor(w), padding="same").numpy()
+    assert launched.count(blas.gemm_row_blocks) >= 2          # more than one block, each split
+    monkeypatch.setattr(numba.config, "THREADING_LAYER", "workqueue")
+    with mg.no_grad():
+        want = mg.ops.conv2d_maxpool(mg.Tensor(x), mg.Tensor(w), padding="same").numpy()
+    np.testing.assert_array_equal(y, want)

@@ -36,8 +36,10 @@ _SYMBOLS = [("scipy_cblas_sgemm64_", "scipy_cblas_dgemm64_", "scipy_openblas_set
             ("cblas_sgemm64_", "cblas_dgemm64_", "openblas_set_num_threads64_",
              "openblas_get_num_threads64_")]
 ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112
-MIN_ROWS = 2048   # fewer output rows: NumPy's matmul (a block per thread would be tiny;
-# warmup's dry run, on 2 images, notes the split kernel whatever the rows)
+MIN_ROWS = 256    # fewer output rows: NumPy's matmul, on one thread (blocks would be tiny;
+# predict's blocks of images reach 1,280 rows in convnet3's deeper convs: at 2,048, they
+# ran on one thread and predict lost a third; warmup's dry run, on 2 images, notes the
+# split kernel whatever the rows)
 _LOCK = threading.Lock()   # OpenBLAS's thread count is process-wide
 
 

@@ -8,7 +8,7 @@ backend's `_launch` notes each kernel build with its argument types instead of
 running it (outputs hold garbage; warmup restores every state afterwards). Then
 a forked copy of this process and this process take the noted builds one at a
 time from a pipe and compile them, each into Numba's cache; the copy exits, and
-warmup's real steps load its builds from the cache. Where a fork is unsafe (other
+this process loads its builds from the cache. Where a fork is unsafe (other
 threads, CUDA, OpenMP: backends/forking.py), with one CPU, in a job of several
 processes, or where a dry step fails, this process compiles them alone, as before.
 A warm cache is told by the first build loading at once: then no fork. The kernels and what they
@@ -107,6 +107,8 @@ def compile_noted(noted) -> int:
     finally:
         os.close(read)
         _wait(pid)
+    for build, types in todo:   # the copy's, from the cache (or compiled here if it failed)
+        build.compile(types)
     return len(todo) - mine
 
 
