@@ -403,6 +403,17 @@ def test_predict_keeps_no_whole_batch_columns(rng, monkeypatch):
     np.testing.assert_array_equal(model.predict(x, verbose=0), expected)
 
 
+def _conv_then_pool(x, w, s, pad, d, pool, ps, ppad):
+    """The CPU backend's conv of x with w, then max pooling: (conv geometry, conv
+    output, its im2col columns, pool geometry, pooled output, winners)."""
+    geom = conv_geom(x.shape, w.shape[:2], s, pad, d)
+    z, cols = B.conv2d_forward(x, w, geom)
+    poh, ppt = geometry(geom.oh, pool[0], ps[0], 1, ppad)
+    pow_, ppl = geometry(geom.ow, pool[1], ps[1], 1, ppad)
+    pgeom = PoolGeometry(pool[0], pool[1], ps[0], ps[1], ppt, ppl, poh, pow_)
+    return (geom, z, cols, pgeom) + tuple(B.maxpool2d_forward(z, pgeom))
+
+
 @pytest.mark.parametrize("xs,k,f,s,pad,d,pool,ps,ppad", FUSED_CASES)
 def test_maxpool_conv2d_backward_weight_matches_its_composition_in_float64(
         xs, k, f, s, pad, d, pool, ps, ppad, rng):
@@ -410,12 +421,7 @@ def test_maxpool_conv2d_backward_weight_matches_its_composition_in_float64(
     then conv2d_backward_weight), float64, tight: the same sum in another order."""
     x = rng.standard_normal(xs)
     w = rng.standard_normal(k + (xs[3], f))
-    geom = conv_geom(xs, k, s, pad, d)
-    z, cols = B.conv2d_forward(x, w, geom)
-    poh, ppt = geometry(geom.oh, pool[0], ps[0], 1, ppad)
-    pow_, ppl = geometry(geom.ow, pool[1], ps[1], 1, ppad)
-    pgeom = PoolGeometry(pool[0], pool[1], ps[0], ps[1], ppt, ppl, poh, pow_)
-    y, arg = B.maxpool2d_forward(z, pgeom)
+    _, z, cols, pgeom, y, arg = _conv_then_pool(x, w, s, pad, d, pool, ps, ppad)
     g = rng.standard_normal(y.shape)
     got = B.maxpool_conv2d_backward_weight(g, arg, cols, w.shape, z.shape, pgeom)
     want = Backend.maxpool_conv2d_backward_weight(B, g, arg, cols, w.shape, z.shape, pgeom)
@@ -434,12 +440,8 @@ def test_the_2x2_window_weight_gradient_kernel_gives_the_generic_kernels_bits(
     x = rng.standard_normal(xs).astype(np.float32)
     x[0, 1, 2, 0] = np.nan
     w = rng.standard_normal(k + (xs[3], f)).astype(np.float32)
-    geom = conv_geom(xs, k, s, pad, d)
-    z, cols = B.conv2d_forward(x, w, geom)
-    poh, ppt = geometry(geom.oh, pool[0], ps[0], 1, ppad)
-    pow_, ppl = geometry(geom.ow, pool[1], ps[1], 1, ppad)
-    pgeom = PoolGeometry(pool[0], pool[1], ps[0], ps[1], ppt, ppl, poh, pow_)
-    y, arg = B.maxpool2d_forward(z, pgeom)
+    geom, z, cols, pgeom, y, arg = _conv_then_pool(x, w, s, pad, d, pool, ps, ppad)
+    poh, pow_, ppt, ppl = pgeom.oh, pgeom.ow, pgeom.pad_top, pgeom.pad_left
     g = rng.standard_normal(y.shape).astype(np.float32)
     launched = []
     real_launch = B._launch
