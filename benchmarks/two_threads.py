@@ -61,7 +61,7 @@ def main() -> None:
     import numpy as np
     mg = import_minigrad()
     import numba
-    from minigrad.backends.cpu import kernels as K, layer_kernels as LK
+    from minigrad.backends.cpu import blas, kernels as K, layer_kernels as LK
     every = {name: k for mod in (K, LK) for name, k in vars(mod).items()
              if hasattr(k, "min_threads")}
     every.update({k.py_func.__name__: k for k in [*K.FORWARD.values(), *K.BACKWARD.values()]})
@@ -87,7 +87,7 @@ def main() -> None:
     for label, kernels in groups.items():
         t = step_times(model, x, y, kernels, args.steps)
         par, ser = (statistics.median(t[w]) * 1e3 for w in ("parallel", "serial"))
-        threads = "-" if len(kernels) > 1 else kernels[0].min_threads
+        threads = "-" if len(kernels) > 1 else K.in_pool(kernels[0].min_threads, blas.in_use())
         print(f"| {label} | {threads} | {par:.2f} | {ser:.2f} | {ser / par:.3f} |")
     print(machine_line(machine_info(numba.get_num_threads())).replace("per worker", ""))
 

@@ -23,6 +23,7 @@ B = get_backend("cpu")
 
 def test_a_dry_run_notes_the_kernels_and_runs_none(monkeypatch):
     y, b = np.ones((4, 8), np.float32), np.ones(8, np.float32)
+    monkeypatch.setattr(K.bias_act, "min_threads", 1 << 30)   # never parallel
     with compile_ahead.dry_run() as noted:
         B.bias_act(y, b, True)
     assert (y == 1).all()                                 # nothing ran
@@ -95,14 +96,21 @@ SCRIPT = textwrap.dedent("""
     from minigrad.backends.cpu import compile_ahead
     if sys.argv[1] == "off":
         compile_ahead.usable = lambda: False
-    taken, real = [], compile_ahead.compile_noted
-    compile_ahead.compile_noted = lambda noted: taken.append(real(noted)) or taken[-1]
+    taken, later, real = [], [], compile_ahead.compile_noted
+    def spy(noted):
+        taken.append(real(noted))
+        if compile_ahead._copy is not None:   # the parallel builds it goes on with
+            later.extend(compile_ahead._copy.later)
+        return taken[-1]
+    compile_ahead.compile_noted = spy
     sys.path.insert(0, "tests")
     import test_warmup
     from minigrad.backends.cpu import blas, direct_conv, kernels, layer_kernels
     builds = [b for m in (kernels, layer_kernels, blas, direct_conv) for k in vars(m).values()
               if hasattr(k, "serial") for b in (k, k.serial)]
-    count = lambda: sum(len(b.overloads) for b in builds)
+    for kernel in builds[::2]:   # every kernel on its parallel build (as large inputs)
+        kernel.serial_below, kernel.min_threads = 0, 1
+    count = lambda: sum(sum(b.stats.cache_misses.values()) for b in builds)   # compiled here
     mark = {}
     real_fit = test_warmup._model
     def model():   # count the builds warmup left, at the start of fit
@@ -112,8 +120,15 @@ SCRIPT = textwrap.dedent("""
         return m
     test_warmup._model = model
     loss, weights = test_warmup._fit(True, "categorical_crossentropy")
+    after_fit = count()
+    compile_ahead._finish_copy()
+    for build, types in later:   # the copy's parallel builds: from the cache, not compiled
+        build.compile(types)
     print(json.dumps({"taken": taken, "loss": loss, "after_warmup": mark["after_warmup"],
-                      "after_fit": count(), "loaded": sum(sum(b.stats.cache_hits.values())
+                      "after_fit": after_fit, "after_loading": count(), "later": len(later),
+                      "parallel_compiled_here": sum(sum(b.stats.cache_misses.values())
+                                                    for b in builds[::2]),
+                      "loaded": sum(sum(b.stats.cache_hits.values())
                                                           for b in builds),
                       "weights": [w.tolist() for w in weights]}))
 """)
@@ -123,8 +138,9 @@ SCRIPT = textwrap.dedent("""
                     reason="needs os.fork and two CPUs")
 def test_a_cold_warmup_compiles_on_a_forked_copy_and_trains_the_same(tmp_path):
     """In a fresh process with an empty Numba cache, the copy compiles some of the
-    builds (the parent then loads them from the cache), warmup leaves nothing for the
-    first fit step to compile, and the training equals one compiled the usual way."""
+    builds (the parent then loads them from the cache), warmup leaves nothing for fit
+    to compile (the serial twins run while the copy compiles parallel builds), and the
+    training equals one compiled the usual way."""
     out = {}
     for mode in ("on", "off"):
         cache = tmp_path / mode
@@ -138,5 +154,7 @@ def test_a_cold_warmup_compiles_on_a_forked_copy_and_trains_the_same(tmp_path):
     assert off["taken"] == [] and off["loaded"] == 0
     assert len(on["taken"]) == 1 and on["taken"][0] >= 1
     assert on["loaded"] >= 1                              # the copy's builds, from the cache
-    assert on["after_fit"] == on["after_warmup"]          # the first step compiled nothing
+    assert on["after_fit"] == on["after_warmup"]          # fit compiled nothing here
+    assert on["later"] >= 1 and on["after_loading"] == on["after_fit"]
+    assert on["parallel_compiled_here"] == 0 < off["parallel_compiled_here"]   # the copy's
     assert on["loss"] == off["loss"] and on["weights"] == off["weights"]

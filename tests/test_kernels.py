@@ -131,6 +131,29 @@ def test_launch_takes_the_parallel_build_from_enough_elements_and_threads(
     assert kernel.ran == [expected]
 
 
+@pytest.mark.parametrize("layer,size,expected", [
+    ("omp", 150, "parallel"), ("omp", 99, "serial"), ("workqueue", 150, "serial"),
+    ("workqueue", 250, "serial")])
+def test_launch_reads_each_threshold_for_the_pool_in_use(layer, size, expected, monkeypatch):
+    """With one thread pool (blas.py's, OpenMP's) a kernel's parallel build runs from
+    fewer elements and threads than with two (kernels.py's PerPool settings)."""
+    import numba
+    from minigrad.backends.cpu import blas
+    from minigrad.backends.cpu.backend import _launch
+    if not blas.AVAILABLE or numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("needs NumPy's OpenBLAS symbols and 2 Numba threads")
+    monkeypatch.setattr(numba.config, "THREADING_LAYER", layer)
+    kernel = _Build(serial_below=K.PerPool(two_pools=200, one_pool=100),
+                    min_threads=K.PerPool(two_pools=3, one_pool=2))
+    before = numba.get_num_threads()
+    numba.set_num_threads(2)
+    try:
+        _launch(kernel, np.zeros(size))
+    finally:
+        numba.set_num_threads(before)
+    assert kernel.ran == [expected]
+
+
 @pytest.mark.parametrize("build", ["serial", "parallel"])  # inputs this small run serial
 @pytest.mark.parametrize("xs,k,f,s,pad,d", CONV_CASES)
 def test_conv2d_forward_and_backward(xs, k, f, s, pad, d, build, rng, monkeypatch):

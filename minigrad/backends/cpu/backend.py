@@ -29,14 +29,18 @@ def _launch(kernel, *args) -> None:
     when two threads launch parallel kernels at once, and each kernel already
     uses every core, so serialising costs a concurrent caller little. Small inputs,
     and most kernels with two Numba threads or fewer, run on this thread
-    (`kernel.serial`; kernels.py's SERIAL_BELOW and MIN_THREADS say why).
+    (`kernel.serial`; kernels.py's SERIAL_BELOW and MIN_THREADS say why, for one
+    thread pool and for two).
     """
     size = max((a.size for a in args if isinstance(a, np.ndarray)), default=0)
-    parallel = size >= kernel.serial_below and K.threads() >= kernel.min_threads
+    one_pool = BLAS.in_use()
+    parallel = K.runs_parallel(kernel, size, one_pool)
     if compile_ahead.recording():   # Model.warmup's dry run: note the build, run nothing
-        compile_ahead.note(kernel, parallel, args)
+        compile_ahead.note(kernel, parallel, K.runs_parallel(kernel, 1 << 62, one_pool), args)
         return
     with _KERNEL_LOCK:
+        if parallel and compile_ahead.waiting_for(kernel):   # a cold start: see there
+            parallel = False
         (kernel if parallel else kernel.serial)(*args)
 
 

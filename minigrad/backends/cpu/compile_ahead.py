@@ -6,13 +6,16 @@ builds on one core while the other idled (benchmarks/README.md, "First
 compile"). `Model.warmup` therefore first runs its steps *dry*: the CPU
 backend's `_launch` notes each kernel build with its argument types instead of
 running it (outputs hold garbage; warmup restores every state afterwards). Then
-a forked copy of this process and this process take the noted builds one at a
-time from a pipe and compile them, each into Numba's cache; the copy exits, and
-this process loads its builds from the cache. Where a fork is unsafe (other
-threads, CUDA, OpenMP: backends/forking.py), with one CPU, in a job of several
-processes, or where a dry step fails, this process compiles them alone, as before.
-A warm cache is told by the first build loading at once: then no fork. The kernels and what they
-compute do not change: only who compiles them.
+a forked copy of this process and this process take the noted serial builds one
+at a time from a pipe and compile them, each into Numba's cache, and warmup
+returns. The copy goes on alone with the parallel builds (a parfor takes about
+twice a serial build's compile); until it reports one done, `_launch` runs that
+kernel's serial build, whose bits are the same, and then loads the parallel one
+from the cache. Where a fork is unsafe (other threads, CUDA, OpenMP:
+backends/forking.py), with one CPU, in a job of several processes, or where a
+dry step fails, this process compiles them alone, as before. A warm cache is told
+by the first build loading at once: then no fork. The kernels and what they
+compute do not change: only who compiles them, and when.
 """
 from __future__ import annotations
 
@@ -24,7 +27,6 @@ import time
 import numba
 
 from ..forking import die_with_parent, fork_hazard
-from .kernels import threads
 
 LOADED_WITHIN_S = 0.1     # longer, and a build was compiled: the cache is cold
 CHILD_TIMEOUT_S = 600.0   # a compile that long is stuck: the parent compiles the rest
@@ -37,12 +39,12 @@ def recording() -> bool:
     return _recorded is not None and threading.get_ident() == _recorder
 
 
-def note(kernel, parallel: bool, args) -> None:
+def note(kernel, parallel: bool, parallel_if_larger: bool, args) -> None:
     """Note the build `_launch` picked for these arguments, and the parallel build too
-    where a larger batch could pick it (warmup's batch is small)."""
+    where a larger batch would pick it (warmup's batch is small)."""
     types = tuple(numba.typeof(a) for a in args)
     _recorded.append((kernel if parallel else kernel.serial, types))
-    if not parallel and threads() >= kernel.min_threads:
+    if not parallel and parallel_if_larger:
         _recorded.append((kernel, types))
 
 
@@ -66,7 +68,9 @@ def usable() -> bool:
 
 def compile_noted(noted) -> int:
     """Compile (or load from the cache) every noted build not yet in this process, on
-    this process and a forked copy. Returns how many the copy took."""
+    this process and a forked copy. The serial builds are ready on return; the copy
+    goes on with the parallel builds alone while this process runs their serial twins
+    (`waiting_for`). Returns how many builds the copy took."""
     todo = [(b, t) for b, t in dict.fromkeys(noted) if t not in b.overloads][:255]
     # A serial build tells a cold cache from a warm one: a load takes milliseconds, and
     # a fork then would cost more than it saves (the parent's first writes to each of its
@@ -79,37 +83,107 @@ def compile_noted(noted) -> int:
         start = time.perf_counter()
         build.compile(types)
         cold = time.perf_counter() - start > LOADED_WITHIN_S
+    _finish_copy()   # one copy at a time
     if not cold or len(todo) < 2 or not usable():
         for build, types in todo:
             build.compile(types)
         return 0
+    # the copy's own list: the parallel builds (a parfor compiles in about twice a serial
+    # build's time), after it has helped with the shared one: the serial builds, and the
+    # serial twin of every parallel build, which runs here until the copy is done
+    later = [(b, t) for b, t in todo if hasattr(b, "serial")]
+    now = list(dict.fromkeys([(b, t) for b, t in todo if not hasattr(b, "serial")] +
+                             [(b.serial, t) for b, t in later]))
+    now = [(b, t) for b, t in now if t not in b.overloads][:255]
     read, write = os.pipe()
-    os.write(write, bytes(range(len(todo))))   # one byte per build: reads of 1 are atomic
+    os.write(write, bytes(range(len(now))))   # one byte per build: reads of 1 are atomic
     os.close(write)
+    done_read, done_write = os.pipe()
     parent = os.getpid()
     pid = os.fork()
-    if pid == 0:   # the copy: compile into the cache, say nothing, exit
+    if pid == 0:   # the copy: compile into the cache, report each parallel build, exit
         code = 1
         try:
             die_with_parent(parent, 1)
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, 1)
             os.dup2(devnull, 2)
-            _take(read, todo)
+            os.close(done_read)
+            _take(read, now)
+            os.write(done_write, bytes([SHARED_DONE]))
+            for number, (build, types) in enumerate(later):
+                build.compile(types)
+                os.write(done_write, bytes([number]))
             code = 0
         finally:
             os._exit(code)
+    os.close(done_write)
     try:
-        mine = _take(read, todo)
+        mine = _take(read, now)
+        os.read(done_read, 1)   # the copy has finished its last shared build (or died)
     except BaseException:
         os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        os.close(done_read)
         raise
     finally:
         os.close(read)
-        _wait(pid)
-    for build, types in todo:   # the copy's, from the cache (or compiled here if it failed)
-        build.compile(types)
-    return len(todo) - mine
+    os.set_blocking(done_read, False)
+    global _copy
+    _copy = _Copy(pid, done_read, later)
+    return len(now) - mine + len(later)
+
+
+SHARED_DONE = 255   # the copy's byte for "the shared list is compiled" (builds: 0-254)
+
+
+class _Copy:
+    """The forked copy while it compiles parallel builds: which are still to come."""
+
+    def __init__(self, pid: int, done: int, later: list):
+        self.pid, self.done, self.later = pid, done, later
+        self.waiting = {}   # kernel -> its builds not yet in the cache
+        for build, _ in later:
+            self.waiting[build] = self.waiting.get(build, 0) + 1
+        self.deadline = time.monotonic() + CHILD_TIMEOUT_S
+
+
+_copy: _Copy | None = None
+
+
+def waiting_for(kernel) -> bool:
+    """Whether the forked copy is still compiling a parallel build of `kernel` (its
+    serial build, same bits, runs meanwhile). Reads the copy's reports; reaps it when
+    it is done, and kills it past CHILD_TIMEOUT_S (its builds are then compiled here,
+    when first called)."""
+    global _copy
+    copy = _copy
+    if copy is None:
+        return False
+    try:
+        news = os.read(copy.done, 256)
+    except BlockingIOError:
+        news = None
+    if news == b"" or (news is None and time.monotonic() > copy.deadline):
+        if news is None:
+            os.kill(copy.pid, 9)
+        os.close(copy.done)
+        os.waitpid(copy.pid, 0)
+        _copy = None
+        return False
+    for number in news or b"":
+        build = copy.later[number][0]
+        copy.waiting[build] -= 1
+        if not copy.waiting[build]:
+            del copy.waiting[build]
+    return kernel in copy.waiting
+
+
+def _finish_copy() -> None:
+    """Wait for the forked copy, if one still compiles, to finish."""
+    while _copy is not None:
+        waiting_for(None)
+        time.sleep(0.01)
 
 
 def _take(read: int, todo: list) -> int:
@@ -124,13 +198,3 @@ def _take(read: int, todo: list) -> int:
         taken += 1
 
 
-def _wait(pid: int) -> None:
-    """Wait for the copy to exit; kill it after CHILD_TIMEOUT_S (its builds not yet in
-    the cache are then compiled here, when first called)."""
-    deadline = time.monotonic() + CHILD_TIMEOUT_S
-    while os.waitpid(pid, os.WNOHANG) == (0, 0):
-        if time.monotonic() > deadline:
-            os.kill(pid, 9)
-            os.waitpid(pid, 0)
-            return
-        time.sleep(0.005)

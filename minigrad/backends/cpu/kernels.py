@@ -13,6 +13,7 @@ iterations overlap (col2im, max-pool backward), runs in parallel over images,
 whose gradients never overlap.
 """
 import types
+import typing
 
 import numba
 import numpy as np
@@ -26,22 +27,33 @@ _OPTS = dict(parallel=True, cache=True, fastmath=False)
 _DIGEST = bodies.source_digest()
 
 
+class PerPool(typing.NamedTuple):
+    """A launch threshold in each of the CPU backend's thread-pool setups: two pools
+    (Numba's workqueue beside OpenBLAS's own threads) or one (blas.py: OpenMP's pool,
+    the products on it too). A kernel's `serial_below` or `min_threads` is one of these
+    or a plain int, the same in both."""
+    two_pools: int
+    one_pool: int
+
+
 # Below `serial_below` elements in its largest array a kernel runs on the calling thread
-# (backend.py's `_launch`): waking the workqueue pool costs 50-130 us per launch on a
-# 2-core VM. Measured there (benchmarks/README.md, "serial_kernels.py"): an Adam step
-# on 32K weights takes as long on one thread as on two; streaming kernels (a few
-# operations per element read) were faster on one thread up to 2.8M elements.
-SERIAL_BELOW = 1 << 15
-STREAMING_SERIAL_BELOW = 1 << 20
+# (backend.py's `_launch`). With two pools, waking the workqueue pool costs 50-130 us
+# per launch on a 2-core VM (benchmarks/README.md, "serial_kernels.py"): an Adam step on
+# 32K weights took as long on one thread as on two; streaming kernels (a few operations
+# per element read) were faster on one thread up to 2.8M elements. With one pool,
+# OpenMP's wakes in a few microseconds: every kernel's parallel build was as fast from
+# 16K elements and twice as fast from 262K ("One pool's thresholds").
+SERIAL_BELOW = PerPool(two_pools=1 << 15, one_pool=1 << 14)
+STREAMING_SERIAL_BELOW = PerPool(two_pools=1 << 20, one_pool=1 << 14)
 
 # With fewer Numba threads than a kernel's `min_threads`, it runs its serial build
-# whatever the size. In training steps on the 2-core VM (two Numba threads beside
-# OpenBLAS's two), every kernel's parallel build but im2col's ran within about 1% of
-# its serial one (benchmarks/two_threads.py; benchmarks/README.md, "Two threads"),
-# and each parallel build costs 0.3-1.9 s more first compile. The im2col kernels
-# (2-3% of a step, more of predict) say `parallel_from(1)`; with more threads than
-# two every kernel gets its parallel build.
-MIN_THREADS = 3
+# whatever the size. With two pools on the 2-core VM, every kernel's parallel build but
+# im2col's ran within about 1% of its serial one in training steps, OpenBLAS's threads
+# spinning beside it (benchmarks/two_threads.py; benchmarks/README.md, "Two threads"),
+# and each parallel build costs 0.3-1.9 s more first compile: there the im2col kernels
+# (2-3% of a step, more of predict) say `parallel_from(1)`, and the others wait for three
+# threads. With one pool, two threads made the MNIST convnet's steps 17% faster.
+MIN_THREADS = PerPool(two_pools=3, one_pool=2)
 
 
 def threads() -> int:
@@ -54,7 +66,7 @@ def threads() -> int:
     return numba.config.NUMBA_NUM_THREADS
 
 
-def _kernel(fn, serial_below: int = SERIAL_BELOW):
+def _kernel(fn, serial_below: int | PerPool = SERIAL_BELOW):
     """njit(parallel, cache) under a cache name that carries bodies.py's digest, with
     `.serial`: the same body compiled without threads (prange runs as range), used
     below `serial_below` elements or `min_threads` threads. Both compile on first
@@ -67,6 +79,18 @@ def _kernel(fn, serial_below: int = SERIAL_BELOW):
     kernel.serial_below = serial_below
     kernel.min_threads = MIN_THREADS
     return kernel
+
+
+def runs_parallel(kernel, size: int, one_pool: bool) -> bool:
+    """Whether `_launch` runs the kernel's parallel build for a largest array of `size`
+    elements, with one thread pool (blas.py's `in_use`) or two."""
+    return size >= in_pool(kernel.serial_below, one_pool) and \
+        threads() >= in_pool(kernel.min_threads, one_pool)
+
+
+def in_pool(setting: int | PerPool, one_pool: bool) -> int:
+    """A kernel's `serial_below` or `min_threads` with one thread pool or two."""
+    return setting[one_pool] if isinstance(setting, PerPool) else setting  # [True]: one
 
 
 def parallel_from(threads: int):
