@@ -5,11 +5,15 @@ touched).
 
     python benchmarks/cold_start.py [--model cifar_bn]
 
+The first step compiles ahead on a forked copy of the process (backends/cpu/
+compile_ahead.py; models/first_compile.py): the table lists what this process compiled,
+and the builds the copy took (parallel builds, which it compiles after the first step).
 With --warmup, as examples/mnist.py starts: `model.warmup()` then the first step, timed
-together, in --rounds fresh processes with warmup compiling on a forked copy as well
-(backends/cpu/compile_ahead.py) and as many with this process alone, alternating.
+together, in --rounds fresh processes with the forked copy and as many with this
+process alone, alternating; --first-step: the same without warmup.
 
     python benchmarks/cold_start.py --warmup --rounds 3
+    python benchmarks/cold_start.py --first-step --rounds 3
 """
 from __future__ import annotations
 
@@ -77,17 +81,19 @@ def cold_run(model: str, *flags: str) -> dict:
     return json.loads(out.splitlines()[-1])
 
 
-def compare_warmups(args) -> None:
-    """warmup + first step, cold, with the forked copy and alone, alternating."""
+def compare_copy(args) -> None:
+    """(warmup +) first step, cold, with the forked copy and alone, alternating."""
     rows = []
     for _ in range(args.rounds):
         for way, flags in (("with the forked copy", ()), ("alone", ("--alone",))):
-            r = cold_run(args.model, "--warmup", *flags)
+            r = cold_run(args.model, *(("--warmup",) if args.warmup else ()), *flags)
             rows.append((way, r["warmup_s"], r["first_step_s"] - r["warmup_s"],
                          r["first_step_s"], r["copy_took"]))
-    print(f"{MODELS[args.model][0]}, batch 128, empty Numba cache: model.warmup() then the "
-          f"first step, {args.rounds} fresh processes each way, alternating")
-    print("| warmup compiles | warmup s | first step s | together s | builds the copy took |")
+    what = "model.warmup() then the first step" if args.warmup else \
+        "the first step (train_on_batch, compiling ahead itself), no warmup"
+    print(f"{MODELS[args.model][0]}, batch 128, empty Numba cache: {what}, {args.rounds} "
+          f"fresh processes each way, alternating")
+    print("| compiles | warmup s | first step s | together s | builds the copy took |")
     print("|---|---|---|---|---|")
     for way, w, f, t, n in rows:
         print(f"| {way} | {w:.2f} | {f:.2f} | {t:.2f} | {n} |")
@@ -105,19 +111,23 @@ def main() -> None:
     ap.add_argument("--model", choices=sorted(MODELS), default="mnist_convnet")
     ap.add_argument("--warmup", action="store_true",
                     help="model.warmup() before the first step, with and without the forked copy")
-    ap.add_argument("--rounds", type=int, default=3, help="with --warmup: processes per way")
+    ap.add_argument("--first-step", action="store_true",
+                    help="the first step without warmup, with and without the forked copy")
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="with --warmup or --first-step: processes per way")
     ap.add_argument("--alone", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
         print(json.dumps(worker(args.model, args.warmup, not args.alone)))
         return
-    if args.warmup:
-        return compare_warmups(args)
+    if args.warmup or args.first_step:
+        return compare_copy(args)
     r = cold_run(args.model)
     builds = sorted(r["compile_s"].items(), key=lambda kv: -kv[1])
     print(f"{MODELS[args.model][0]}, batch 128, empty Numba cache: import "
           f"{r['import_s']:.2f} s, first step {r['first_step_s']:.2f} s, of which compiling "
-          f"{sum(s for _, s in builds):.2f} s in {len(builds)} kernel builds")
+          f"{sum(s for _, s in builds):.2f} s in {len(builds)} kernel builds (0.00: loaded, "
+          f"the copy's); the forked copy took {r['copy_took']} builds")
     print("| kernel build | compile s |")
     print("|---|---|")
     for name, s in builds:

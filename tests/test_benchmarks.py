@@ -321,17 +321,17 @@ def test_two_threads_times_each_kernel_on_both_builds_inside_steps():
 
 
 def test_cold_start_lists_what_the_first_step_compiles():
-    """In its own empty Numba cache, so every kernel the first step runs is compiled there:
-    the convs' im2col (parallel) and the small kernels' serial builds show up, with times."""
+    """In its own empty Numba cache, so every kernel the first step runs is compiled there
+    or loaded from the forked copy's builds: the convs' im2col and the small kernels'
+    serial builds show up, with times."""
     stdout = run(["benchmarks/cold_start.py"], timeout=300)
     rows = {r[0].strip(): float(r[1]) for r in
             (line.split("|")[1:-1] for line in stdout.splitlines()[3:] if line.startswith("| "))}
-    assert {"im2col", "adam_update.serial"} <= set(rows), rows
-    # parallel from three Numba threads up, else serial (kernels.py's MIN_THREADS)
+    assert "adam_update.serial" in rows and {"im2col", "im2col.serial"} & set(rows), rows
     assert {"maxpool2x2_conv_weight_grad", "maxpool2x2_conv_weight_grad.serial"} & set(rows), \
         rows
-    assert all(s > 0 for s in rows.values())
-    assert "empty Numba cache" in stdout
+    assert sum(rows.values()) > 0 and all(s >= 0 for s in rows.values())
+    assert re.search(r"empty Numba cache.*the forked copy took \d+ builds", stdout), stdout
 
 
 def test_huge_pages_times_both_kinds_of_buffer_memory():

@@ -38,7 +38,9 @@ def _run(cache_dir):
 def test_second_run_compiles_nothing(tmp_path):
     first = _run(tmp_path)
     assert len(first) >= 8, first                      # the step used many kernels
-    assert all(miss > 0 for _, miss in first.values())  # ... and compiled them: a cold cache
+    # ... and compiled them (a cold cache): here, or on fit's forked copy, whose builds
+    # this process then loaded (compile_ahead.py)
+    assert sum(miss for _, miss in first.values()) > 0
     second = _run(tmp_path)
     assert second.keys() == first.keys()
     for name, (hits, misses) in second.items():

@@ -15,6 +15,7 @@ from distribution_jobs import finish, spawn
 from test_warmup import _fit
 
 from minigrad.backends import get_backend
+from minigrad.layers import Layer
 from minigrad.backends.cpu import compile_ahead
 from minigrad.backends.cpu import kernels as K
 
@@ -82,6 +83,54 @@ def test_a_failing_dry_step_leaves_warmup_to_the_real_steps(monkeypatch):
     monkeypatch.setattr(compile_ahead, "compile_noted", called.append)
     _assert_same(_fit(False), _fit(True))
     assert called == [] and not compile_ahead.recording()
+
+
+class _UserLayer(Layer):
+    def call(self, x):
+        return x * 1.0
+
+
+def _user_activation(x):
+    return x.relu()
+
+
+def _user_loss(y_true, y_pred):
+    return ((y_true - y_pred) ** 2).mean()
+
+
+@pytest.mark.parametrize("change,own", [
+    (None, True), ("layer", False), ("activation", False), ("loss", False),
+    ("metric", False), ("loss object", True)])
+def test_fit_compiles_ahead_only_where_its_step_runs_minigrads_code(change, own, monkeypatch):
+    """fit's first batch compiles ahead (a dry step) only for a model of minigrad's own
+    layers, loss and metrics: a dry step would run the user's code once more than asked.
+    Either way the training is the same to the bit."""
+    import minigrad as mg
+    from minigrad import layers as L
+    from minigrad.models import first_compile
+    dry = []
+    monkeypatch.setattr(compile_ahead, "usable", lambda: True)
+    monkeypatch.setattr(compile_ahead, "compile_noted", lambda noted: dry.append(len(noted)))
+
+    def fit(ahead: bool):
+        mg.random.seed(5)
+        hidden = [_UserLayer()] if change == "layer" else []
+        model = mg.Sequential([L.Input((6,)), *hidden, L.Dense(
+            4, activation=_user_activation if change == "activation" else "relu"), L.Dense(3)])
+        loss = _user_loss if change == "loss" else \
+            mg.losses.MeanSquaredError() if change == "loss object" else "mse"
+        model.compile("adam", loss, metrics=[_user_loss] if change == "metric" else ["mae"])
+        if not ahead:
+            model._compiled_ahead = True
+        rng = np.random.default_rng(0)
+        model.fit(rng.random((16, 6), dtype="float32"), rng.random((16, 3), dtype="float32"),
+                  batch_size=8, epochs=2, verbose=0)
+        return model, model.get_weights()
+    model, ahead = fit(True)
+    assert first_compile.runs_only_minigrad_code(model) == own
+    assert (len(dry) == 1 and dry[0] > 0) if own else dry == []
+    _, plain = fit(False)
+    assert all(np.array_equal(u, v) for u, v in zip(ahead, plain))
 
 
 def _assert_same(a, b):

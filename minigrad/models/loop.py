@@ -12,7 +12,7 @@ from ..backends import get_backend
 from ..callbacks import CallbackList, TerminateOnNaN
 from ..metrics import Mean
 from ..tensor import Tensor, no_grad
-from . import data
+from . import data, first_compile
 from .data_adapters import ArrayAdapter, kind_of, make_adapter, to_host, unpack
 from .random_states import RandomStates
 from .replicas import replicas_for
@@ -104,6 +104,8 @@ class Loop(RandomStates):
             batch = self._device_batch(batch, train, f"fit (batch {step})", self._class_weight)
             if steps == 0:
                 self.optimizer.build(self._train_weights())
+                if self._replicas is None:   # a cold Numba cache: its kernels on 2 processes
+                    first_compile.before_first_step(self, batch)
             cbs.on_train_batch_begin(step, {})
             logs = self._step(batch, training=True)
             batch = None  # its buffers go back before the next batch is taken

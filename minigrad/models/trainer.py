@@ -19,7 +19,7 @@ from ..backends import get_backend
 from ..callbacks import CallbackList, TerminateOnNaN
 from ..metrics import Mean
 from ..tensor import Tensor, no_grad
-from . import data
+from . import data, first_compile
 from .compile_utils import CompileLoss, CompileMetrics
 from .loop import Loop
 
@@ -208,6 +208,7 @@ class Trainer(Loop):
         self._require_compiled("train_on_batch")
         batch = self._batch_from_arrays(x, y, sample_weight, class_weight, "train_on_batch")
         self.optimizer.build(self._train_weights())
+        first_compile.before_first_step(self, batch)
         return _results(self._step(batch, training=True), return_dict)
 
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict: bool = False):
@@ -245,8 +246,6 @@ class Trainer(Loop):
             print("minigrad: preparing kernels (compiled once, then cached)...", end=" ",
                   flush=True)
         start = time.perf_counter()
-        weights, opt_state, rng = self.get_weights(), self.optimizer.get_state(), \
-            self._random_states()
         xs = [np.zeros((batch_size,) + tuple(shape[1:]), dtype)
               for shape, dtype, _ in self._input_specs()]
         shapes, names = self._output_structure(xs)
@@ -255,44 +254,14 @@ class Trainer(Loop):
               np.zeros((batch_size,) + tuple(s[1:]), xs[0].dtype) for s in shapes]
         batch = self._batch_from_arrays(xs if len(xs) > 1 else xs[0],
                                         ys if len(ys) > 1 else ys[0], None, None, "warmup")
+        steps = first_compile.restoring_steps(self, batch, evaluate=True)
         self.optimizer.build(self._train_weights())
-
-        def steps():
-            try:
-                self._step(batch, training=True)
-                with no_grad():
-                    self._step(batch, training=False)
-            finally:
-                self._reset_metrics()
-                self.set_weights(weights)
-                self.optimizer.set_state(*opt_state, self._train_weights())
-                self._set_random_states(rng)
-
-        if get_backend(self.device).name == "cpu":
-            _compile_ahead(steps)
+        first_compile.compile_ahead(self, steps)
         steps()
         seconds = time.perf_counter() - start
         if verbose:
             print(f"done in {seconds:.1f} s", flush=True)
         return seconds
-
-
-def _compile_ahead(steps) -> None:
-    """Run `steps` dry, then compile the CPU kernels they noted on this process and a
-    forked copy at once (backends/cpu/compile_ahead.py). Where that cannot be done, or
-    a dry step fails on its garbage, nothing: the real steps compile them."""
-    from ..backends.cpu import compile_ahead
-    from ..distribution import num_processes
-    if num_processes() > 1 or not compile_ahead.usable():   # a job's processes use the cores
-        return
-    try:
-        with compile_ahead.dry_run() as noted, np.errstate(all="ignore"), \
-                warnings.catch_warnings():
-            warnings.simplefilter("ignore")   # what the dry steps' garbage makes NumPy say
-            steps()
-    except Exception:
-        return
-    compile_ahead.compile_noted(noted)
 
 
 def _flat_outputs(out) -> list:

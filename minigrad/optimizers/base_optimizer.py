@@ -218,10 +218,11 @@ class Optimizer:
 
     # ----------------------------------------------- state, for checkpoints
     def get_state(self) -> tuple:
-        """(iterations, the slot arrays as NumPy, weight by weight in slot_names order)."""
+        """(iterations, copies of the slot arrays as NumPy, weight by weight in slot_names
+        order): a snapshot, which later steps leave alone."""
         backend = get_backend(self._device)
         slots = [] if self._slots is None else [
-            backend.to_numpy(s[n]) for s in self._slots for n in self.slot_names]
+            np.array(backend.to_numpy(s[n])) for s in self._slots for n in self.slot_names]
         return self.iterations, slots
 
     def set_state(self, iterations: int, slots: list, weights: list) -> None:

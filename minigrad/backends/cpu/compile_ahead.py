@@ -32,6 +32,7 @@ LOADED_WITHIN_S = 0.1     # longer, and a build was compiled: the cache is cold
 CHILD_TIMEOUT_S = 600.0   # a compile that long is stuck: the parent compiles the rest
 _recorded: list | None = None
 _recorder = None   # the thread whose launches a dry run notes; other threads run theirs
+_for_larger = True
 
 
 def recording() -> bool:
@@ -40,19 +41,21 @@ def recording() -> bool:
 
 
 def note(kernel, parallel: bool, parallel_if_larger: bool, args) -> None:
-    """Note the build `_launch` picked for these arguments, and the parallel build too
-    where a larger batch would pick it (warmup's batch is small)."""
+    """Note the build `_launch` picked for these arguments, and, in a dry run for
+    larger batches, the parallel build too where a larger batch would pick it."""
     types = tuple(numba.typeof(a) for a in args)
     _recorded.append((kernel if parallel else kernel.serial, types))
-    if not parallel and parallel_if_larger:
+    if not parallel and parallel_if_larger and _for_larger:
         _recorded.append((kernel, types))
 
 
 @contextlib.contextmanager
-def dry_run():
-    """Within: kernels are noted, not run. Yields the list of (build, types) noted."""
-    global _recorded, _recorder
-    _recorded, _recorder = [], threading.get_ident()
+def dry_run(for_larger_batches: bool = True):
+    """Within: kernels are noted, not run. Yields the list of (build, types) noted.
+    `for_larger_batches`: the dry batch stands for larger ones (warmup's, of 2), so a
+    kernel's parallel build is noted where a larger batch would run it."""
+    global _recorded, _recorder, _for_larger
+    _recorded, _recorder, _for_larger = [], threading.get_ident(), for_larger_batches
     try:
         yield _recorded
     finally:
@@ -168,7 +171,8 @@ def waiting_for(kernel) -> bool:
         if news is None:
             os.kill(copy.pid, 9)
         os.close(copy.done)
-        os.waitpid(copy.pid, 0)
+        with contextlib.suppress(ChildProcessError):   # reaped by someone's os.wait()
+            os.waitpid(copy.pid, 0)
         _copy = None
         return False
     for number in news or b"":
