@@ -78,13 +78,20 @@ class Tracking:
         """The scalar losses of the last call (`add_loss`, activity regularizers) of this
         layer and every layer below it, then the regularizers' penalties of the
         trainable weights (computed now, so their gradients reach the weights)."""
-        out = [loss for layer in self._flatten_layers(include_self=True)
-               for loss in layer._losses]
+        return self._losses_of(self._flatten_layers(include_self=True))
+
+    def _losses_of(self, layers: list) -> list:
+        """`losses`, given `_flatten_layers(include_self=True)` (a training step walks
+        the layer tree once, not once per use)."""
+        out = [loss for layer in layers for loss in layer._losses]
+        if not any(getattr(w, "regularizer", None) is not None
+                   for layer in layers for w in layer._weights):
+            return out
         return out + [w.regularizer(w) for w in self.trainable_weights
                       if getattr(w, "regularizer", None) is not None]
 
-    def _clear_losses(self) -> None:
-        for layer in self._flatten_layers(include_self=True):
+    def _clear_losses(self, layers: list | None = None) -> None:
+        for layer in layers or self._flatten_layers(include_self=True):
             layer._losses.clear()
 
     def __setattr__(self, name: str, value) -> None:

@@ -98,10 +98,11 @@ class Trainer(Loop):
             names += [name for _, _, _, name in self._compile_metrics.entries]
         return names
 
-    def _train_weights(self) -> list:
-        """The weights chosen at compile (warning, as Keras, if `trainable` changed since)."""
+    def _train_weights(self, layers: list | None = None) -> list:
+        """The weights chosen at compile (warning, as Keras, if `trainable` changed since);
+        `layers`: `_flatten_layers(include_self=True)`, where the caller has it."""
         state = self._compiled_trainable_state or {}
-        changed = [layer.name for layer in self._flatten_layers(include_self=True)
+        changed = [layer.name for layer in layers or self._flatten_layers(include_self=True)
                    if id(layer) in state and state[id(layer)] != layer.trainable]
         if changed:
             warnings.warn(f"A layer's `trainable` state has changed since the model was "
@@ -128,11 +129,11 @@ class Trainer(Loop):
             return None
         return loss.from_config({**loss.get_config(), "from_logits": True})
 
-    def _total_loss(self, ys, preds, sw, fused):
+    def _total_loss(self, ys, preds, sw, fused, layers: list):
         """The compiled loss plus every layer's losses (add_loss, regularizers)."""
         total, values = (None, []) if self._compile_loss is None else \
             self._compile_loss(ys, preds, sw, fused)
-        for extra in self.losses:
+        for extra in self._losses_of(layers):
             total = extra if total is None else total + extra
         if total is None:
             raise ValueError("No loss to compute. Provide a `loss` argument in `compile()`, "
@@ -143,9 +144,10 @@ class Trainer(Loop):
         """One batch through the model (and, training, the optimizer): the logs."""
         if self._replicas is not None:  # data parallel: this process's shard of it
             return self._replicas.step(batch, training)
-        total, values, preds, fused = self._forward_loss(batch, training)
+        layers = self._flatten_layers(include_self=True)   # one walk of the tree per step
+        total, values, preds, fused = self._forward_loss(batch, training, layers)
         if training:
-            weights = self._train_weights()
+            weights = self._train_weights(layers)
             for w in weights:
                 w.grad = None
             total.backward()
@@ -155,14 +157,16 @@ class Trainer(Loop):
         self._update_metrics(batch, total, values, preds, fused)
         return self._logs()
 
-    def _forward_loss(self, batch, training: bool) -> tuple:
-        """The batch through the model: (total loss, per-output losses, outputs, fused)."""
+    def _forward_loss(self, batch, training: bool, layers: list | None = None) -> tuple:
+        """The batch through the model: (total loss, per-output losses, outputs, fused).
+        `layers`: `_flatten_layers(include_self=True)`, where the caller has it."""
         xs, ys, sw = batch
         fused = self._fused_loss() if ys is not None else None
-        self._clear_losses()
+        layers = layers or self._flatten_layers(include_self=True)
+        self._clear_losses(layers)
         out = self._forward(self._as_model_input(xs), training=training, logits=bool(fused))
         preds = _flat_outputs(out)
-        total, values = self._total_loss(ys, preds, sw, fused)
+        total, values = self._total_loss(ys, preds, sw, fused, layers)
         return total, values, preds, fused
 
     def _update_metrics(self, batch, total, values: list, preds: list, fused) -> None:
