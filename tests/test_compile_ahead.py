@@ -189,17 +189,19 @@ def test_a_cold_warmup_compiles_on_a_forked_copy_and_trains_the_same(tmp_path):
     """In a fresh process with an empty Numba cache, the copy compiles some of the
     builds (the parent then loads them from the cache), warmup leaves nothing for fit
     to compile (the serial twins run while the copy compiles parallel builds), and the
-    training equals one compiled the usual way."""
+    training equals one compiled the usual way. Run again on that cache, now warm: no
+    fork (compile_ahead reads the cache's index), the same training."""
     out = {}
-    for mode in ("on", "off"):
-        cache = tmp_path / mode
-        cache.mkdir()
+    for mode, cache in (("on", "on"), ("off", "off"), ("on", "warm")):
+        (tmp_path / mode).mkdir(exist_ok=True)
         proc = finish(spawn([sys.executable, "-c", SCRIPT, mode],
-                            {"NUMBA_CACHE_DIR": str(cache)}), timeout=600)
+                            {"NUMBA_CACHE_DIR": str(tmp_path / mode)}), timeout=600)
         assert proc.returncode == 0, proc.stderr[-3000:]
         assert "Warning" not in proc.stderr, proc.stderr[-3000:]
-        out[mode] = json.loads(proc.stdout.strip().splitlines()[-1])
-    on, off = out["on"], out["off"]
+        out[cache] = json.loads(proc.stdout.strip().splitlines()[-1])
+    on, off, warm = out["on"], out["off"], out["warm"]
+    assert warm["taken"] == [0] and warm["after_loading"] == 0   # all loaded, no copy
+    assert warm["weights"] == on["weights"]
     assert off["taken"] == [] and off["loaded"] == 0
     assert len(on["taken"]) == 1 and on["taken"][0] >= 1
     assert on["loaded"] >= 1                              # the copy's builds, from the cache

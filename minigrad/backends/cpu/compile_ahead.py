@@ -75,17 +75,21 @@ def compile_noted(noted) -> int:
     goes on with the parallel builds alone while this process runs their serial twins
     (`waiting_for`). Returns how many builds the copy took."""
     todo = [(b, t) for b, t in dict.fromkeys(noted) if t not in b.overloads][:255]
-    # A serial build tells a cold cache from a warm one: a load takes milliseconds, and
-    # a fork then would cost more than it saves (the parent's first writes to each of its
-    # pages fault once after a fork: ~0.1 s in the first steps). Not a parallel build:
-    # compiling or loading one starts Numba's thread pool, and OpenMP's forbids a fork.
-    cold = all(hasattr(b, "serial") for b, _ in todo)   # no serial build to tell by
-    while not cold and any(not hasattr(b, "serial") for b, _ in todo):
-        probe = next(i for i, (b, _) in enumerate(todo) if not hasattr(b, "serial"))
-        build, types = todo.pop(probe)
-        start = time.perf_counter()
-        build.compile(types)
-        cold = time.perf_counter() - start > LOADED_WITHIN_S
+    # Builds Numba's cache holds load in milliseconds here: a fork for them would cost
+    # more than it saves (the parent's first writes to each of its pages fault once after
+    # a fork: ~0.1 s in the first steps). Read from the cache's index where it can be.
+    cached = [_in_cache(b, t) for b, t in todo]
+    if None not in cached:
+        cold = sum(not c for c in cached) >= 2
+    else:   # else time a serial build's load: not a parallel one, whose compile or load
+        # starts Numba's thread pool (OpenMP's forbids a fork)
+        cold = all(hasattr(b, "serial") for b, _ in todo)   # no serial build to tell by
+        while not cold and any(not hasattr(b, "serial") for b, _ in todo):
+            probe = next(i for i, (b, _) in enumerate(todo) if not hasattr(b, "serial"))
+            build, types = todo.pop(probe)
+            start = time.perf_counter()
+            build.compile(types)
+            cold = time.perf_counter() - start > LOADED_WITHIN_S
     _finish_copy()   # one copy at a time
     if not cold or len(todo) < 2 or not usable():
         for build, types in todo:
@@ -181,6 +185,17 @@ def waiting_for(kernel) -> bool:
         if not copy.waiting[build]:
             del copy.waiting[build]
     return kernel in copy.waiting
+
+
+def _in_cache(build, types) -> bool | None:
+    """Whether Numba's cache index lists this build for these types and this CPU target
+    (None: it cannot be read)."""
+    try:
+        index = build._cache._cache_file._load_index()
+        magic = build.targetctx.codegen().magic_tuple()
+        return any(key[0] == types and key[1] == magic for key in index)
+    except Exception:   # Numba's internals, or no cache: tell by timing a load
+        return None
 
 
 def _finish_copy() -> None:
