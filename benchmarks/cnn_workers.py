@@ -98,11 +98,14 @@ def minigrad_runner(threads, device, batch, model_name="mnist_convnet", processe
         mg.distribution.set_distribution(mg.distribution.DataParallel())
     import numba
     from llvmlite import binding as ll
+    from minigrad.backends.cpu.kernels import threads as threads_now
     # what Numba compiles for: NUMBA_CPU_FEATURES where set, else the host's features
     features = os.environ.get("NUMBA_CPU_FEATURES") or ll.get_host_cpu_features().flatten()
     versions = {"minigrad": mg.__version__, "minigrad_path": os.path.dirname(mg.__file__),
                 "numba": numba.__version__, "numpy": np.__version__,
-                "numba_threads": numba.get_num_threads(), "processes": processes,
+                # minigrad's reader: numba.get_num_threads() starts OpenMP's pool, and
+                # then the cold first step could not fork its compile copy
+                "numba_threads": threads_now(), "processes": processes,
                 "numba_cpu": numba.config.CPU_NAME or "host",
                 "numba_avx512": "+avx512f" in features}
     if device == "cuda":
