@@ -169,8 +169,10 @@ SCRIPT = textwrap.dedent("""
         return m
     test_warmup._model = model
     loss, weights = test_warmup._fit(True, "categorical_crossentropy")
+    if sys.argv[1] == "exit":   # at once: the copy finishes at exit (atexit), not killed
+        sys.exit(0)
     after_fit = count()
-    compile_ahead._finish_copy()
+    compile_ahead.finish_copy()
     for build, types in later:   # the copy's parallel builds: from the cache, not compiled
         build.compile(types)
     print(json.dumps({"taken": taken, "loss": loss, "after_warmup": mark["after_warmup"],
@@ -189,16 +191,20 @@ def test_a_cold_warmup_compiles_on_a_forked_copy_and_trains_the_same(tmp_path):
     """In a fresh process with an empty Numba cache, the copy compiles some of the
     builds (the parent then loads them from the cache), warmup leaves nothing for fit
     to compile (the serial twins run while the copy compiles parallel builds), and the
-    training equals one compiled the usual way. Run again on that cache, now warm: no
-    fork (compile_ahead reads the cache's index), the same training."""
+    training equals one compiled the usual way. A run that exits right after fit
+    leaves every build in the cache (the copy finishes at exit): a run after it on that
+    cache, now warm, forks no copy (compile_ahead reads the cache's index) and trains
+    the same."""
     out = {}
-    for mode, cache in (("on", "on"), ("off", "off"), ("on", "warm")):
-        (tmp_path / mode).mkdir(exist_ok=True)
+    for mode, cache, name in (("on", "on", "on"), ("off", "off", "off"),
+                              ("exit", "early", None), ("on", "early", "warm")):
+        (tmp_path / cache).mkdir(exist_ok=True)
         proc = finish(spawn([sys.executable, "-c", SCRIPT, mode],
-                            {"NUMBA_CACHE_DIR": str(tmp_path / mode)}), timeout=600)
+                            {"NUMBA_CACHE_DIR": str(tmp_path / cache)}), timeout=600)
         assert proc.returncode == 0, proc.stderr[-3000:]
         assert "Warning" not in proc.stderr, proc.stderr[-3000:]
-        out[cache] = json.loads(proc.stdout.strip().splitlines()[-1])
+        if name:
+            out[name] = json.loads(proc.stdout.strip().splitlines()[-1])
     on, off, warm = out["on"], out["off"], out["warm"]
     assert warm["taken"] == [0] and warm["after_loading"] == 0   # all loaded, no copy
     assert warm["weights"] == on["weights"]

@@ -19,6 +19,7 @@ compute do not change: only who compiles them, and when.
 """
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import threading
@@ -90,7 +91,7 @@ def compile_noted(noted) -> int:
             start = time.perf_counter()
             build.compile(types)
             cold = time.perf_counter() - start > LOADED_WITHIN_S
-    _finish_copy()   # one copy at a time
+    finish_copy()   # one copy at a time
     if not cold or len(todo) < 2 or not usable():
         for build, types in todo:
             build.compile(types)
@@ -138,6 +139,7 @@ def compile_noted(noted) -> int:
     os.set_blocking(done_read, False)
     global _copy
     _copy = _Copy(pid, done_read, later)
+    atexit.register(finish_copy)
     return len(now) - mine + len(later)
 
 
@@ -198,8 +200,10 @@ def _in_cache(build, types) -> bool | None:
         return None
 
 
-def _finish_copy() -> None:
-    """Wait for the forked copy, if one still compiles, to finish."""
+def finish_copy() -> None:
+    """Wait for the forked copy, if one still compiles, to finish: at exit too, so a
+    short first run leaves every build in the cache (killed, the copy would leave the
+    rest to the next run)."""
     while _copy is not None:
         waiting_for(None)
         time.sleep(0.01)
