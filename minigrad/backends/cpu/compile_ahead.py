@@ -14,7 +14,8 @@ kernel's serial build, whose bits are the same, and then loads the parallel one
 from the cache. Where a fork is unsafe (other threads, CUDA, OpenMP:
 backends/forking.py), with one CPU, in a job of several processes, or where a
 dry step fails, this process compiles them alone, as before. A warm cache is told
-by the first build loading at once: then no fork. The kernels and what they
+from Numba's cache index: then no fork. A copy still compiling when the script
+ends is waited for, so the next run finds every build. The kernels and what they
 compute do not change: only who compiles them, and when.
 """
 from __future__ import annotations
@@ -139,7 +140,6 @@ def compile_noted(noted) -> int:
     os.set_blocking(done_read, False)
     global _copy
     _copy = _Copy(pid, done_read, later)
-    atexit.register(finish_copy)
     return len(now) - mine + len(later)
 
 
@@ -207,6 +207,9 @@ def finish_copy() -> None:
     while _copy is not None:
         waiting_for(None)
         time.sleep(0.01)
+
+
+atexit.register(finish_copy)
 
 
 def _take(read: int, todo: list) -> int:
