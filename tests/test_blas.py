@@ -55,6 +55,77 @@ def test_products_have_numpys_bits_for_any_number_of_blocks(dtype, m, k, n, rng,
 
 
 @needs_split
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("m,k,n", [(20001, 27, 32), (9000, 288, 64)])
+def test_a_tall_weight_gradient_sums_fixed_chunks_whatever_the_blocks(dtype, m, k, n, rng,
+                                                                      split):
+    """a.T @ g over many rows (a conv's weight gradient) adds the products of a fixed
+    number of row chunks, in order: each chunk's product is OpenBLAS's own, and the
+    bits do not depend on the thread count."""
+    a = rng.standard_normal((m, k)).astype(dtype)
+    g = rng.standard_normal((m, n)).astype(dtype)
+    chunks = blas.inner_chunks(m)
+    assert chunks == (4 if m > 16384 else 2)
+    got = blas.product_tn(B._launch, a, g)
+    per = -(-m // chunks)
+    want = np.zeros((k, n), dtype)
+    for s in range(chunks):   # NumPy's product of each chunk, added in order
+        want += a[s * per:(s + 1) * per].T @ g[s * per:(s + 1) * per]
+    np.testing.assert_allclose(got, want, rtol=1e-5 if dtype == np.float32 else 1e-13,
+                               atol=1e-4 if dtype == np.float32 else 1e-11)
+    np.testing.assert_allclose(got, a.astype(np.float64).T @ g.astype(np.float64),
+                               rtol=1e-4 if dtype == np.float32 else 1e-12,
+                               atol=1e-3 if dtype == np.float32 else 1e-10)
+    for threads in (1, numba.config.NUMBA_NUM_THREADS):   # one call per chunk, whatever the threads
+        numba.set_num_threads(threads)
+        try:
+            np.testing.assert_array_equal(blas.product_tn(B._launch, a, g), got)
+        finally:
+            numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+
+
+@needs_split
+@pytest.mark.parametrize("threads", [2, 3, 7, 64])
+def test_no_row_block_is_small_enough_for_openblass_other_kernels(threads, rng, split,
+                                                                  monkeypatch):
+    """OpenBLAS rounds small products otherwise (its small-matrix and direct kernels):
+    with many threads, blocks of a few rows changed the bits (9 output rows in 7
+    blocks of a.T @ g; 3000 rows of a @ b in 7 blocks of 429)."""
+    a = rng.standard_normal((4000, 9)).astype(np.float32)
+    g = rng.standard_normal((4000, 32)).astype(np.float32)
+    x = rng.standard_normal((3000, 64)).astype(np.float32)
+    w = rng.standard_normal((64, 40)).astype(np.float32)
+    monkeypatch.setattr(blas, "threads", lambda: 1)
+    tn, nn = blas.product_tn(B._launch, a, g), blas.product(B._launch, x, w)
+    monkeypatch.setattr(blas, "threads", lambda: threads)
+    np.testing.assert_array_equal(blas.product_tn(B._launch, a, g), tn)
+    np.testing.assert_array_equal(blas.product(B._launch, x, w), nn)
+    assert blas.row_blocks(3000, 40, 64) == 1
+    assert blas.row_blocks(12800, 64, 288) == min(threads, 28)
+
+
+def test_inner_chunks_come_from_the_shape_alone():
+    assert [blas.inner_chunks(m) for m in (255, 8191, 8192, 16383, 16384, 10 ** 7)] == \
+        [1, 1, 2, 2, 4, blas.MAX_INNER_CHUNKS]
+
+
+@needs_split
+def test_a_dry_run_for_larger_batches_notes_the_chunked_product(rng, split):
+    """Warmup's dry batch of 2 images stands for larger ones, whose weight gradients
+    take gemm_tn_chunks: it is noted too, so it compiles ahead; a dry run of the real
+    batch notes only what that batch runs."""
+    from minigrad.backends.cpu import compile_ahead
+    a = rng.standard_normal((18, 27)).astype(np.float32)
+    g = rng.standard_normal((18, 32)).astype(np.float32)
+    for for_larger in (True, False):
+        with compile_ahead.dry_run(for_larger) as noted:
+            blas.product_tn(B._launch, a, g)
+        builds = {getattr(b, "py_func", b) for b, _ in noted}
+        assert (blas.gemm_tn_chunks.py_func in builds) == for_larger
+        assert blas.gemm_row_blocks.py_func in builds
+
+
+@needs_split
 def test_openblas_keeps_its_thread_count(rng, split):
     _, setter, getter = blas._FOUND
     before = getter()

@@ -5,11 +5,14 @@ With OpenBLAS's own threads, two pools shared the cores: after each product its
 threads spin on the other cores, so Numba's kernels there gained nothing from
 running in parallel, and OpenMP's pool could not be used beside them (both
 spinning: 30x slower on a busy machine). Here the product's output rows are split
-into one block per Numba thread, and each block is one call of NumPy's own OpenBLAS
+into one block per Numba thread (fewer where blocks would be small: `row_blocks`),
+and each block is one call of NumPy's own OpenBLAS
 `?gemm` (its CBLAS entry point, found in the loaded library, called through its
 address) with OpenBLAS held at one thread for the call. Every output value is one
-call's dot product over the whole inner dimension, in OpenBLAS's order, so the
-bits do not depend on the thread count (benchmarks/README.md, "One thread pool").
+call's dot product over the whole inner dimension, in OpenBLAS's order, or for a
+large a.T @ g (weight gradients) the sum in order of such products over a fixed
+number of chunks of it: the bits do not depend on the thread count
+(benchmarks/README.md, "One thread pool" and "Weight gradients in chunks").
 Used with Numba's OpenMP pool only (minigrad chooses it where this module and
 OpenMP can load); where NumPy's BLAS is not an OpenBLAS with 64-bit-integer CBLAS
 symbols (the scipy-openblas64 of NumPy's wheels), or the pool is another, NumPy's
@@ -136,18 +139,35 @@ def _always_parallel(fn):
 @_always_parallel
 def gemm_row_blocks(address, a, b, c, transpose_a, blocks):
     """c = a @ b, or a.T @ b with `transpose_a` (a (M, K), b of as many rows as that
-    product's inner size, c its result; all C-contiguous): `blocks` blocks of c's rows,
-    each one call summing over the whole inner size."""
+    product's inner size, c its result; all C-contiguous): `blocks` blocks of c's rows
+    (sizes differing by one at most), each one call summing over the whole inner size."""
     m, k = a.shape
     n = b.shape[1]
     rows, inner = (k, m) if transpose_a else (m, k)
-    size, step = a.itemsize, (rows + blocks - 1) // blocks
+    size = a.itemsize
     for p in prange(blocks):
-        r0, r1 = p * step, min(rows, (p + 1) * step)
+        r0, r1 = p * rows // blocks, (p + 1) * rows // blocks
         if r1 > r0:
             at = a.ctypes.data + (r0 * size if transpose_a else r0 * k * size)
             _call(address, TRANS if transpose_a else NO_TRANS, NO_TRANS, r1 - r0, n, inner,
                   at, k, b.ctypes.data, n, c.ctypes.data + r0 * n * size, n, size == 8)
+
+
+@parallel_from(1)
+@_always_parallel
+def gemm_tn_chunks(address, a, g, partial):
+    """partial[s] = a[rows of chunk s].T @ g[same rows] (a (M, K), g (M, N), partial
+    (S, K, N); all C-contiguous) for S fixed chunks of the inner size M, one call
+    each: the calls do not depend on the thread count."""
+    m, k = a.shape
+    n = g.shape[1]
+    chunks = partial.shape[0]
+    size, per_chunk = a.itemsize, (m + chunks - 1) // chunks
+    for s in prange(chunks):
+        i0, i1 = s * per_chunk, min(m, (s + 1) * per_chunk)
+        _call(address, TRANS, NO_TRANS, k, n, i1 - i0, a.ctypes.data + i0 * k * size, k,
+              g.ctypes.data + i0 * n * size, n, partial.ctypes.data + s * k * n * size, n,
+              size == 8)
 
 
 def _one_thread():
@@ -164,6 +184,32 @@ def _one_thread():
             setter(before)
         _LOCK.release()
     return restore
+
+
+INNER_CHUNK_ROWS = 4096   # a.T @ g: the inner size in chunks of at least this many rows
+MAX_INNER_CHUNKS = 16
+UNIFORM_MNK = 1 << 23   # a block's M*N*K from which OpenBLAS runs its one large-product kernel
+
+
+def row_blocks(rows: int, n: int, inner: int) -> int:
+    """Blocks of a product's rows: one per thread, but each at least UNIFORM_MNK
+    multiply-adds (or one block). OpenBLAS takes other kernels, which round otherwise,
+    for small products (MNK up to 1e6; row-major NN up to 28*512*512: its "direct
+    sgemm" on AVX-512): a block below them would change the bits with the thread count."""
+    blocks = max(1, min(threads(), rows))
+    while blocks > 1 and (rows // blocks) * n * inner < UNIFORM_MNK:
+        blocks -= 1
+    return blocks
+
+
+def inner_chunks(m: int) -> int:
+    """How many chunks a.T @ g's inner size of `m` rows is summed in: a power of two
+    from the shape alone (never the thread count, so the bits do not depend on it),
+    1 below 2 * INNER_CHUNK_ROWS rows."""
+    chunks = 1
+    while chunks < MAX_INNER_CHUNKS and m >= 2 * chunks * INNER_CHUNK_ROWS:
+        chunks *= 2
+    return chunks
 
 
 def in_use() -> bool:
@@ -189,15 +235,20 @@ def product(launch, a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None)
             return np.matmul(a, b, out=out)   # NumPy's errors for what does not fit
         a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)
         out = np.empty((a.shape[0], b.shape[1]), a.dtype) if out is None else out
-        launch(gemm_row_blocks, _FOUND[0][a.dtype], a, b, out, False, threads())
+        launch(gemm_row_blocks, _FOUND[0][a.dtype], a, b, out, False,
+               row_blocks(a.shape[0], b.shape[1], a.shape[1]))
         return out
     finally:
         restore()
 
 
 def product_tn(launch, a: np.ndarray, g: np.ndarray) -> np.ndarray:
-    """a.T @ g (a, g 2-D with as many rows): by blocks of the product's rows on Numba's
-    threads where it is large, else NumPy's matmul; OpenBLAS on one thread."""
+    """a.T @ g (a, g 2-D with as many rows): where it is large, on Numba's threads,
+    summed over `inner_chunks` fixed chunks of the rows (one call each, added in
+    order) or, below two chunks' rows, by row blocks; else NumPy's matmul; OpenBLAS on
+    one thread. Chunks rather than row blocks: a weight gradient has few output rows
+    (27 for a 3x3 conv on RGB), and with row blocks each thread read all of g and a
+    strided slice of a (benchmarks/README.md, "Weight gradients in chunks")."""
     if not in_use():
         return a.T @ g
     restore = _one_thread()
@@ -207,8 +258,15 @@ def product_tn(launch, a: np.ndarray, g: np.ndarray) -> np.ndarray:
                 (a.shape[0] < MIN_ROWS and not compile_ahead.recording()):
             return a.T @ g
         a, g = np.ascontiguousarray(a), np.ascontiguousarray(g)
-        out = np.empty((a.shape[1], g.shape[1]), a.dtype)
-        launch(gemm_row_blocks, _FOUND[0][a.dtype], a, g, out, True, threads())
+        (m, k), n, address = a.shape, g.shape[1], _FOUND[0][a.dtype]
+        chunks = inner_chunks(m)
+        if chunks > 1 or compile_ahead.noting_for_larger_batches():
+            partial = np.empty((chunks, k, n), a.dtype)
+            launch(gemm_tn_chunks, address, a, g, partial)
+            if chunks > 1:
+                return partial.sum(axis=0)   # in chunk order
+        out = np.empty((k, n), a.dtype)
+        launch(gemm_row_blocks, address, a, g, out, True, row_blocks(k, n, m))
         return out
     finally:
         restore()

@@ -42,6 +42,12 @@ def recording() -> bool:
     return _recorded is not None and threading.get_ident() == _recorder
 
 
+def noting_for_larger_batches() -> bool:
+    """Whether this thread is in a dry run whose batch stands for larger ones: a kernel
+    that only larger inputs take is noted too (blas.product_tn's chunked product)."""
+    return recording() and _for_larger
+
+
 def note(kernel, parallel: bool, parallel_if_larger: bool, args) -> None:
     """Note the build `_launch` picked for these arguments, and, in a dry run for
     larger batches, the parallel build too where a larger batch would pick it."""
