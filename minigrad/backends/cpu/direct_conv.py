@@ -26,12 +26,17 @@ _AVX512 = None
 
 def usable(x_dtype, w_shape, geom) -> bool:
     """Whether conv2d_forward may use conv2d_direct for this conv here and now."""
-    global _AVX512
     sh, sw, pt, pl, dh, dw = geom[:6]
     kh, kw, c, f = w_shape
     if (sh, sw, pt, pl, dh, dw) != (1, 1, 0, 0, 1, 1) or f % TILE_CHANNELS or \
             np.dtype(x_dtype) != np.float32 or threads() != 1:
         return False
+    return has_avx512()
+
+
+def has_avx512() -> bool:
+    """host_has_avx512(), asked once."""
+    global _AVX512
     if _AVX512 is None:
         _AVX512 = host_has_avx512()
     return _AVX512

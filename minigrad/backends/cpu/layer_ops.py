@@ -17,6 +17,7 @@ from . import layer_kernels as LK
 CHUNKS = 64  # fixed row chunks of every sum over rows (kernels.bias_act_backward's too)
 INFERENCE_BLOCK_BYTES = 4 << 20  # conv2d_maxpool_forward's columns + conv output per block
 POOLED_WEIGHT_GRAD_MAX_TAPS = 9  # kh*kw*c up to which maxpool_conv2d_backward_weight skips the GEMM
+FEW_TAPS = 9   # kh*kw*c up to which a conv+max-pool without a backward skips im2col and GEMM
 POOLED_2X2_WEIGHT_GRAD = True    # its kernel for whole 2x2 windows (off: benchmarks compare)
 
 
@@ -160,6 +161,10 @@ class LayerOps:
         ph, pw, psh, psw, ppt, ppl, poh, pow_ = pgeom
         y = self._empty((n, poh, pow_, f), x.dtype)
         arg = self._empty((n, poh, pow_, f), np.int32)
+        if x.dtype == w.dtype and self._few_taps(w, geom, pgeom):
+            self._launch(LK.conv_maxpool_few_taps, x, w, ow,
+                         self._empty((n * poh, 4 * f), x.dtype), y, arg)
+            return y, arg
         z = None
         for start, m, cols in self._inference_blocks(x, w, geom, f):
             if z is None:  # the first block is the largest
@@ -169,6 +174,18 @@ class LayerOps:
             self._launch(K.maxpool_forward, zb, ph, pw, psh, psw, ppt, ppl,
                          y[start:start + m], arg[start:start + m])
         return y, arg
+
+    @staticmethod
+    def _few_taps(w, geom, pgeom) -> bool:
+        """Whether conv_maxpool_few_taps computes this conv and pool: float32, up to
+        FEW_TAPS taps, filters in 16s, a 'valid' stride-1 conv, a 2x2 stride-2 unpadded
+        pool whose windows lie within the conv output, on a CPU with AVX-512 (its
+        16-lane vectors: only there measured)."""
+        ph, pw, psh, psw, ppt, ppl, poh, pow_ = pgeom
+        return w.shape[0] * w.shape[1] * w.shape[2] <= FEW_TAPS and w.shape[3] % 16 == 0 \
+            and w.dtype == np.float32 and tuple(geom[:6]) == (1, 1, 0, 0, 1, 1) and \
+            (ph, pw, psh, psw, ppt, ppl) == (2, 2, 2, 2, 0, 0) and 2 * poh <= geom.oh and \
+            2 * pow_ <= geom.ow and DC.has_avx512()
 
     def _inference_blocks(self, x, w, geom, out_per_row):
         """(start, images, their im2col columns) for blocks of images whose columns and

@@ -1,0 +1,94 @@
+"""Predict's fused conv + 2x2 max pool for convs of few taps (layer_kernels.py's
+conv_maxpool_few_taps, a first layer on grayscale images): against a float64
+reference, against the im2col + GEMM + maxpool_forward way it replaces (same
+winners, same arg), NaN handling, and which convs take it."""
+import numpy as np
+import pytest
+
+import minigrad as mg
+from minigrad.backends import get_backend
+from minigrad.backends.cpu import layer_kernels as LK
+from minigrad.backends.cpu import layer_ops
+from minigrad.backends.cpu.simd import host_has_avx512
+
+pytestmark = pytest.mark.skipif(not host_has_avx512(), reason="the kernel runs on AVX-512 only")
+B = get_backend("cpu")
+
+
+def conv_pool_reference(x, w):
+    """The 'valid' conv in float64, tap by tap, then 2x2 max pooling (floor)."""
+    kh, kw, _, f = w.shape
+    oh, ow = x.shape[1] - kh + 1, x.shape[2] - kw + 1
+    z = np.zeros((x.shape[0], oh, ow, f))
+    for p in range(kh):
+        for q in range(kw):
+            z += np.einsum("nhwc,cf->nhwf", x[:, p:p + oh, q:q + ow].astype(float),
+                           w[p, q].astype(float))
+    ph, pw = oh // 2, ow // 2
+    return z[:, :2 * ph, :2 * pw].reshape(x.shape[0], ph, 2, pw, 2, f).max(axis=(2, 4))
+
+
+def fused(x, w, monkeypatch=None, few_taps=True):
+    """ops.conv2d_maxpool without a backward, the kernel on or off: (y, launched)."""
+    launched = []
+    real = B._launch
+
+    def recording(kernel, *args):
+        launched.append(kernel)
+        real(kernel, *args)
+    monkeypatch.setattr(B, "_launch", recording)
+    if not few_taps:
+        monkeypatch.setattr(layer_ops.LayerOps, "_few_taps", staticmethod(lambda *a: False))
+    with mg.no_grad():
+        y = mg.ops.conv2d_maxpool(mg.Tensor(x), mg.Tensor(w)).numpy()
+    monkeypatch.undo()
+    return y, launched
+
+
+@pytest.mark.parametrize("x_shape,w_shape", [((5, 28, 28, 1), (3, 3, 1, 32)),
+                                             ((3, 11, 9, 2), (2, 2, 2, 16)),
+                                             ((4, 12, 13, 1), (3, 3, 1, 48))])
+def test_few_taps_matches_float64_and_the_im2col_way(x_shape, w_shape, rng, monkeypatch):
+    x = rng.standard_normal(x_shape).astype(np.float32)
+    w = rng.standard_normal(w_shape).astype(np.float32)
+    got, launched = fused(x, w, monkeypatch)
+    assert LK.conv_maxpool_few_taps in launched
+    np.testing.assert_allclose(got, conv_pool_reference(x, w), rtol=1e-5, atol=1e-5)
+    want, launched = fused(x, w, monkeypatch, few_taps=False)
+    assert LK.conv_maxpool_few_taps not in launched
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    geom = mg.ops.conv2d_geometry(x.shape, w.shape[:2], 1, "valid", 1, "conv")
+    pgeom = mg.ops.pool2d_geometry((x.shape[0], geom.oh, geom.ow, w.shape[3]), 2, None,
+                                   "valid", "pool")
+    _, arg = B.conv2d_maxpool_forward(x, w, geom, pgeom)   # the winners, as maxpool_forward's
+    monkeypatch.setattr(layer_ops.LayerOps, "_few_taps", staticmethod(lambda *a: False))
+    _, want_arg = B.conv2d_maxpool_forward(x, w, geom, pgeom)
+    np.testing.assert_array_equal(arg, want_arg)
+
+
+def test_a_nan_input_wins_its_windows_as_in_maxpool_forward(rng, monkeypatch):
+    x = rng.standard_normal((2, 10, 10, 1)).astype(np.float32)
+    x[0, 3, 4, 0] = np.nan
+    w = rng.standard_normal((3, 3, 1, 16)).astype(np.float32)
+    got, _ = fused(x, w, monkeypatch)
+    want, _ = fused(x, w, monkeypatch, few_taps=False)
+    assert np.isnan(got).any()
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_allclose(np.nan_to_num(got), np.nan_to_num(want), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("case", ["taps", "filters", "stride", "padding", "pool", "float64"])
+def test_other_convs_keep_the_im2col_way(case, rng, monkeypatch):
+    x = rng.standard_normal((2, 12, 12, 3 if case == "taps" else 1))
+    w = rng.standard_normal((3, 3, x.shape[3], 24 if case == "filters" else 16))
+    if case != "float64":
+        x, w = x.astype(np.float32), w.astype(np.float32)
+    kw = {"stride": {"stride": 2}, "padding": {"padding": "same"},
+          "pool": {"pool_size": 3}}.get(case, {})
+    launched = []
+    real = B._launch
+    monkeypatch.setattr(B, "_launch", lambda kernel, *a: (launched.append(kernel),
+                                                          real(kernel, *a)))
+    with mg.no_grad():
+        mg.ops.conv2d_maxpool(mg.Tensor(x), mg.Tensor(w), **kw)
+    assert launched and LK.conv_maxpool_few_taps not in launched
