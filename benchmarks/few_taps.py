@@ -1,0 +1,61 @@
+"""predict with the first conv+pool of few taps in one kernel (layer_kernels.py's
+conv_maxpool_few_taps) or by im2col + GEMM + maxpool_forward (the way before), alternating
+call by call in one process; the two ways' outputs compared.
+
+    python benchmarks/few_taps.py [--images 5000] [--batch 1000] [--reps 10]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import import_minigrad, machine_info, machine_line  # noqa: E402
+from cnn_workers import minigrad_mnist_convnet  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--images", type=int, default=5000)
+    ap.add_argument("--batch", type=int, default=1000)
+    ap.add_argument("--reps", type=int, default=10, help="timed predict calls of each way")
+    args = ap.parse_args()
+    import numpy as np
+    mg = import_minigrad()
+    import numba
+    from minigrad.backends.cpu import layer_ops
+    few_taps = vars(layer_ops.LayerOps)["_few_taps"]   # the staticmethod itself
+    ways = {"one kernel": few_taps, "im2col + GEMM + pool": staticmethod(lambda *a: False)}
+    model = minigrad_mnist_convnet(mg)
+    x = np.random.default_rng(0).random((args.images, 28, 28, 1), np.float32)
+    out, times = {}, {w: [] for w in ways}
+    try:
+        for way, rule in ways.items():   # compile, warm, and keep each way's output
+            layer_ops.LayerOps._few_taps = rule
+            out[way] = model.predict(x, batch_size=args.batch, verbose=0)
+        for i in range(args.reps):
+            for way in (list(ways) if i % 2 else list(ways)[::-1]):
+                layer_ops.LayerOps._few_taps = ways[way]
+                t = time.perf_counter()
+                model.predict(x, batch_size=args.batch, verbose=0)
+                times[way].append(time.perf_counter() - t)
+    finally:
+        layer_ops.LayerOps._few_taps = few_taps
+    a, b = out.values()
+    print(f"MNIST convnet predict, {args.images} images at batch {args.batch}, {args.reps} "
+          f"calls each way, alternating; {numba.get_num_threads()} Numba threads")
+    print(f"outputs: max abs difference {float(np.max(np.abs(a - b))):.1e}, same argmax for "
+          f"{float(np.mean(a.argmax(1) == b.argmax(1))):.4f} of the images")
+    print("| first conv + pool | median img/s | slowest-fastest img/s |")
+    print("|---|---|---|")
+    for way, ts in times.items():
+        print(f"| {way} | {args.images / statistics.median(ts):,.0f} | "
+              f"{args.images / max(ts):,.0f}-{args.images / min(ts):,.0f} |")
+    print(machine_line(machine_info(numba.get_num_threads())).replace("per worker", ""))
+
+
+if __name__ == "__main__":
+    main()
