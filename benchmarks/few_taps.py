@@ -1,8 +1,8 @@
-"""predict with the first conv+pool of few taps in one kernel (layer_kernels.py's
-conv_maxpool_few_taps) or by im2col + GEMM + maxpool_forward (the way before), alternating
-call by call in one process; the two ways' outputs compared.
+"""predict, and training steps, with the first conv+pool of few taps in one kernel
+(layer_kernels.py's conv_maxpool_few_taps) or by im2col + GEMM + maxpool_forward (the way
+before), alternating call by call in one process; the two ways' predict outputs compared.
 
-    python benchmarks/few_taps.py [--images 5000] [--batch 1000] [--reps 10]
+    python benchmarks/few_taps.py [--images 5000] [--batch 1000] [--reps 10] [--steps 200]
 """
 from __future__ import annotations
 
@@ -22,6 +22,8 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=5000)
     ap.add_argument("--batch", type=int, default=1000)
     ap.add_argument("--reps", type=int, default=10, help="timed predict calls of each way")
+    ap.add_argument("--steps", type=int, default=200,
+                    help="timed training steps (train_on_batch, batch 128) of each way")
     args = ap.parse_args()
     import numpy as np
     mg = import_minigrad()
@@ -31,17 +33,29 @@ def main() -> None:
     ways = {"one kernel": few_taps, "im2col + GEMM + pool": staticmethod(lambda *a: False)}
     model = minigrad_mnist_convnet(mg)
     x = np.random.default_rng(0).random((args.images, 28, 28, 1), np.float32)
-    out, times = {}, {w: [] for w in ways}
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    xb, yb = x[:128], np.arange(128) % 10
+    out, times, steps = {}, {w: [] for w in ways}, {w: [] for w in ways}
+
+    def timed(fn) -> float:
+        t = time.perf_counter()
+        fn()
+        return time.perf_counter() - t
     try:
         for way, rule in ways.items():   # compile, warm, and keep each way's output
             layer_ops.LayerOps._few_taps = rule
             out[way] = model.predict(x, batch_size=args.batch, verbose=0)
-        for i in range(args.reps):
+        for way, rule in ways.items():   # (after both outputs: a step changes the weights)
+            layer_ops.LayerOps._few_taps = rule
+            model.train_on_batch(xb, yb)
+        for i in range(max(args.reps, args.steps)):
             for way in (list(ways) if i % 2 else list(ways)[::-1]):
                 layer_ops.LayerOps._few_taps = ways[way]
-                t = time.perf_counter()
-                model.predict(x, batch_size=args.batch, verbose=0)
-                times[way].append(time.perf_counter() - t)
+                if i < args.reps:
+                    times[way].append(timed(lambda: model.predict(x, batch_size=args.batch,
+                                                                  verbose=0)))
+                if i < args.steps:
+                    steps[way].append(timed(lambda: model.train_on_batch(xb, yb)))
     finally:
         layer_ops.LayerOps._few_taps = few_taps
     a, b = out.values()
@@ -49,11 +63,14 @@ def main() -> None:
           f"calls each way, alternating; {numba.get_num_threads()} Numba threads")
     print(f"outputs: max abs difference {float(np.max(np.abs(a - b))):.1e}, same argmax for "
           f"{float(np.mean(a.argmax(1) == b.argmax(1))):.4f} of the images")
-    print("| first conv + pool | median img/s | slowest-fastest img/s |")
-    print("|---|---|---|")
+    print("| first conv + pool | predict median img/s | slowest-fastest img/s | "
+          "training step median ms | 25th-75th percentile ms |")
+    print("|---|---|---|---|---|")
     for way, ts in times.items():
+        q = statistics.quantiles(steps[way], n=4) if len(steps[way]) > 1 else [0.0] * 3
         print(f"| {way} | {args.images / statistics.median(ts):,.0f} | "
-              f"{args.images / max(ts):,.0f}-{args.images / min(ts):,.0f} |")
+              f"{args.images / max(ts):,.0f}-{args.images / min(ts):,.0f} | "
+              f"{statistics.median(steps[way]) * 1e3:.2f} | {q[0] * 1e3:.2f}-{q[2] * 1e3:.2f} |")
     print(machine_line(machine_info(numba.get_num_threads())).replace("per worker", ""))
 
 

@@ -92,3 +92,31 @@ def test_other_convs_keep_the_im2col_way(case, rng, monkeypatch):
     with mg.no_grad():
         mg.ops.conv2d_maxpool(mg.Tensor(x), mg.Tensor(w), **kw)
     assert launched and LK.conv_maxpool_few_taps not in launched
+
+
+@pytest.mark.parametrize("first_layer", [True, False])
+def test_training_takes_it_too_with_the_same_gradients(first_layer, rng, monkeypatch):
+    """A training step's forward takes the kernel as well (with the im2col columns
+    the weight gradient needs); output and gradients as by the conv's output."""
+    x = rng.standard_normal((6, 14, 14, 1)).astype(np.float32)
+    w = rng.standard_normal((3, 3, 1, 16)).astype(np.float32)
+    b = rng.standard_normal(16).astype(np.float32)
+    g = rng.standard_normal((6, 6, 6, 16)).astype(np.float32)
+    results = []
+    for few_taps in (True, False):
+        launched = []
+        real = B._launch
+        monkeypatch.setattr(B, "_launch", lambda kernel, *a: (launched.append(kernel),
+                                                              real(kernel, *a)))
+        if not few_taps:
+            monkeypatch.setattr(layer_ops.LayerOps, "_few_taps", staticmethod(lambda *a: False))
+        tx = mg.Tensor(x, requires_grad=not first_layer)
+        tw, tb = mg.Tensor(w, requires_grad=True), mg.Tensor(b, requires_grad=True)
+        y = mg.ops.conv2d_maxpool(tx, tw, tb, activation="relu")
+        (y * mg.Tensor(g)).sum().backward()
+        monkeypatch.undo()
+        assert (LK.conv_maxpool_few_taps in launched) == few_taps
+        results.append([y.numpy(), tw.grad.numpy(), tb.grad.numpy()] +
+                       ([] if first_layer else [tx.grad.numpy()]))
+    for got, want in zip(*results):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)

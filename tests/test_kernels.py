@@ -346,7 +346,9 @@ def test_conv2d_maxpool_fused(xs, k, f, s, pad, d, pool, ps, ppad, relu, x_grad,
 def test_conv2d_maxpool_forward_for_inference_matches_its_composition(
         xs, k, f, s, pad, d, pool, ps, ppad, block_bytes, rng, monkeypatch):
     """The CPU backend's block-by-block forward (no columns kept) against the contract's
-    default: conv2d_forward, then maxpool2d_forward. The same bits."""
+    default: conv2d_forward, then maxpool2d_forward. The same bits (the last case's
+    conv of 9 taps goes by conv_maxpool_few_taps on AVX-512 CPUs: the same bits here,
+    as OpenBLAS sums the taps in the same order with fused multiply-adds)."""
     from minigrad.backends.cpu import layer_ops
     monkeypatch.setattr(layer_ops, "INFERENCE_BLOCK_BYTES", block_bytes)
     x = rng.standard_normal(xs).astype(np.float32)

@@ -277,6 +277,14 @@ class Backend(ElementwiseFunctions, abc.ABC):
         z, _ = self.conv2d_forward(x, w, geom)
         return self.maxpool2d_forward(z, pgeom)
 
+    def conv2d_maxpool_train_forward(self, x, w, geom, pgeom):
+        """conv2d_forward, then maxpool2d_forward of its output, for a backward: (y, arg,
+        cols); the conv output itself is not kept, so a backend may compute y and arg
+        without it."""
+        z, cols = self.conv2d_forward(x, w, geom)
+        y, arg = self.maxpool2d_forward(z, pgeom)
+        return y, arg, cols
+
     def conv2d_inference(self, x, w, b, relu, geom):
         """bias_act(conv2d_forward(x, w, geom)'s output, b, relu) when no backward will
         follow: y alone, no im2col columns kept. A backend may go block by block."""

@@ -123,8 +123,7 @@ class Conv2DMaxPoolFn(Function):
         B = ctx.backend
         training = is_grad_enabled() and any(ctx.needs_input_grad[:3])
         if training:
-            z, cols = B.conv2d_forward(x, w, geom)
-            y, arg = B.maxpool2d_forward(z, pgeom)
+            y, arg, cols = B.conv2d_maxpool_train_forward(x, w, geom, pgeom)
         else:  # predict: nothing kept for a backward, so the backend may go by blocks
             y, _ = B.conv2d_maxpool_forward(x, w, geom, pgeom)
         if b is not None or relu:

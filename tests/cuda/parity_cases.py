@@ -72,6 +72,8 @@ def conv_cases():
                         f"{tag}-p{pool}-s{stride}-{pad}"))
             out.append(("conv2d_maxpool_forward", (x, w, g, pg), None,
                         f"{tag}-p{pool}-s{stride}-{pad}"))
+            out.append(("conv2d_maxpool_train_forward", (x, w, g, pg), None,
+                        f"{tag}-p{pool}-s{stride}-{pad}"))
     return out
 
 

@@ -175,6 +175,18 @@ class LayerOps:
                          y[start:start + m], arg[start:start + m])
         return y, arg
 
+    def conv2d_maxpool_train_forward(self, x, w, geom, pgeom):
+        """For a conv of few taps, the im2col columns (the weight gradient needs them)
+        and y, arg by conv_maxpool_few_taps, as predict has them; else the contract's
+        way (the conv's output, then the pool)."""
+        if not (x.dtype == w.dtype and self._few_taps(w, geom, pgeom)):
+            return super().conv2d_maxpool_train_forward(x, w, geom, pgeom)
+        x, w = self._c(x), self._c(w)
+        kh, kw, c, _ = w.shape
+        cols = self._empty((x.shape[0] * geom.oh * geom.ow, kh * kw * c), x.dtype)
+        self._im2col(x, kh, kw, *geom, cols)
+        return (*self.conv2d_maxpool_forward(x, w, geom, pgeom), cols)
+
     @staticmethod
     def _few_taps(w, geom, pgeom) -> bool:
         """Whether conv_maxpool_few_taps computes this conv and pool: float32, up to
