@@ -10,10 +10,9 @@ import argparse
 import os
 import statistics
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import import_minigrad, machine_info, machine_line  # noqa: E402
+from _common import alternate, import_minigrad, machine_info, machine_line, timed  # noqa: E402
 from cnn_workers import minigrad_mnist_convnet  # noqa: E402
 
 
@@ -35,27 +34,22 @@ def main() -> None:
     x = np.random.default_rng(0).random((args.images, 28, 28, 1), np.float32)
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     xb, yb = x[:128], np.arange(128) % 10
-    out, times, steps = {}, {w: [] for w in ways}, {w: [] for w in ways}
+    out = {}
 
-    def timed(fn) -> float:
-        t = time.perf_counter()
-        fn()
-        return time.perf_counter() - t
+    def sampler(rule, run):
+        def sample() -> float:
+            layer_ops.LayerOps._few_taps = rule
+            return timed(run)
+        return sample
     try:
-        for way, rule in ways.items():   # compile, warm, and keep each way's output
+        for way, rule in ways.items():   # each way's output, before a step changes the weights
             layer_ops.LayerOps._few_taps = rule
             out[way] = model.predict(x, batch_size=args.batch, verbose=0)
-        for way, rule in ways.items():   # (after both outputs: a step changes the weights)
-            layer_ops.LayerOps._few_taps = rule
-            model.train_on_batch(xb, yb)
-        for i in range(max(args.reps, args.steps)):
-            for way in (list(ways) if i % 2 else list(ways)[::-1]):
-                layer_ops.LayerOps._few_taps = ways[way]
-                if i < args.reps:
-                    times[way].append(timed(lambda: model.predict(x, batch_size=args.batch,
-                                                                  verbose=0)))
-                if i < args.steps:
-                    steps[way].append(timed(lambda: model.train_on_batch(xb, yb)))
+        times = alternate({w: sampler(r, lambda: model.predict(x, batch_size=args.batch,
+                                                                verbose=0))
+                           for w, r in ways.items()}, args.reps)
+        steps = alternate({w: sampler(r, lambda: model.train_on_batch(xb, yb))
+                           for w, r in ways.items()}, args.steps)
     finally:
         layer_ops.LayerOps._few_taps = few_taps
     a, b = out.values()

@@ -12,10 +12,9 @@ import argparse
 import os
 import statistics
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import import_minigrad, machine_info, machine_line  # noqa: E402
+from _common import alternate, import_minigrad, machine_info, machine_line, timed  # noqa: E402
 import cifar_bn_models  # noqa: E402
 import convnet3_models  # noqa: E402
 from cnn_workers import minigrad_mnist_convnet  # noqa: E402
@@ -25,22 +24,20 @@ MODELS = {"mnist_convnet": (minigrad_mnist_convnet, (28, 28, 1)),
           "convnet3": (convnet3_models.keras_api_model, convnet3_models.INPUT)}
 
 
-def alternate(run, ways: dict, steps: int, blas) -> dict:
-    """{way: seconds per run()} with blas.MAX_INNER_CHUNKS set to each way's, ABBA."""
-    saved, times = blas.MAX_INNER_CHUNKS, {w: [] for w in ways}
-    try:
-        for way, chunks in ways.items():   # compile and warm both
+def each_way(run, ways: dict, steps: int, blas) -> dict:
+    """{way: seconds per run()} with blas.MAX_INNER_CHUNKS set to each way's, in turn
+    (_common.alternate, one untimed round first)."""
+    saved = blas.MAX_INNER_CHUNKS
+
+    def sampler(chunks):
+        def sample() -> float:
             blas.MAX_INNER_CHUNKS = chunks
-            run()
-        for i in range(steps):
-            for way in (list(ways) if i % 2 else list(ways)[::-1]):
-                blas.MAX_INNER_CHUNKS = ways[way]
-                t = time.perf_counter()
-                run()
-                times[way].append(time.perf_counter() - t)
+            return timed(run)
+        return sample
+    try:
+        return alternate({way: sampler(chunks) for way, chunks in ways.items()}, steps)
     finally:
         blas.MAX_INNER_CHUNKS = saved
-    return times
 
 
 def main() -> None:
@@ -77,11 +74,11 @@ def main() -> None:
     launch = get_backend("cpu")._launch
     for sa, sg in dict.fromkeys(shapes):   # a first step may also run dry (compile ahead)
         a, g = rng.random(sa, np.float32), rng.random(sg, np.float32)
-        t = alternate(lambda: blas.product_tn(launch, a, g), ways, args.steps, blas)
+        t = each_way(lambda: blas.product_tn(launch, a, g), ways, args.steps, blas)
         ch, rb = (statistics.median(t[w]) * 1e3 for w in ways)
         print(f"| {sa}.T @ {sg} | {blas.inner_chunks(sa[0])} | {ch:.2f} | {rb:.2f} | "
               f"{rb / ch:.3f} |")
-    t = alternate(lambda: model.train_on_batch(x, y), ways, args.steps, blas)
+    t = each_way(lambda: model.train_on_batch(x, y), ways, args.steps, blas)
     ch, rb = (statistics.median(t[w]) * 1e3 for w in ways)
     lo = {w: statistics.quantiles(t[w], n=4) for w in ways}
     print(f"| training step | - | {ch:.2f} ({lo['chunks'][0] * 1e3:.2f}-"

@@ -1,6 +1,8 @@
 """Numba CPU kernels of the normalisation, average-pool, grouped-conv and embedding
-functions, and of a conv of few taps fused with its max pool (conventions as in kernels.py; the arithmetic is in
-backends/norm_bodies.py and layer_bodies.py, shared with the CUDA kernels).
+functions, and of a conv of few taps fused with its max pool (conventions as in
+kernels.py; the arithmetic is in backends/norm_bodies.py and layer_bodies.py, shared
+with the CUDA kernels; the fused conv is CPU only, the CUDA backend keeps its conv
+and pool).
 
 Sums over rows go by fixed chunks: chunk t adds its rows into row t of a
 float64 partial array (no two threads share a row) and the caller adds the
