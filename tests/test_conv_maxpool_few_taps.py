@@ -7,6 +7,7 @@ import pytest
 
 import minigrad as mg
 from minigrad.backends import get_backend
+from minigrad.backends.cpu import kernels as K
 from minigrad.backends.cpu import layer_kernels as LK
 from minigrad.backends.cpu import layer_ops
 from minigrad.backends.cpu.simd import host_has_avx512
@@ -96,8 +97,9 @@ def test_other_convs_keep_the_im2col_way(case, rng, monkeypatch):
 
 @pytest.mark.parametrize("first_layer", [True, False])
 def test_training_takes_it_too_with_the_same_gradients(first_layer, rng, monkeypatch):
-    """A training step's forward takes the kernel as well (with the im2col columns
-    the weight gradient needs); output and gradients as by the conv's output."""
+    """A training step's forward takes the kernel as well; a first layer's weight
+    gradient then reads the input instead of im2col columns (any other layer's makes
+    them); output and gradients as by the conv's output and the columns."""
     x = rng.standard_normal((6, 14, 14, 1)).astype(np.float32)
     w = rng.standard_normal((3, 3, 1, 16)).astype(np.float32)
     b = rng.standard_normal(16).astype(np.float32)
@@ -116,6 +118,9 @@ def test_training_takes_it_too_with_the_same_gradients(first_layer, rng, monkeyp
         (y * mg.Tensor(g)).sum().backward()
         monkeypatch.undo()
         assert (LK.conv_maxpool_few_taps in launched) == few_taps
+        if few_taps and first_layer:   # the weight gradient read the input: no columns
+            assert K.maxpool2x2_conv_weight_grad in launched
+            assert not {K.im2col, K.im2col_3x3x1, K.im2col_taps} & set(launched)
         results.append([y.numpy(), tw.grad.numpy(), tb.grad.numpy()] +
                        ([] if first_layer else [tx.grad.numpy()]))
     for got, want in zip(*results):

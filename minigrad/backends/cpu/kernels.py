@@ -359,16 +359,18 @@ def maxpool_conv_weight_grad(gy, arg, cols, ow, ph, pw, sh, sw, pt, pl, partial)
 
 
 @_kernel
-def maxpool2x2_conv_weight_grad(gy, arg, cols, ow, sh, sw, partial):
+def maxpool2x2_conv_weight_grad(gy, arg, src, sb, sy, sx, taps, ow, sh, sw, partial):
     """maxpool_conv_weight_grad for 2x2 windows that all lie inside the conv grid (no
     pool padding; 'valid' 2x2 pooling): the four cells' products go into the
     accumulator in one update, a quarter of its loads and stores (benchmarks/README.md,
     "First conv's weight gradient"). A channel has one winner, so three of the four
-    products are exact zeros and the sums, in the same order, have the same bits."""
+    products are exact zeros and the sums, in the same order, have the same bits.
+    The im2col value of conv output (b, y, x) and tap t is src[b*sb + y*sy + x*sx +
+    taps[t]] (src flat): the columns themselves, or for a 'valid' stride-1 conv its
+    input, so that no columns need be made."""
     n, oph, opw, f = gy.shape
     pixels = n * oph * opw
-    plane = cols.shape[0] // n
-    kk = cols.shape[1]
+    kk = taps.shape[0]
     g2, a2 = gy.reshape(pixels, f), arg.reshape(pixels, f)
     chunks = partial.shape[0]
     step = (pixels + chunks - 1) // chunks
@@ -379,17 +381,19 @@ def maxpool2x2_conv_weight_grad(gy, arg, cols, ow, sh, sw, partial):
         nil = gy.dtype.type(0)
         for pix in range(t * step, min(pixels, (t + 1) * step)):
             b = pix // (oph * opw)
-            i0 = ((pix // opw) % oph * sh) * ow + pix % opw * sw   # the window's first cell
+            zy, zx = (pix // opw) % oph * sh, pix % opw * sw   # the window's first cell
+            i0 = zy * ow + zx
             for k in range(f):
                 g, a = g2[pix, k], a2[pix, k]
                 w0[k] = g if a == i0 else nil
                 w1[k] = g if a == i0 + 1 else nil
                 w2[k] = g if a == i0 + ow else nil
                 w3[k] = g if a == i0 + ow + 1 else nil
-            r0 = b * plane + i0
+            r0 = b * sb + zy * sy + zx * sx
             for tap in range(kk):
-                c0, c1 = cols[r0, tap], cols[r0 + 1, tap]
-                c2, c3 = cols[r0 + ow, tap], cols[r0 + ow + 1, tap]
+                o = r0 + taps[tap]
+                c0, c1 = src[o], src[o + sx]
+                c2, c3 = src[o + sy], src[o + sy + sx]
                 for k in range(f):
                     acc[tap, k] += c0 * w0[k] + c1 * w1[k] + c2 * w2[k] + c3 * w3[k]
         for tap in range(kk):

@@ -28,8 +28,9 @@ def _rows(a: np.ndarray) -> np.ndarray:
 
 
 class DirectCols:
-    """conv2d_forward's `cols` when the direct kernel ran: the input itself, from which
-    the weight gradient is computed directly (or the columns made, if it cannot be)."""
+    """conv2d_forward's `cols` when the direct kernel ran (or conv2d_maxpool_train_forward's
+    when conv_maxpool_few_taps did): the input itself, from which the weight gradient
+    is computed directly (or the columns made, if it cannot be)."""
 
     def __init__(self, x: np.ndarray, geom):
         self.x, self.geom = x, geom
@@ -176,16 +177,15 @@ class LayerOps:
         return y, arg
 
     def conv2d_maxpool_train_forward(self, x, w, geom, pgeom):
-        """For a conv of few taps, the im2col columns (the weight gradient needs them)
-        and y, arg by conv_maxpool_few_taps, as predict has them; else the contract's
-        way (the conv's output, then the pool)."""
+        """For a conv of few taps, y, arg by conv_maxpool_few_taps, as predict has them,
+        and `DirectCols` for the columns: a first layer's weight gradient reads the
+        input itself, any other makes them (maxpool_conv2d_backward_weight,
+        conv2d_backward_weight); else the contract's way (the conv's output, then the
+        pool)."""
         if not (x.dtype == w.dtype and self._few_taps(w, geom, pgeom)):
             return super().conv2d_maxpool_train_forward(x, w, geom, pgeom)
         x, w = self._c(x), self._c(w)
-        kh, kw, c, _ = w.shape
-        cols = self._empty((x.shape[0] * geom.oh * geom.ow, kh * kw * c), x.dtype)
-        self._im2col(x, kh, kw, *geom, cols)
-        return (*self.conv2d_maxpool_forward(x, w, geom, pgeom), cols)
+        return (*self.conv2d_maxpool_forward(x, w, geom, pgeom), DirectCols(x, geom))
 
     @staticmethod
     def _few_taps(w, geom, pgeom) -> bool:
@@ -216,17 +216,34 @@ class LayerOps:
 
     def maxpool_conv2d_backward_weight(self, gy, arg, cols, w_shape, z_shape, pgeom):
         """Up to 9 taps (a first conv: 3x3 on one channel): straight from the pooled
-        gradient, skipping the conv grid's dense gradient and its zeros. More taps:
-        the GEMM was faster (benchmarks/README.md, "First conv's weight gradient")."""
-        if isinstance(cols, DirectCols) or cols.shape[1] > POOLED_WEIGHT_GRAD_MAX_TAPS:
+        gradient, skipping the conv grid's dense gradient and its zeros; for whole 2x2
+        windows of a 'valid' stride-1 conv whose columns were not made (`DirectCols`),
+        from its input. More taps: the GEMM was faster (benchmarks/README.md, "First
+        conv's weight gradient")."""
+        kh, kw, c, f = w_shape
+        kk = kh * kw * c
+        if kk > POOLED_WEIGHT_GRAD_MAX_TAPS:
             return super().maxpool_conv2d_backward_weight(gy, arg, cols, w_shape, z_shape, pgeom)
         ph, pw, sh, sw, pt, pl, oph, opw = pgeom
-        partial = np.empty((CHUNKS, cols.shape[1], gy.shape[-1]), gy.dtype)
-        gy, arg, cols, ow = self._c(gy), self._c(arg), self._c(cols), z_shape[2]
-        if POOLED_2X2_WEIGHT_GRAD and (ph, pw, pt, pl) == (2, 2, 0, 0) and \
-                (oph - 1) * sh + 2 <= z_shape[1] and (opw - 1) * sw + 2 <= ow:
-            # every window whole: four cells per update
-            self._launch(K.maxpool2x2_conv_weight_grad, gy, arg, cols, ow, sh, sw, partial)
+        partial = np.empty((CHUNKS, kk, f), gy.dtype)
+        gy, arg, (zh, ow) = self._c(gy), self._c(arg), z_shape[1:3]
+        whole_2x2 = POOLED_2X2_WEIGHT_GRAD and (ph, pw, pt, pl) == (2, 2, 0, 0) and \
+            (oph - 1) * sh + 2 <= zh and (opw - 1) * sw + 2 <= ow
+        if isinstance(cols, DirectCols):
+            if whole_2x2 and tuple(cols.geom[:6]) == (1, 1, 0, 0, 1, 1):
+                x = self._c(cols.x)
+                _, h, wd, _ = x.shape
+                taps = np.array([(p * wd + q) * c + ci for p in range(kh) for q in range(kw)
+                                 for ci in range(c)], np.int64)
+                self._launch(K.maxpool2x2_conv_weight_grad, gy, arg, x.reshape(-1), h * wd * c,
+                             wd * c, c, taps, ow, sh, sw, partial)
+                return partial.sum(axis=0).reshape(w_shape)
+            cols = cols.materialize(self, w_shape)
+        cols = self._c(cols)
+        if whole_2x2:   # every window whole: four cells per update
+            self._launch(K.maxpool2x2_conv_weight_grad, gy, arg, cols.reshape(-1),
+                         zh * ow * kk, ow * kk, kk, np.arange(kk, dtype=np.int64), ow, sh, sw,
+                         partial)
         else:
             self._launch(K.maxpool_conv_weight_grad, gy, arg, cols, ow, ph, pw, sh, sw, pt, pl,
                          partial)
