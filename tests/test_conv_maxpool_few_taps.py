@@ -29,7 +29,7 @@ def conv_pool_reference(x, w):
     return z[:, :2 * ph, :2 * pw].reshape(x.shape[0], ph, 2, pw, 2, f).max(axis=(2, 4))
 
 
-def fused(x, w, monkeypatch=None, few_taps=True):
+def fused(x, w, monkeypatch, few_taps=True):
     """ops.conv2d_maxpool without a backward, the kernel on or off: (y, launched)."""
     launched = []
     real = B._launch
