@@ -1,9 +1,9 @@
 """The MNIST convnet's training step with its first conv's weight gradient taken straight
 from the pooled gradient (the CPU kernel maxpool2x2_conv_weight_grad for whole 2x2
-windows, or maxpool_conv_weight_grad for any) and through the conv grid's dense gradient
-and a GEMM (the contract's default), alternating step by step in one process (one
-framework; the switches are layer_ops.POOLED_WEIGHT_GRAD_MAX_TAPS and
-POOLED_2X2_WEIGHT_GRAD).
+windows, in 16-lane vectors where that twin runs, or maxpool_conv_weight_grad for any)
+and through the conv grid's dense gradient and a GEMM (the contract's default),
+alternating step by step in one process (one framework; the switches are
+layer_ops.POOLED_WEIGHT_GRAD_MAX_TAPS, POOLED_2X2_WEIGHT_GRAD and POOLED_2X2_VECTORS).
 
     python benchmarks/first_conv_weight_grad.py [--steps 150]
 """
@@ -33,15 +33,21 @@ def main() -> None:
     model = minigrad_mnist_convnet(mg)
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     taps = layer_ops.POOLED_WEIGHT_GRAD_MAX_TAPS
-    ways = {"pooled kernel, 2x2 windows": (taps, True), "pooled kernel, any window": (taps, False),
-            "dense + GEMM": (0, False)}
+    ways = {"pooled kernel, 2x2 windows, 16 lanes": (taps, True, True),
+            "pooled kernel, 2x2 windows": (taps, True, False),
+            "pooled kernel, any window": (taps, False, False), "dense + GEMM": (0, False, False)}
+    if layer_ops.LayerOps._pooled_2x2_kernel(np.zeros((1, 1, 1, 32), np.float32), np.zeros(
+            1, np.float32)) is not layer_ops.LK.maxpool2x2_conv_weight_grad16:
+        del ways["pooled kernel, 2x2 windows, 16 lanes"]   # no AVX-512: the twin never runs
     times = {way: [] for way in ways}
     for setting in ways.values():  # compile and warm each
-        layer_ops.POOLED_WEIGHT_GRAD_MAX_TAPS, layer_ops.POOLED_2X2_WEIGHT_GRAD = setting
+        (layer_ops.POOLED_WEIGHT_GRAD_MAX_TAPS, layer_ops.POOLED_2X2_WEIGHT_GRAD,
+         layer_ops.POOLED_2X2_VECTORS) = setting
         model.train_on_batch(x, y)
     for step in range(args.steps):
         for way in (list(ways) if step % 2 else list(ways)[::-1]):
-            layer_ops.POOLED_WEIGHT_GRAD_MAX_TAPS, layer_ops.POOLED_2X2_WEIGHT_GRAD = ways[way]
+            (layer_ops.POOLED_WEIGHT_GRAD_MAX_TAPS, layer_ops.POOLED_2X2_WEIGHT_GRAD,
+             layer_ops.POOLED_2X2_VECTORS) = ways[way]
             t = time.perf_counter()
             model.train_on_batch(x, y)
             times[way].append(time.perf_counter() - t)

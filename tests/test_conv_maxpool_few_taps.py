@@ -1,7 +1,8 @@
 """Predict's fused conv + 2x2 max pool for convs of few taps (layer_kernels.py's
 conv_maxpool_few_taps, a first layer on grayscale images): against a float64
 reference, against the im2col + GEMM + maxpool_forward way it replaces (same
-winners, same arg), NaN handling, and which convs take it."""
+winners, same arg), NaN handling, and which convs take it; and the 16-lane twin of
+its pooled weight gradient (maxpool2x2_conv_weight_grad16) against the scalar kernel."""
 import numpy as np
 import pytest
 
@@ -119,9 +120,42 @@ def test_training_takes_it_too_with_the_same_gradients(first_layer, rng, monkeyp
         monkeypatch.undo()
         assert (LK.conv_maxpool_few_taps in launched) == few_taps
         if few_taps and first_layer:   # the weight gradient read the input: no columns
-            assert K.maxpool2x2_conv_weight_grad in launched
+            assert LK.maxpool2x2_conv_weight_grad16 in launched
             assert not {K.im2col, K.im2col_3x3x1, K.im2col_taps} & set(launched)
         results.append([y.numpy(), tw.grad.numpy(), tb.grad.numpy()] +
                        ([] if first_layer else [tx.grad.numpy()]))
     for got, want in zip(*results):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("f", [16, 32, 48])
+@pytest.mark.parametrize("source", ["input", "columns"])
+def test_the_16_lane_weight_gradient_gives_the_scalar_kernels_bits(f, source, rng):
+    """maxpool2x2_conv_weight_grad16 against kernels.maxpool2x2_conv_weight_grad on the
+    same arguments: a 3x3 conv read from its input (strided taps) or from its columns,
+    windows counted across images and chunks (3 * 6 * 7 = 126 pooled pixels in 64
+    chunks), a NaN input and a NaN pooled gradient: the same bits."""
+    n, h, wd, kh, kw = 3, 14, 16, 3, 3
+    oh, ow = h - kh + 1, wd - kw + 1          # the conv grid, 12 x 14
+    poh, pow_ = oh // 2, ow // 2               # its 2x2 windows, 6 x 7
+    x = rng.standard_normal((n, h, wd, 1)).astype(np.float32)
+    x[1, 5, 6, 0] = np.nan
+    gy = rng.standard_normal((n, poh, pow_, f)).astype(np.float32)
+    gy[2, 3, 4, 5] = np.nan
+    cell = rng.integers(0, 4, gy.shape)
+    i, j = np.arange(poh)[:, None, None], np.arange(pow_)[None, :, None]
+    arg = ((2 * i + cell // 2) * ow + 2 * j + cell % 2).astype(np.int32)
+    if source == "input":
+        src, sb, sy, sx = x.reshape(-1), h * wd, wd, 1
+        taps = np.array([p * wd + q for p in range(kh) for q in range(kw)], np.int64)
+    else:
+        cols = np.stack([x[:, p:p + oh, q:q + ow, 0] for p in range(kh) for q in range(kw)],
+                        axis=-1)
+        src, sb, sy, sx = np.ascontiguousarray(cols).reshape(-1), oh * ow * 9, ow * 9, 9
+        taps = np.arange(9, dtype=np.int64)
+    got, want = np.empty((64, 9, f), np.float32), np.empty((64, 9, f), np.float32)
+    for kernel, out in ((LK.maxpool2x2_conv_weight_grad16, got),
+                        (K.maxpool2x2_conv_weight_grad, want)):
+        B._launch(kernel, gy, arg, src, sb, sy, sx, taps, ow, 2, 2, out)
+    assert np.isnan(want).any() and np.isfinite(want).any()
+    np.testing.assert_array_equal(got, want)

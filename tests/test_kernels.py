@@ -13,6 +13,8 @@ import minigrad as mg
 from minigrad.backends import get_backend
 from minigrad.backends.contract import Backend, ConvGeometry, PoolGeometry
 from minigrad.backends.cpu import kernels as K
+from minigrad.backends.cpu import direct_conv as DC
+from minigrad.backends.cpu import layer_kernels as LK
 from minigrad.backends.cpu import layer_ops
 from minigrad.backends.cpu import buffers
 from minigrad.backends.cpu.buffers import BufferPool
@@ -475,8 +477,9 @@ def test_the_2x2_window_weight_gradient_kernel_gives_the_generic_kernels_bits(
     got = B.maxpool_conv2d_backward_weight(g, arg, cols, w.shape, z.shape, pgeom)
     whole_2x2 = pool == (2, 2) and (ppt, ppl) == (0, 0) and \
         (poh - 1) * ps[0] + 2 <= geom.oh and (pow_ - 1) * ps[1] + 2 <= geom.ow
-    assert launched == [K.maxpool2x2_conv_weight_grad if whole_2x2 else
-                        K.maxpool_conv_weight_grad]
+    twin = LK.maxpool2x2_conv_weight_grad16 if f % 16 == 0 and DC.has_avx512() else \
+        K.maxpool2x2_conv_weight_grad   # its 16-lane twin where it runs
+    assert launched == [twin if whole_2x2 else K.maxpool_conv_weight_grad]
     monkeypatch.setattr(layer_ops, "POOLED_2X2_WEIGHT_GRAD", False)
     want = B.maxpool_conv2d_backward_weight(g, arg, cols, w.shape, z.shape, pgeom)
     assert launched[-1] is K.maxpool_conv_weight_grad

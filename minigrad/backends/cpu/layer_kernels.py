@@ -1,8 +1,8 @@
 """Numba CPU kernels of the normalisation, average-pool, grouped-conv and embedding
-functions, and of a conv of few taps fused with its max pool (conventions as in
-kernels.py; the arithmetic is in backends/norm_bodies.py and layer_bodies.py, shared
-with the CUDA kernels; the fused conv is CPU only, the CUDA backend keeps its conv
-and pool).
+functions, and of a conv of few taps fused with its max pool and its weight gradient
+in 16-lane vectors (conventions as in kernels.py; the arithmetic is in
+backends/norm_bodies.py and layer_bodies.py, shared with the CUDA kernels; the
+vector kernels are CPU only, the CUDA backend keeps its conv and pool).
 
 Sums over rows go by fixed chunks: chunk t adds its rows into row t of a
 float64 partial array (no two threads share a row) and the caller adds the
@@ -13,7 +13,7 @@ import numpy as np
 from numba import prange
 
 from .kernels import B, _kernel
-from .simd import vfma, vload, vstore, vzero
+from .simd import vfma, vload, vmuladd, vpick, vstore, vzero
 
 
 # --------------------------------------------------------------- normalisation
@@ -152,6 +152,47 @@ def conv_maxpool_few_taps(x, w, zw, scratch, y, arg):
                     at = (2 * i + cell // 2) * zw + 2 * j + cell % 2 if take else at
                 y[b, i, j, k] = best
                 arg[b, i, j, k] = at
+
+
+
+@_kernel
+def maxpool2x2_conv_weight_grad16(gy, arg, src, sb, sy, sx, taps, ow, sh, sw, partial):
+    """kernels.maxpool2x2_conv_weight_grad (same arguments) for F % 16 == 0 in 16-lane
+    vectors: the four cells' pooled gradients picked by arg, then per tap each cell's
+    product added to the accumulator, unfused and in the scalar kernel's order (three
+    of the four are exact zeros): the same bits, in about two thirds of the time
+    (benchmarks/README.md, "First conv's weight gradient")."""
+    n, oph, opw, f = gy.shape
+    pixels = n * oph * opw
+    kk = taps.shape[0]
+    g1, a1 = gy.reshape(-1), arg.reshape(-1)
+    chunks = partial.shape[0]
+    step = (pixels + chunks - 1) // chunks
+    for t in prange(chunks):
+        acc = np.zeros(kk * f, gy.dtype)
+        first = t * step
+        b, py, px = first // (oph * opw), first // opw % oph, first % opw
+        for pix in range(first, min(pixels, first + step)):
+            zy, zx = py * sh, px * sw   # the window's first cell
+            i0 = zy * ow + zx
+            r0 = b * sb + zy * sy + zx * sx
+            px += 1   # the next window (no divisions in the loop)
+            if px == opw:
+                px, py = 0, py + 1
+                if py == oph:
+                    py, b = 0, b + 1
+            for g in range(0, f, 16):
+                e = pix * f + g
+                w0, w1 = vpick(g1, a1, e, i0), vpick(g1, a1, e, i0 + 1)
+                w2, w3 = vpick(g1, a1, e, i0 + ow), vpick(g1, a1, e, i0 + ow + 1)
+                for tap in range(kk):
+                    o = r0 + taps[tap]
+                    s = vmuladd(src[o], w0, vload(acc, tap * f + g))
+                    s = vmuladd(src[o + sx], w1, s)
+                    s = vmuladd(src[o + sy], w2, s)
+                    vstore(acc, tap * f + g, vmuladd(src[o + sy + sx], w3, s))
+        for i in range(kk * f):
+            partial[t, i // f, i % f] = acc[i]
 
 
 @_kernel

@@ -19,6 +19,7 @@ INFERENCE_BLOCK_BYTES = 4 << 20  # conv2d_maxpool_forward's columns + conv outpu
 POOLED_WEIGHT_GRAD_MAX_TAPS = 9  # kh*kw*c up to which maxpool_conv2d_backward_weight skips the GEMM
 FEW_TAPS = 9   # kh*kw*c up to which a conv+max-pool without a backward skips im2col and GEMM
 POOLED_2X2_WEIGHT_GRAD = True    # its kernel for whole 2x2 windows (off: benchmarks compare)
+POOLED_2X2_VECTORS = True        # that kernel's 16-lane twin where it runs (off: the same)
 
 
 def _rows(a: np.ndarray) -> np.ndarray:
@@ -235,19 +236,28 @@ class LayerOps:
                 _, h, wd, _ = x.shape
                 taps = np.array([(p * wd + q) * c + ci for p in range(kh) for q in range(kw)
                                  for ci in range(c)], np.int64)
-                self._launch(K.maxpool2x2_conv_weight_grad, gy, arg, x.reshape(-1), h * wd * c,
-                             wd * c, c, taps, ow, sh, sw, partial)
+                self._launch(self._pooled_2x2_kernel(gy, x), gy, arg, x.reshape(-1),
+                             h * wd * c, wd * c, c, taps, ow, sh, sw, partial)
                 return partial.sum(axis=0).reshape(w_shape)
             cols = cols.materialize(self, w_shape)
         cols = self._c(cols)
         if whole_2x2:   # every window whole: four cells per update
-            self._launch(K.maxpool2x2_conv_weight_grad, gy, arg, cols.reshape(-1),
+            self._launch(self._pooled_2x2_kernel(gy, cols), gy, arg, cols.reshape(-1),
                          zh * ow * kk, ow * kk, kk, np.arange(kk, dtype=np.int64), ow, sh, sw,
                          partial)
         else:
             self._launch(K.maxpool_conv_weight_grad, gy, arg, cols, ow, ph, pw, sh, sw, pt, pl,
                          partial)
         return partial.sum(axis=0).reshape(w_shape)
+
+    @staticmethod
+    def _pooled_2x2_kernel(gy, src):
+        """maxpool2x2_conv_weight_grad, or on an AVX-512 CPU for float32 and filters in
+        16s its twin in 16-lane vectors (the same bits)."""
+        if POOLED_2X2_VECTORS and gy.dtype == src.dtype == np.float32 and \
+                gy.shape[3] % 16 == 0 and DC.has_avx512():
+            return LK.maxpool2x2_conv_weight_grad16
+        return K.maxpool2x2_conv_weight_grad
 
     # ---------------------------------------------------------- average pool
     def avgpool2d_forward(self, x, geom):

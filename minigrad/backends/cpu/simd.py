@@ -1,5 +1,5 @@
 """A 16-lane float32 vector for Numba kernels (an LLVM `<16 x float>`: one AVX-512
-register), with the four operations direct_conv.py's kernels need.
+register), with the operations direct_conv.py's and layer_kernels.py's kernels need.
 
 Numba does not vectorise a tile of accumulators by itself (an accumulator array
 stays in memory; 64 scalars per pixel stay scalar: benchmarks/README.md, "Direct
@@ -16,6 +16,7 @@ from numba.extending import intrinsic, models, register_model
 
 VEC = ir.VectorType(ir.FloatType(), 16)
 FLAT = types.Array(types.float32, 1, "C")   # the only arrays vload and vstore accept
+FLAT_INT32 = types.Array(types.int32, 1, "C")   # vpick's indices
 
 
 def host_has_avx512() -> bool:
@@ -82,11 +83,47 @@ def vfma(typingctx, s, v, acc):
         return None
 
     def codegen(ctx, b, sig, a):
-        one = b.insert_element(ir.Constant(VEC, ir.Undefined), a[0],
-                               ir.Constant(ir.IntType(32), 0))
-        spread = b.shuffle_vector(one, ir.Constant(VEC, ir.Undefined),
-                                  ir.Constant(ir.VectorType(ir.IntType(32), 16), [0] * 16))
         fma = cgutils.get_or_insert_function(b.module, ir.FunctionType(VEC, [VEC] * 3),
                                              "llvm.fma.v16f32")
-        return b.call(fma, [spread, a[1], a[2]])
+        return b.call(fma, [_spread(b, a[0]), a[1], a[2]])
     return f32x16(types.float32, f32x16, f32x16), codegen
+
+
+def _spread(b, s):
+    """The scalar s in all 16 lanes."""
+    one = b.insert_element(ir.Constant(VEC, ir.Undefined), s, ir.Constant(ir.IntType(32), 0))
+    return b.shuffle_vector(one, ir.Constant(VEC, ir.Undefined),
+                            ir.Constant(ir.VectorType(ir.IntType(32), 16), [0] * 16))
+
+
+@intrinsic
+def vmuladd(typingctx, s, v, acc):
+    """acc + s * v per lane (s a float32 scalar or a vector), product and sum each
+    rounded (not fused: the bits of a scalar loop's `acc += s * v`)."""
+    if s not in (types.float32, f32x16) or v != f32x16 or acc != f32x16:
+        return None
+    return f32x16(s, f32x16, f32x16), lambda ctx, b, sig, a: b.fadd(
+        a[2], b.fmul(a[0] if sig.args[0] == f32x16 else _spread(b, a[0]), a[1]))
+
+
+
+@intrinsic
+def vpick(typingctx, flat, ints, idx, value):
+    """flat[idx:idx + 16] where ints[idx:idx + 16] == value, else 0.0 (a max-pool's
+    gradient for the cells its arg names); unchecked as vload."""
+    if flat != FLAT or ints != FLAT_INT32 or not isinstance(idx, types.Integer) or \
+            not isinstance(value, types.Integer):
+        return None
+
+    def codegen(ctx, b, sig, a):
+        i32, lanes = ir.IntType(32), ir.VectorType(ir.IntType(32), 16)
+        data = ctx.make_array(sig.args[1])(ctx, b, a[1]).data
+        at = ctx.cast(b, a[2], sig.args[2], types.int64)
+        got = b.load(b.bitcast(b.gep(data, [at]), lanes.as_pointer()), align=4)
+        want = b.trunc(ctx.cast(b, a[3], sig.args[3], types.int64), i32)
+        one = b.insert_element(ir.Constant(lanes, ir.Undefined), want, ir.Constant(i32, 0))
+        spread = b.shuffle_vector(one, ir.Constant(lanes, ir.Undefined),
+                                  ir.Constant(lanes, [0] * 16))
+        values = b.load(_pointer(ctx, b, sig.args[0], a[0], at), align=4)
+        return b.select(b.icmp_signed("==", got, spread), values, ir.Constant(VEC, [0.0] * 16))
+    return f32x16(flat, ints, idx, value), codegen
