@@ -161,7 +161,7 @@ class MatMul(Function):
     def backward(ctx, g):
         B, (a, b) = ctx.backend, ctx.saved_tensors
         ga = B.matmul(g, B.transpose(b)) if ctx.needs_input_grad[0] else None
-        gb = B.matmul(B.transpose(a), g) if ctx.needs_input_grad[1] else None
+        gb = B.matmul_tn(a, g) if ctx.needs_input_grad[1] else None
         return ga, gb
 
 

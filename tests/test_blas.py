@@ -212,3 +212,24 @@ def test_predicts_blocks_of_images_split_their_products(rng, monkeypatch, split)
     with mg.no_grad():
         want = mg.ops.conv2d_maxpool(mg.Tensor(x), mg.Tensor(w), padding="same").numpy()
     np.testing.assert_array_equal(y, want)
+
+
+@pytest.mark.parametrize("rows,dtype", [(7, np.float32), (300, np.float32),
+                                        (20000, np.float32), (300, np.float64)])
+def test_matmul_tn_is_a_transposed_product_without_a_copy(rows, dtype, rng, monkeypatch):
+    """B.matmul_tn(a, b) = a.T @ b (NumPy below MIN_ROWS rows, row blocks, or chunks of
+    the rows from 2 * INNER_CHUNK_ROWS), against float64, with no transposed copy of a:
+    Dense's and matmul's weight gradients take it."""
+    import minigrad as mg
+    a = rng.standard_normal((rows, 24)).astype(dtype)
+    b = rng.standard_normal((rows, 10)).astype(dtype)
+    monkeypatch.setattr(B, "transpose", lambda *args: pytest.fail("a transposed copy"))
+    got = B.matmul_tn(a, b)
+    assert got.dtype == dtype and got.shape == (24, 10)
+    np.testing.assert_allclose(got, a.astype(float).T @ b.astype(float),
+                               rtol=1e-4 if dtype == np.float32 else 1e-12, atol=1e-3)
+    x = mg.Tensor(a[:50])   # no input gradient: its product transposes w
+    w = mg.Tensor(rng.standard_normal((24, 10)).astype(dtype), requires_grad=True)
+    (mg.ops.dense(x, w) * mg.Tensor(b[:50])).sum().backward()
+    np.testing.assert_allclose(w.grad.numpy(), a[:50].astype(float).T @ b[:50].astype(float),
+                               rtol=1e-4 if dtype == np.float32 else 1e-12, atol=1e-4)

@@ -148,6 +148,11 @@ class Backend(ElementwiseFunctions, abc.ABC):
     def matmul(self, a, b):
         """(M, K) @ (K, N)."""
 
+    def matmul_tn(self, a, b):
+        """a.T @ b for a (K, M), b (K, N): a weight gradient (x.T @ gy). A backend may
+        read a transposed instead of copying it."""
+        return self.matmul(self.transpose(a), b)
+
     @abc.abstractmethod
     def batched_matmul(self, a, b):
         """(B, M, K) @ (B, K, N) -> (B, M, N): one product per batch entry."""

@@ -24,7 +24,7 @@ class DenseFn(Function):
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         g, gb = bias_act_grads(B, y, g, need_b)
         gx = B.matmul(g, B.transpose(w)) if need_x else None
-        gw = B.matmul(B.transpose(x), g) if need_w else None
+        gw = B.matmul_tn(x, g) if need_w else None
         return gx, gw, gb, None
 
 

@@ -216,6 +216,8 @@ def cases():
         ("matmul", (rand(2, 3, dtype=F64), rand(3, 6, dtype=F64)), None, "f64"),
         ("matmul", (rand(3, 2), rand(2, 41)), None, "many-column-tiles"),
         ("matmul", (rand(9, 5), rand(5, 10)), None, "3x3-tiles"),
+        ("matmul_tn", (rand(7, 5), rand(7, 3)), None, "small"),
+        ("matmul_tn", (rand(300, 20), rand(300, 10)), None, "rows-past-min-rows"),
         ("sum", (x,), None, "all"),
         ("sum", (x, 1), None, "axis1"),
         ("sum", (x, (0, 2), True), None, "keepdims"),

@@ -144,6 +144,13 @@ class CPUBackend(LayerOps, OptimizerOps, Backend):
         return BLAS.product(_launch, a, b,
                             self._empty((a.shape[0], b.shape[1]), np.result_type(a, b)))
 
+    def matmul_tn(self, a, b):
+        # OpenBLAS reads a transposed: no copy of it (Dense's weight gradient: 0.26 ms a
+        # MNIST step as a copy and a product by row blocks, 0.08 ms read transposed)
+        if np.ndim(a) != 2 or np.ndim(b) != 2 or a.shape[0] != b.shape[0]:
+            return super().matmul_tn(a, b)   # its errors
+        return BLAS.product_tn(_launch, a, b)
+
     def batched_matmul(self, a, b):
         if np.ndim(a) != 3 or np.ndim(b) != 3 or a.shape[0] != b.shape[0] or \
                 a.shape[2] != b.shape[1]:
