@@ -175,6 +175,23 @@ def test_batch_norm_relu_training_gradients_in_float64(rng):
                      (x, gamma, beta))
 
 
+def test_batch_norm_relu_with_constant_statistics_gradients_in_float64(rng):
+    """BatchNormFn with given statistics and a fused ReLU (the backward masks the
+    gradient itself there) against central differences."""
+    from minigrad.ops.normalization import BatchNormFn
+    from minigrad.testing import gradcheck
+    x = mg.Tensor(rng.standard_normal((6, 3, 4)), requires_grad=True)
+    gamma = mg.Tensor(rng.standard_normal(4) + 1.5, requires_grad=True)
+    beta = mg.Tensor(rng.standard_normal(4), requires_grad=True)
+    mean, var = rng.standard_normal(4) * 0.1, rng.random(4) + 0.5
+
+    def f(a, g, b):
+        return BatchNormFn.apply(a, g, b, mean, var, 1e-3, False, True)
+    y = f(x, gamma, beta).numpy()
+    assert (y == 0).mean() > 0.2 and np.abs(y[y > 0]).min() > 1e-3   # both sides used
+    assert gradcheck(f, (x, gamma, beta))
+
+
 @pytest.mark.parametrize("with_conv", [True, False])
 def test_fit_runs_bn_relu_fused_with_the_layers_results(with_conv, rng, monkeypatch):
     """In training, BatchNormalization then ReLU (after a Conv2D, or alone after a Dense)
@@ -188,9 +205,11 @@ def test_fit_runs_bn_relu_fused_with_the_layers_results(with_conv, rng, monkeypa
     model(x)
     weights = model.get_weights()
     relu_passes = []
-    real = CPUBackend.map_forward
+    real, real_back = CPUBackend.map_forward, CPUBackend.map_backward
     monkeypatch.setattr(CPUBackend, "map_forward",
                         lambda self, op, *a: relu_passes.append(op) or real(self, op, *a))
+    monkeypatch.setattr(CPUBackend, "map_backward", lambda self, op, *a: relu_passes.append(
+        op + " backward") or real_back(self, op, *a))
     g = rng.standard_normal((8, 2)).astype(np.float32)
     results = []
     for fused in (True, False):
@@ -206,6 +225,9 @@ def test_fit_runs_bn_relu_fused_with_the_layers_results(with_conv, rng, monkeypa
                 out = layer(out, training=True)
             assert "relu" in relu_passes
         out.backward(mg.Tensor(g))
+        # fused, the BN's kernels mask the gradient as they read it: no pass of ReLU's
+        assert ("relu backward" in relu_passes) == (not fused)
+        relu_passes.clear()
         results.append([out.numpy()] + [w.grad.numpy() for w in model.trainable_weights] +
                        [w.numpy() for w in model.weights if not w.trainable])
     for a, b in zip(*results):

@@ -298,6 +298,15 @@ def test_first_conv_weight_grad_times_both_ways():
     assert all(float(r[1]) > 0 for r in rows[1:])
 
 
+def test_bn_relu_backward_times_both_ways_with_the_same_gradients():
+    stdout = run(["benchmarks/bn_relu_backward.py", "--steps", "1", "--batch", "8"])
+    assert "gradients of one batch bit for bit the same both ways" in stdout, stdout
+    rows = [line.split("|")[1:-1] for line in stdout.splitlines() if line.startswith("| ")]
+    assert [r[0].strip() for r in rows] == ["BatchNormalization+ReLU backward",
+                                            "mask inside the kernels", "mask in a pass first"]
+    assert all(float(r[1]) > 0 for r in rows[1:])
+
+
 def test_inference_blocks_times_each_way_and_checks_the_bits():
     stdout = run(["benchmarks/inference_blocks.py", "--reps", "1", "--blocks-mb", "1",
                   "--images", "1200"])

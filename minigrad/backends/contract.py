@@ -341,15 +341,20 @@ class Backend(ElementwiseFunctions, abc.ABC):
         then ReLU if relu (a BatchNormalization followed by ReLU, in one pass)."""
 
     @abc.abstractmethod
-    def norm_param_sums(self, x, gy, mean, invstd, per_row):
+    def norm_param_sums(self, x, gy, mean, invstd, per_row, relu=None):
         """(sum of gy, sum of gy * xhat) over the rows, per last-axis column, in x's
         dtype; xhat = (x - mean) * invstd with mean and invstd per column (C,), or per
-        row (x.shape[:-1]) if per_row. Fixed chunks: deterministic."""
+        row (x.shape[:-1]) if per_row. Fixed chunks: deterministic. `relu`: None, or
+        the (scale, shift) of a scale_shift(x, scale, shift, relu=True) whose output
+        gy is the gradient of: gy is taken as the ReLU passes it back (0 where
+        x * scale + shift <= 0, computed as scale_shift does)."""
 
     @abc.abstractmethod
-    def batchnorm_backward_input(self, x, gy, mean, invstd, scale, sum_gy, sum_gy_xhat):
+    def batchnorm_backward_input(self, x, gy, mean, invstd, scale, sum_gy, sum_gy_xhat,
+                                 relu=None):
         """Batch norm's input gradient with batch statistics: scale * (gy - sum_gy / n
-        - xhat * sum_gy_xhat / n) per channel, n the number of rows."""
+        - xhat * sum_gy_xhat / n) per channel, n the number of rows; gy through the
+        ReLU of `relu` first, as in norm_param_sums."""
 
     @abc.abstractmethod
     def layernorm_forward(self, x, gamma, beta, epsilon):

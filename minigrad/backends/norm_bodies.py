@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 
-from .bodies import body
+from .bodies import body, relu_grad
 
 
 @body
@@ -60,6 +60,14 @@ def add_param_terms(g, xhat, a, b):
 @body
 def affine(v, scale, shift):
     return v * scale + shift
+
+
+@body
+def relu_passed(x, g, scale, shift, relu):
+    """g as a ReLU after the affine x * scale + shift passes it back (relu_grad of that
+    affine, computed as the forward did), or g itself without `relu`: the mask from
+    the input, so a fused BN+ReLU's backward reads no output and makes no masked copy."""
+    return relu_grad(affine(x, scale, shift), g, 0.0, 0.0) if relu else g
 
 
 @body

@@ -228,7 +228,8 @@ def can_fuse_bn_relu(bn: Layer, relu: Layer) -> bool:
 def bn_relu(bn: BatchNormalization, relu: Layer, x: Tensor, training) -> Tensor:
     """relu(bn(x)), both layers built as if called one after the other. With batch
     statistics (training), the ReLU runs in the normalisation's pass (one pass over
-    the activations fewer); the backward applies its mask first, as ReLU's own would."""
+    the activations fewer); the backward's kernels apply its mask as they read the
+    gradient (two passes fewer), with the bits of ReLU's own backward."""
     bn.ensure_built(x.shape)
     relu.ensure_built(x.shape)
     if not (training and bn.trainable):

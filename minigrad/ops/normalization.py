@@ -39,22 +39,26 @@ class BatchNormFn(Function):
         if beta is not None:
             shift = B.add(beta, shift)
         y = B.scale_shift(x, scale, shift, relu)
-        ctx.save_for_backward(x, mean, invstd, scale, y if relu else None)
+        ctx.save_for_backward(x, mean, invstd, scale, shift if relu else None)
         ctx.batch_stats = batch_stats
         return y
 
     @staticmethod
     def backward(ctx, g):
-        B, (x, mean, invstd, scale, y) = ctx.backend, ctx.saved_tensors
+        B, (x, mean, invstd, scale, shift) = ctx.backend, ctx.saved_tensors
         need_x, need_gamma, need_beta = ctx.needs_input_grad[:3]
-        if y is not None:  # the fused ReLU's mask, from its output (y > 0 iff its input > 0)
-            g = B.map_backward("relu", y, g)
+        # the fused ReLU's mask: recomputed from x inside the kernels that read g, no
+        # masked copy of g (benchmarks/README.md, "BatchNormalization + ReLU backward")
+        relu = None if shift is None else (scale, shift)
         sum_g = sum_g_xhat = gx = None
         if need_gamma or need_beta or (need_x and ctx.batch_stats):
-            sum_g, sum_g_xhat = B.norm_param_sums(x, g, mean, invstd, False)
-        if need_x:
-            gx = B.batchnorm_backward_input(x, g, mean, invstd, scale, sum_g, sum_g_xhat) \
-                if ctx.batch_stats else B.scale_shift(g, scale, None)
+            sum_g, sum_g_xhat = B.norm_param_sums(x, g, mean, invstd, False, relu)
+        if need_x and ctx.batch_stats:
+            gx = B.batchnorm_backward_input(x, g, mean, invstd, scale, sum_g, sum_g_xhat, relu)
+        elif need_x:   # constant statistics: gx = g * scale, g masked by the ReLU first
+            if relu is not None:
+                g = B.map_backward("relu", B.scale_shift(x, scale, shift, True), g)
+            gx = B.scale_shift(g, scale, None)
         return (gx, sum_g_xhat if need_gamma else None, sum_g if need_beta else None,
                 None, None, None, None, None)
 

@@ -102,6 +102,7 @@ def layer_cases():
     invstd = (1 / np.sqrt(var + 1e-3)).astype(F32)
     gamma, gy = rand(5), rand(3, 4, 5)
     s_g, s_gx = cpu.norm_param_sums(x, gy, mean, invstd, False)
+    relu = (gamma * invstd, rand(5) - 0.5)   # a fused ReLU after x * scale + shift: some pass
     y_ln, m_ln, inv_ln = cpu.layernorm_forward(x, gamma, rand(5), 1e-3)
     out += [("batchnorm_stats", (x,), None, ""),
             ("batchnorm_stats", (rand(70, 3, dtype=F64) + 5,), None, "f64-chunks"),
@@ -113,6 +114,9 @@ def layer_cases():
             ("norm_param_sums", (x, gy, m_ln, inv_ln, True), None, "per-row"),
             ("batchnorm_backward_input", (x, gy, mean, invstd, gamma * invstd, s_g, s_gx), None,
              ""),
+            ("norm_param_sums", (x, gy, mean, invstd, False, relu), None, "relu"),
+            ("batchnorm_backward_input", (x, gy, mean, invstd, gamma * invstd, s_g, s_gx,
+                                          relu), None, "relu"),
             ("layernorm_forward", (x, gamma, rand(5), 1e-3), None, ""),
             ("layernorm_forward", (with_nan(rand(4, 6)), rand(6), rand(6), 1e-5), None, "nan"),
             ("layernorm_backward_input", (x, gy, m_ln, inv_ln, gamma), None, "")]

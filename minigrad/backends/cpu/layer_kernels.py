@@ -39,8 +39,9 @@ def moments(s1, s2, shift, n, mean, var):
 
 
 @_kernel
-def param_sums(x, gy, rmean, rinv, cmean, cinv, s1, s2):
-    """s1[t], s2[t] = sums of gy and gy * xhat over chunk t's rows."""
+def param_sums(x, gy, rmean, rinv, cmean, cinv, rscale, rshift, relu, s1, s2):
+    """s1[t], s2[t] = sums of gy and gy * xhat over chunk t's rows; with `relu`, of gy
+    where the ReLU after x * rscale + rshift passed it (B.relu_passed)."""
     rows, c = x.shape
     chunks = s1.shape[0]
     for t in prange(chunks):
@@ -51,7 +52,8 @@ def param_sums(x, gy, rmean, rinv, cmean, cinv, s1, s2):
         for r in range(r0, r1):
             for k in range(c):
                 xhat = B.normalized(x, rmean, rinv, cmean, cinv, r, k)
-                s1[t, k], s2[t, k] = B.add_param_terms(gy[r, k], xhat, s1[t, k], s2[t, k])
+                g = B.relu_passed(x[r, k], gy[r, k], rscale[k], rshift[k], relu)
+                s1[t, k], s2[t, k] = B.add_param_terms(g, xhat, s1[t, k], s2[t, k])
 
 
 @_kernel
@@ -63,11 +65,14 @@ def scale_shift(x, scale, shift, relu, y):
 
 
 @_kernel
-def batchnorm_backward_input(x, gy, mean, invstd, scale, mean_g, mean_g_xhat, gx):
+def batchnorm_backward_input(x, gy, mean, invstd, scale, rscale, rshift, relu, mean_g,
+                             mean_g_xhat, gx):
+    """gx; with `relu`, from gy where the ReLU after x * rscale + rshift passed it."""
     rows, c = x.shape
     for r in prange(rows):
         for k in range(c):
-            gx[r, k] = B.batchnorm_grad(x[r, k], gy[r, k], mean[k], invstd[k], scale[k],
+            g = B.relu_passed(x[r, k], gy[r, k], rscale[k], rshift[k], relu)
+            gx[r, k] = B.batchnorm_grad(x[r, k], g, mean[k], invstd[k], scale[k],
                                         mean_g[k], mean_g_xhat[k])
 
 

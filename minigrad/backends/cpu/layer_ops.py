@@ -315,7 +315,7 @@ class LayerOps:
                      y.reshape(-1, x.shape[-1]))
         return y
 
-    def norm_param_sums(self, x, gy, mean, invstd, per_row):
+    def norm_param_sums(self, x, gy, mean, invstd, per_row, relu=None):
         x, gy = _rows(x), _rows(gy)
         rows, c = x.shape
         mean, invstd = np.ascontiguousarray(mean).reshape(-1), \
@@ -324,18 +324,27 @@ class LayerOps:
         zeros_c, ones_c = np.zeros(c, x.dtype), np.ones(c, x.dtype)
         centre = (mean, invstd, zeros_c, ones_c) if per_row else (zeros_r, ones_r, mean, invstd)
         s1, s2 = np.empty((CHUNKS, c)), np.empty((CHUNKS, c))
-        self._launch(LK.param_sums, x, gy, *centre, s1, s2)
+        self._launch(LK.param_sums, x, gy, *centre, *self._relu_args(relu, zeros_c), s1, s2)
         return s1.sum(axis=0).astype(gy.dtype), s2.sum(axis=0).astype(gy.dtype)
 
-    def batchnorm_backward_input(self, x, gy, mean, invstd, scale, sum_gy, sum_gy_xhat):
+    def batchnorm_backward_input(self, x, gy, mean, invstd, scale, sum_gy, sum_gy_xhat,
+                                 relu=None):
         x2, gy2 = _rows(x), _rows(gy)
         n = max(x2.shape[0], 1)
         gx = self._empty(np.shape(x), gy2.dtype)
         vec = [np.ascontiguousarray(v) for v in (mean, invstd, scale)]
         self._launch(LK.batchnorm_backward_input, x2, gy2, *vec,
-                     np.asarray(sum_gy) / n, np.asarray(sum_gy_xhat) / n,
-                     gx.reshape(x2.shape))
+                     *self._relu_args(relu, vec[2]), np.asarray(sum_gy) / n,
+                     np.asarray(sum_gy_xhat) / n, gx.reshape(x2.shape))
         return gx
+
+    @staticmethod
+    def _relu_args(relu, like):
+        """(scale, shift, on) for a kernel's fused ReLU mask (`relu`: the (scale, shift)
+        of the affine before it, or None: off, `like`'s stand-ins)."""
+        if relu is None:
+            return like, like, False
+        return np.ascontiguousarray(relu[0]), np.ascontiguousarray(relu[1]), True
 
     def layernorm_forward(self, x, gamma, beta, epsilon):
         x2 = _rows(x)

@@ -36,7 +36,7 @@ def moments(s1, s2, shift, n, mean, var):
 
 
 @cuda.jit
-def param_sums(x, gy, rmean, rinv, cmean, cinv, s1, s2):
+def param_sums(x, gy, rmean, rinv, cmean, cinv, rscale, rshift, relu, s1, s2):
     e = cuda.grid(1)
     if e < s1.size:
         c = s1.shape[1]
@@ -46,7 +46,8 @@ def param_sums(x, gy, rmean, rinv, cmean, cinv, s1, s2):
         b = 0.0
         for r in range(r0, r1):
             xhat = B.normalized(x, rmean, rinv, cmean, cinv, r, k)
-            a, b = B.add_param_terms(gy[r, k], xhat, a, b)
+            g = B.relu_passed(x[r, k], gy[r, k], rscale[k], rshift[k], relu)
+            a, b = B.add_param_terms(g, xhat, a, b)
         s1[t, k] = a
         s2[t, k] = b
 
@@ -61,12 +62,14 @@ def scale_shift(x, scale, shift, relu, y):
 
 
 @cuda.jit
-def batchnorm_backward_input(x, gy, mean, invstd, scale, mean_g, mean_g_xhat, gx):
+def batchnorm_backward_input(x, gy, mean, invstd, scale, rscale, rshift, relu, mean_g,
+                             mean_g_xhat, gx):
     e = cuda.grid(1)
     if e < x.size:
         c = x.shape[1]
         r, k = e // c, e % c
-        gx[r, k] = B.batchnorm_grad(x[r, k], gy[r, k], mean[k], invstd[k], scale[k],
+        g = B.relu_passed(x[r, k], gy[r, k], rscale[k], rshift[k], relu)
+        gx[r, k] = B.batchnorm_grad(x[r, k], g, mean[k], invstd[k], scale[k],
                                     mean_g[k], mean_g_xhat[k])
 
 

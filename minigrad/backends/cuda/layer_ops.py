@@ -157,7 +157,7 @@ class LayerOps:
                      self._as_rows(y))
         return y
 
-    def norm_param_sums(self, x, gy, mean, invstd, per_row):
+    def norm_param_sums(self, x, gy, mean, invstd, per_row, relu=None):
         x, gy = self._as_rows(x), self._as_rows(gy)
         rows, c = x.shape
         mean, invstd = self._vec(mean, x.dtype), self._vec(invstd, x.dtype)
@@ -166,20 +166,31 @@ class LayerOps:
         centre = (mean, invstd) + ident_c if per_row else ident_r + (mean, invstd)
         chunks = _chunks(rows, c)
         s1, s2 = self.empty((chunks, c), np.float64), self.empty((chunks, c), np.float64)
-        self._launch(LK.param_sums, s1.size, x, gy, *centre, s1, s2)
+        self._launch(LK.param_sums, s1.size, x, gy, *centre,
+                     *self._relu_args(relu, ident_c[0], x.dtype), s1, s2)
         return (self.asarray(self.sum(s1, axis=0), gy.dtype),
                 self.asarray(self.sum(s2, axis=0), gy.dtype))
 
-    def batchnorm_backward_input(self, x, gy, mean, invstd, scale, sum_gy, sum_gy_xhat):
+    def batchnorm_backward_input(self, x, gy, mean, invstd, scale, sum_gy, sum_gy_xhat,
+                                 relu=None):
         x2, gy2 = self._as_rows(x), self._as_rows(gy)
         dt = gy2.dtype
         inv_n = dt.type(1.0 / max(x2.shape[0], 1))
         mean_g = self.multiply(self._vec(sum_gy, dt), self.constant(inv_n, dt))
         mean_g_xhat = self.multiply(self._vec(sum_gy_xhat, dt), self.constant(inv_n, dt))
         gx = self.empty(x2.shape, dt)
+        scale = self._vec(scale, dt)
         self._launch(LK.batchnorm_backward_input, gx.size, x2, gy2, self._vec(mean, dt),
-                 self._vec(invstd, dt), self._vec(scale, dt), mean_g, mean_g_xhat, gx)
+                     self._vec(invstd, dt), scale, *self._relu_args(relu, scale, dt),
+                     mean_g, mean_g_xhat, gx)
         return gx.reshape(tuple(x.shape))
+
+    def _relu_args(self, relu, like, dtype):
+        """(scale, shift, on) for a kernel's fused ReLU mask (`relu`: the (scale, shift)
+        of the affine before it, or None: off, `like`'s stand-ins)."""
+        if relu is None:
+            return like, like, False
+        return self._vec(relu[0], dtype), self._vec(relu[1], dtype), True
 
     def layernorm_forward(self, x, gamma, beta, epsilon):
         x2 = self._as_rows(x)
