@@ -298,6 +298,16 @@ def test_first_conv_weight_grad_times_both_ways():
     assert all(float(r[1]) > 0 for r in rows[1:])
 
 
+@pytest.mark.parametrize("model", ["mnist_convnet", "convnet3"])
+def test_few_taps_times_both_ways_and_compares_the_outputs(model):
+    stdout = run(["benchmarks/few_taps.py", "--model", model, "--images", "20", "--batch",
+                  "10", "--reps", "1", "--steps", "1", "--train-batch", "4"])
+    assert re.search(r"outputs: max abs difference \S+, same argmax for 1\.0000", stdout), stdout
+    rows = [line.split("|")[1:-1] for line in stdout.splitlines() if line.startswith("| ")]
+    assert [r[0].strip() for r in rows] == ["first conv + pool", "one kernel",
+                                            "im2col + GEMM + pool"]
+
+
 def test_bn_relu_backward_times_both_ways_with_the_same_gradients():
     stdout = run(["benchmarks/bn_relu_backward.py", "--steps", "1", "--batch", "8"])
     assert "gradients of one batch bit for bit the same both ways" in stdout, stdout

@@ -30,7 +30,7 @@ def conv_pool_reference(x, w):
     return z[:, :2 * ph, :2 * pw].reshape(x.shape[0], ph, 2, pw, 2, f).max(axis=(2, 4))
 
 
-def fused(x, w, monkeypatch, few_taps=True):
+def fused(x, w, monkeypatch, few_taps=True, padding="valid"):
     """ops.conv2d_maxpool without a backward, the kernel on or off: (y, launched)."""
     launched = []
     real = B._launch
@@ -42,24 +42,30 @@ def fused(x, w, monkeypatch, few_taps=True):
     if not few_taps:
         monkeypatch.setattr(layer_ops.LayerOps, "_few_taps", staticmethod(lambda *a: False))
     with mg.no_grad():
-        y = mg.ops.conv2d_maxpool(mg.Tensor(x), mg.Tensor(w)).numpy()
+        y = mg.ops.conv2d_maxpool(mg.Tensor(x), mg.Tensor(w), padding=padding).numpy()
     monkeypatch.undo()
     return y, launched
 
 
-@pytest.mark.parametrize("x_shape,w_shape", [((5, 28, 28, 1), (3, 3, 1, 32)),
-                                             ((3, 11, 9, 2), (2, 2, 2, 16)),
-                                             ((4, 12, 13, 1), (3, 3, 1, 48))])
-def test_few_taps_matches_float64_and_the_im2col_way(x_shape, w_shape, rng, monkeypatch):
+@pytest.mark.parametrize("x_shape,w_shape,padding", [
+    ((5, 28, 28, 1), (3, 3, 1, 32), "valid"), ((3, 11, 9, 2), (2, 2, 2, 16), "valid"),
+    ((4, 12, 13, 1), (3, 3, 1, 48), "valid"),
+    ((3, 10, 11, 3), (3, 3, 3, 32), "same"),    # RGB, padded first: 27 taps
+    ((2, 9, 8, 2), (2, 2, 2, 16), "same")])     # an even kernel pads after only
+def test_few_taps_matches_float64_and_the_im2col_way(x_shape, w_shape, padding, rng,
+                                                     monkeypatch):
     x = rng.standard_normal(x_shape).astype(np.float32)
     w = rng.standard_normal(w_shape).astype(np.float32)
-    got, launched = fused(x, w, monkeypatch)
+    got, launched = fused(x, w, monkeypatch, padding=padding)
     assert LK.conv_maxpool_few_taps in launched
-    np.testing.assert_allclose(got, conv_pool_reference(x, w), rtol=1e-5, atol=1e-5)
-    want, launched = fused(x, w, monkeypatch, few_taps=False)
+    geom = mg.ops.conv2d_geometry(x.shape, w.shape[:2], 1, padding, 1, "conv")
+    xp = np.pad(x, [(0, 0), (geom.pad_top, geom.oh + w.shape[0] - 1 - x.shape[1] -
+                             geom.pad_top), (geom.pad_left, geom.ow + w.shape[1] - 1 -
+                                             x.shape[2] - geom.pad_left), (0, 0)])
+    np.testing.assert_allclose(got, conv_pool_reference(xp, w), rtol=1e-5, atol=1e-5)
+    want, launched = fused(x, w, monkeypatch, few_taps=False, padding=padding)
     assert LK.conv_maxpool_few_taps not in launched
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
-    geom = mg.ops.conv2d_geometry(x.shape, w.shape[:2], 1, "valid", 1, "conv")
     pgeom = mg.ops.pool2d_geometry((x.shape[0], geom.oh, geom.ow, w.shape[3]), 2, None,
                                    "valid", "pool")
     _, arg = B.conv2d_maxpool_forward(x, w, geom, pgeom)   # the winners, as maxpool_forward's
@@ -79,13 +85,13 @@ def test_a_nan_input_wins_its_windows_as_in_maxpool_forward(rng, monkeypatch):
     np.testing.assert_allclose(np.nan_to_num(got), np.nan_to_num(want), rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("case", ["taps", "filters", "stride", "padding", "pool", "float64"])
+@pytest.mark.parametrize("case", ["taps", "filters", "stride", "dilation", "pool", "float64"])
 def test_other_convs_keep_the_im2col_way(case, rng, monkeypatch):
-    x = rng.standard_normal((2, 12, 12, 3 if case == "taps" else 1))
+    x = rng.standard_normal((2, 12, 12, 4 if case == "taps" else 1))   # 36 taps: > 27
     w = rng.standard_normal((3, 3, x.shape[3], 24 if case == "filters" else 16))
     if case != "float64":
         x, w = x.astype(np.float32), w.astype(np.float32)
-    kw = {"stride": {"stride": 2}, "padding": {"padding": "same"},
+    kw = {"stride": {"stride": 2}, "dilation": {"dilation": 2},
           "pool": {"pool_size": 3}}.get(case, {})
     launched = []
     real = B._launch
@@ -96,15 +102,18 @@ def test_other_convs_keep_the_im2col_way(case, rng, monkeypatch):
     assert launched and LK.conv_maxpool_few_taps not in launched
 
 
+@pytest.mark.parametrize("channels,padding", [(1, "valid"), (3, "same")])
 @pytest.mark.parametrize("first_layer", [True, False])
-def test_training_takes_it_too_with_the_same_gradients(first_layer, rng, monkeypatch):
+def test_training_takes_it_too_with_the_same_gradients(first_layer, channels, padding, rng,
+                                                       monkeypatch):
     """A training step's forward takes the kernel as well; a first layer's weight
     gradient then reads the input instead of im2col columns (any other layer's makes
     them); output and gradients as by the conv's output and the columns."""
-    x = rng.standard_normal((6, 14, 14, 1)).astype(np.float32)
-    w = rng.standard_normal((3, 3, 1, 16)).astype(np.float32)
+    x = rng.standard_normal((6, 14, 14, channels)).astype(np.float32)
+    w = rng.standard_normal((3, 3, channels, 16)).astype(np.float32)
     b = rng.standard_normal(16).astype(np.float32)
-    g = rng.standard_normal((6, 6, 6, 16)).astype(np.float32)
+    side = 7 if padding == "same" else 6
+    g = rng.standard_normal((6, side, side, 16)).astype(np.float32)
     results = []
     for few_taps in (True, False):
         launched = []
@@ -115,13 +124,14 @@ def test_training_takes_it_too_with_the_same_gradients(first_layer, rng, monkeyp
             monkeypatch.setattr(layer_ops.LayerOps, "_few_taps", staticmethod(lambda *a: False))
         tx = mg.Tensor(x, requires_grad=not first_layer)
         tw, tb = mg.Tensor(w, requires_grad=True), mg.Tensor(b, requires_grad=True)
-        y = mg.ops.conv2d_maxpool(tx, tw, tb, activation="relu")
+        y = mg.ops.conv2d_maxpool(tx, tw, tb, activation="relu", padding=padding)
         (y * mg.Tensor(g)).sum().backward()
         monkeypatch.undo()
         assert (LK.conv_maxpool_few_taps in launched) == few_taps
         if few_taps and first_layer:   # the weight gradient read the input: no columns
             assert LK.maxpool2x2_conv_weight_grad16 in launched
-            assert not {K.im2col, K.im2col_3x3x1, K.im2col_taps} & set(launched)
+            assert not {K.im2col, K.im2col_3x3x1, K.im2col_3x3x3, K.im2col_taps} & \
+                set(launched)
         results.append([y.numpy(), tw.grad.numpy(), tb.grad.numpy()] +
                        ([] if first_layer else [tx.grad.numpy()]))
     for got, want in zip(*results):

@@ -17,7 +17,7 @@ from . import layer_kernels as LK
 CHUNKS = 64  # fixed row chunks of every sum over rows (kernels.bias_act_backward's too)
 INFERENCE_BLOCK_BYTES = 4 << 20  # conv2d_maxpool_forward's columns + conv output per block
 POOLED_WEIGHT_GRAD_MAX_TAPS = 9  # kh*kw*c up to which maxpool_conv2d_backward_weight skips the GEMM
-FEW_TAPS = 9   # kh*kw*c up to which a conv+max-pool without a backward skips im2col and GEMM
+FEW_TAPS = 27  # kh*kw*c up to which a conv+max-pool skips im2col and GEMM (3x3 on RGB)
 POOLED_2X2_WEIGHT_GRAD = True    # its kernel for whole 2x2 windows (off: benchmarks compare)
 POOLED_2X2_VECTORS = True        # that kernel's 16-lane twin where it runs (off: the same)
 
@@ -164,7 +164,7 @@ class LayerOps:
         y = self._empty((n, poh, pow_, f), x.dtype)
         arg = self._empty((n, poh, pow_, f), np.int32)
         if x.dtype == w.dtype and self._few_taps(w, geom, pgeom):
-            self._launch(LK.conv_maxpool_few_taps, x, w, ow,
+            self._launch(LK.conv_maxpool_few_taps, self._padded(x, w, geom), w, ow,
                          self._empty((n * poh, 4 * f), x.dtype), y, arg)
             return y, arg
         z = None
@@ -185,20 +185,35 @@ class LayerOps:
         pool)."""
         if not (x.dtype == w.dtype and self._few_taps(w, geom, pgeom)):
             return super().conv2d_maxpool_train_forward(x, w, geom, pgeom)
-        x, w = self._c(x), self._c(w)
-        return (*self.conv2d_maxpool_forward(x, w, geom, pgeom), DirectCols(x, geom))
+        x, w = self._padded(self._c(x), w, geom), self._c(w)
+        y, arg = self.conv2d_maxpool_forward(x, w, geom._replace(pad_top=0, pad_left=0), pgeom)
+        return y, arg, DirectCols(x, geom._replace(pad_top=0, pad_left=0))
 
     @staticmethod
     def _few_taps(w, geom, pgeom) -> bool:
         """Whether conv_maxpool_few_taps computes this conv and pool: float32, up to
-        FEW_TAPS taps, filters in 16s, a 'valid' stride-1 conv, a 2x2 stride-2 unpadded
-        pool whose windows lie within the conv output, on a CPU with AVX-512 (its
-        16-lane vectors: only there measured)."""
+        FEW_TAPS taps, filters in 16s, a stride-1 undilated conv (padded first, if it
+        pads), a 2x2 stride-2 unpadded pool whose windows lie within the conv output, on
+        a CPU with AVX-512 (its 16-lane vectors: only there measured)."""
         ph, pw, psh, psw, ppt, ppl, poh, pow_ = pgeom
         return w.shape[0] * w.shape[1] * w.shape[2] <= FEW_TAPS and w.shape[3] % 16 == 0 \
-            and w.dtype == np.float32 and tuple(geom[:6]) == (1, 1, 0, 0, 1, 1) and \
-            (ph, pw, psh, psw, ppt, ppl) == (2, 2, 2, 2, 0, 0) and 2 * poh <= geom.oh and \
+            and w.dtype == np.float32 and (geom.sh, geom.sw, geom.dh, geom.dw) == (1, 1, 1, 1) \
+            and (ph, pw, psh, psw, ppt, ppl) == (2, 2, 2, 2, 0, 0) and 2 * poh <= geom.oh and \
             2 * pow_ <= geom.ow and DC.has_avx512()
+
+    def _padded(self, x, w, geom):
+        """x with the zeros a stride-1 conv's padding stands for, so that the conv is
+        'valid' on it (x itself where it does not pad)."""
+        n, h, wd, c = x.shape
+        pt, pl = geom.pad_top, geom.pad_left
+        hp, wp = geom.oh + w.shape[0] - 1, geom.ow + w.shape[1] - 1   # the rows it reads
+        if pt == pl == 0 and hp <= h and wp <= wd:
+            return x
+        xp = self._empty((n, hp, wp, c), x.dtype)
+        xp.fill(0)
+        rows, cols = min(h, hp - pt), min(wd, wp - pl)   # a conv cut short reads fewer
+        xp[:, pt:pt + rows, pl:pl + cols] = x[:, :rows, :cols]
+        return xp
 
     def _inference_blocks(self, x, w, geom, out_per_row):
         """(start, images, their im2col columns) for blocks of images whose columns and
@@ -219,19 +234,21 @@ class LayerOps:
         """Up to 9 taps (a first conv: 3x3 on one channel): straight from the pooled
         gradient, skipping the conv grid's dense gradient and its zeros; for whole 2x2
         windows of a 'valid' stride-1 conv whose columns were not made (`DirectCols`),
-        from its input. More taps: the GEMM was faster (benchmarks/README.md, "First
-        conv's weight gradient")."""
+        from its input, up to FEW_TAPS (3x3 on RGB). More taps from columns: the GEMM
+        was faster (benchmarks/README.md, "First conv's weight gradient")."""
         kh, kw, c, f = w_shape
         kk = kh * kw * c
-        if kk > POOLED_WEIGHT_GRAD_MAX_TAPS:
-            return super().maxpool_conv2d_backward_weight(gy, arg, cols, w_shape, z_shape, pgeom)
         ph, pw, sh, sw, pt, pl, oph, opw = pgeom
-        partial = np.empty((CHUNKS, kk, f), gy.dtype)
         gy, arg, (zh, ow) = self._c(gy), self._c(arg), z_shape[1:3]
         whole_2x2 = POOLED_2X2_WEIGHT_GRAD and (ph, pw, pt, pl) == (2, 2, 0, 0) and \
             (oph - 1) * sh + 2 <= zh and (opw - 1) * sw + 2 <= ow
+        from_input = isinstance(cols, DirectCols) and whole_2x2 and kk <= FEW_TAPS and \
+            tuple(cols.geom[:6]) == (1, 1, 0, 0, 1, 1)
+        if kk > POOLED_WEIGHT_GRAD_MAX_TAPS and not from_input:
+            return super().maxpool_conv2d_backward_weight(gy, arg, cols, w_shape, z_shape, pgeom)
+        partial = np.empty((CHUNKS, kk, f), gy.dtype)
         if isinstance(cols, DirectCols):
-            if whole_2x2 and tuple(cols.geom[:6]) == (1, 1, 0, 0, 1, 1):
+            if from_input:
                 x = self._c(cols.x)
                 _, h, wd, _ = x.shape
                 taps = np.array([(p * wd + q) * c + ci for p in range(kh) for q in range(kw)
