@@ -95,9 +95,9 @@ for dt in (T.float32, T.float64):
     layer_sigs = {  # layer_kernels.py, as cuda/layer_ops.py passes them
         "shifted_sums": (f2, f1, d2, d2),
         "moments": (d2, d2, f1, f64, f1, f1),
-        "param_sums": (f2, f2, f1, f1, f1, f1, d2, d2),
+        "param_sums": (f2, f2, f1, f1, f1, f1, f1, f1, b1, d2, d2),
         "scale_shift": (f2, f1, f1, b1, f2),
-        "batchnorm_backward_input": (f2, f2, f1, f1, f1, f1, f1, f2),
+        "batchnorm_backward_input": (f2, f2, f1, f1, f1, f1, f1, b1, f1, f1, f2),
         "layernorm_forward": (f2, f1, f1, f64, f2, f1, f1),
         "layernorm_backward_input": (f2, f2, f1, f1, f1, f2),
         "avgpool_forward": (f4,) + (i64,) * 6 + (f4,),
