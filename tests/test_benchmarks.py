@@ -308,6 +308,16 @@ def test_few_taps_times_both_ways_and_compares_the_outputs(model):
                                             "im2col + GEMM + pool"]
 
 
+def test_input_grad_blocks_times_both_ways_with_the_same_gradients():
+    stdout = run(["benchmarks/input_grad_blocks.py", "--model", "cifar_bn", "--batch", "8",
+                  "--steps", "1"])
+    assert "gradients of one batch bit for bit the same both ways" in stdout, stdout
+    rows = [line.split("|")[1:-1] for line in stdout.splitlines() if line.startswith("| ")]
+    assert [r[0].strip() for r in rows] == ["conv input gradient", "by blocks of images",
+                                            "whole product, then col2im"]
+    assert all(float(r[1]) > 0 for r in rows[1:])
+
+
 def test_bn_relu_backward_times_both_ways_with_the_same_gradients():
     stdout = run(["benchmarks/bn_relu_backward.py", "--steps", "1", "--batch", "8"])
     assert "gradients of one batch bit for bit the same both ways" in stdout, stdout

@@ -233,3 +233,73 @@ def test_matmul_tn_is_a_transposed_product_without_a_copy(rows, dtype, rng, monk
     (mg.ops.dense(x, w) * mg.Tensor(b[:50])).sum().backward()
     np.testing.assert_allclose(w.grad.numpy(), a[:50].astype(float).T @ b[:50].astype(float),
                                rtol=1e-4 if dtype == np.float32 else 1e-12, atol=1e-4)
+
+
+@needs_split
+@pytest.mark.parametrize("x_shape,w_shape,stride,padding,dilation,dtype", [
+    ((12, 16, 16, 8), (3, 3, 8, 16), 1, "same", 1, np.float32),
+    ((9, 13, 11, 4), (3, 2, 4, 8), 2, "valid", 1, np.float32),
+    ((10, 12, 12, 3), (3, 3, 3, 8), 1, "same", 2, np.float32),
+    ((8, 11, 11, 4), (2, 2, 4, 6), 1, "valid", 1, np.float64)])
+def test_conv_input_gradient_by_blocks_of_images_has_the_whole_products_bits(
+        x_shape, w_shape, stride, padding, dilation, dtype, rng, monkeypatch, split):
+    """layer_ops' conv2d_backward_input by blocks of images (blas.gemm_col2im_blocks,
+    the blocks' columns in per-thread scratch) against the whole product then col2im:
+    the same bits, blocks of one image or several (a last block short), any geometry."""
+    import minigrad as mg
+    from minigrad.backends.cpu import layer_ops
+    geom = mg.ops.conv2d_geometry(x_shape, w_shape[:2], stride, padding, dilation, "conv")
+    gy = rng.standard_normal((x_shape[0], geom.oh, geom.ow, w_shape[3])).astype(dtype)
+    w = rng.standard_normal(w_shape).astype(dtype)
+    monkeypatch.setattr(layer_ops, "INPUT_GRAD_BLOCKS", False)
+    want = B.conv2d_backward_input(gy, w, x_shape, geom).copy()
+    monkeypatch.setattr(layer_ops, "INPUT_GRAD_BLOCKS", True)
+    for block_rows in (1, 3 * geom.oh * geom.ow):   # one image per block; three
+        monkeypatch.setattr(blas, "COL2IM_BLOCK_ROWS", block_rows)
+        launched = []
+        real = B._launch
+        monkeypatch.setattr(B, "_launch", lambda kernel, *a: (launched.append(kernel),
+                                                              real(kernel, *a)))
+        got = B.conv2d_backward_input(gy, w, x_shape, geom)
+        monkeypatch.setattr(B, "_launch", real)
+        assert launched == [blas.gemm_col2im_blocks]
+        np.testing.assert_array_equal(got, want)
+
+
+@needs_split
+def test_conv_input_gradient_keeps_the_whole_product_where_blocks_would_not_fit(
+        rng, monkeypatch, split):
+    """Too few images for a block per thread, or a block's columns over
+    COL2IM_BLOCK_BYTES: the whole product and col2im."""
+    import minigrad as mg
+    geom = mg.ops.conv2d_geometry((1, 40, 40, 8), (3, 3), 1, "same", 1, "conv")
+    gy = rng.standard_normal((1, 40, 40, 16)).astype(np.float32)
+    w = rng.standard_normal((3, 3, 8, 16)).astype(np.float32)
+    monkeypatch.setattr(blas, "threads", lambda: 2)
+    assert blas.images_per_block(1, 1600, 72, np.float32) == 0      # one image, two threads
+    assert blas.images_per_block(8, 1600, 72, np.float32) == 1
+    assert blas.images_per_block(64, 100, 288, np.float32) == 6     # 600 rows a block
+    assert blas.images_per_block(8, 10000, 288, np.float32) == 0    # 11.5 MB a block
+    launched = []
+    real = B._launch
+    monkeypatch.setattr(B, "_launch", lambda kernel, *a: (launched.append(kernel),
+                                                          real(kernel, *a)))
+    B.conv2d_backward_input(gy, w, (1, 40, 40, 8), geom)
+    assert blas.gemm_col2im_blocks not in launched
+
+
+@needs_split
+def test_warmups_dry_batch_notes_the_blocked_input_gradient_for_larger_batches(split):
+    """Warmup's dry run on 2 images stands for larger batches: it notes the blocked
+    kernel they take as well as the whole product's (a cold first step then compiles
+    neither); the first step's own dry run, on the real batch, notes only its own."""
+    import minigrad as mg
+    from minigrad.backends.cpu import compile_ahead, kernels as K
+    geom = mg.ops.conv2d_geometry((2, 13, 13, 32), (3, 3), 1, "valid", 1, "conv")
+    gy = np.ones((2, geom.oh, geom.ow, 64), np.float32)
+    w = np.ones((3, 3, 32, 64), np.float32)
+    for for_larger, want in ((True, [blas.gemm_col2im_blocks, blas.gemm_row_blocks, K.col2im]),
+                             (False, [blas.gemm_row_blocks, K.col2im])):
+        with compile_ahead.dry_run(for_larger_batches=for_larger) as noted:
+            B.conv2d_backward_input(gy, w, (2, 13, 13, 32), geom)
+        assert [kernel for kernel, _ in noted] == want

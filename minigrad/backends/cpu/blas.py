@@ -31,7 +31,7 @@ from numba import njit, prange, types
 from numba.extending import intrinsic
 
 from . import compile_ahead
-from .kernels import _kernel, parallel_from, threads
+from .kernels import _kernel, col2im_image, parallel_from, threads
 
 # (CBLAS sgemm, dgemm, set threads, get threads) by prefix: NumPy's wheels, then others
 _SYMBOLS = [("scipy_cblas_sgemm64_", "scipy_cblas_dgemm64_", "scipy_openblas_set_num_threads64_",
@@ -170,6 +170,28 @@ def gemm_tn_chunks(address, a, g, partial):
               size == 8)
 
 
+@parallel_from(1)
+@_always_parallel
+def gemm_col2im_blocks(address, gy, w, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, per_block,
+                       scratch, dx):
+    """A conv's input gradient dx = col2im(gy @ w.T) (gy (N*OH*OW, F), w (KH*KW*C, F))
+    `per_block` images at a time: one call for a block's columns, into this thread's
+    row of `scratch` (small enough to stay in cache), then scattered into dx. Each
+    value is the one call's dot product over F and the sums go in col2im's order: the
+    bits of the whole product then col2im, whatever the blocks."""
+    n = dx.shape[0]
+    f, kk, rows = gy.shape[1], w.shape[0], oh * ow
+    size = gy.itemsize
+    for blk in prange((n + per_block - 1) // per_block):
+        cols = scratch[numba.get_thread_id()]
+        b0, b1 = blk * per_block, min(n, (blk + 1) * per_block)
+        _call(address, NO_TRANS, TRANS, (b1 - b0) * rows, kk, f,
+              gy.ctypes.data + b0 * rows * f * size, f, w.ctypes.data, f, cols.ctypes.data, kk,
+              size == 8)
+        for b in range(b0, b1):
+            col2im_image(cols, (b - b0) * rows, b, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, dx)
+
+
 def _one_thread():
     """OpenBLAS at one thread until the returned function is called (which restores it):
     its own pool must not run beside Numba's."""
@@ -270,3 +292,37 @@ def product_tn(launch, a: np.ndarray, g: np.ndarray) -> np.ndarray:
         return out
     finally:
         restore()
+
+
+COL2IM_BLOCK_ROWS = 512       # a block's rows of columns, at least (fewer: slower products)
+COL2IM_BLOCK_BYTES = 4 << 20  # and its columns at most (more: out of cache; whole product)
+
+
+def images_per_block(n: int, rows: int, kk: int, dtype) -> int:
+    """Images per block of conv_input_grad for n images of `rows` output pixels and kk
+    taps, or 0 where the blocks would be too large or too few to keep every thread busy
+    (then the whole product and col2im; the same bits either way)."""
+    per_block = -(-COL2IM_BLOCK_ROWS // max(rows, 1))
+    if not in_use() or np.dtype(dtype) not in _FOUND[0] or \
+            per_block * rows * kk * np.dtype(dtype).itemsize > COL2IM_BLOCK_BYTES or \
+            -(-n // per_block) < threads():
+        return 0
+    return per_block
+
+
+def conv_input_grad(launch, gy: np.ndarray, w: np.ndarray, geom, per_block: int,
+                    dx: np.ndarray) -> np.ndarray:
+    """dx = col2im(gy @ w.T) by blocks of `per_block` images (images_per_block): the
+    columns of the input gradient never go through memory whole (convnet3's second
+    conv: 151 MB of them; benchmarks/README.md, "A conv's input gradient by blocks of
+    images"). gy (N, OH, OW, F) and w (KH, KW, C, F) C-contiguous."""
+    sh, sw, pt, pl, dh, dw, oh, ow = geom
+    kh, kw, c, f = w.shape
+    scratch = np.empty((numba.get_num_threads(), per_block * oh * ow, kh * kw * c), gy.dtype)
+    restore = _one_thread()
+    try:
+        launch(gemm_col2im_blocks, _FOUND[0][gy.dtype], gy.reshape(-1, f),
+               w.reshape(-1, f), kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, per_block, scratch, dx)
+    finally:
+        restore()
+    return dx

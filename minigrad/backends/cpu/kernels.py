@@ -198,28 +198,35 @@ def im2col_3x3x3(x, sh, sw, pt, pl, dh, dw, oh, ow, cols):
         _im2col_taps(x, r // oh, r % oh, r, 3, 3, 3, sh, sw, pt, pl, dh, dw, ow, cols)
 
 
+@njit(inline="always")
+def col2im_image(cols, row0, b, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, dx):
+    """dx[b] = image b's columns (rows row0 on of cols) scattered back, summed where
+    windows overlap (col2im's body; blas.gemm_col2im_blocks's too)."""
+    _, h, w, c = dx.shape
+    dx[b] = 0.0
+    for i in range(oh):
+        for j in range(ow):
+            row = row0 + i * ow + j
+            for p in range(kh):
+                y = i * sh - pt + p * dh
+                if y < 0 or y >= h:
+                    continue
+                for q in range(kw):
+                    xx = j * sw - pl + q * dw
+                    if xx < 0 or xx >= w:
+                        continue
+                    base = (p * kw + q) * c
+                    for ch in range(c):
+                        dx[b, y, xx, ch] += cols[row, base + ch]
+
+
 @_kernel
 def col2im(cols, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, dx):
     """Adjoint of im2col: dx (zeroed here) += scattered cols. Parallel over images
     (neighbouring windows overlap, images never do). Plain 4-D indexing: flat
     slices, as in im2col, measured 4x slower here."""
-    n, h, w, c = dx.shape
-    for b in prange(n):
-        dx[b] = 0.0
-        for i in range(oh):
-            for j in range(ow):
-                row = (b * oh + i) * ow + j
-                for p in range(kh):
-                    y = i * sh - pt + p * dh
-                    if y < 0 or y >= h:
-                        continue
-                    for q in range(kw):
-                        xx = j * sw - pl + q * dw
-                        if xx < 0 or xx >= w:
-                            continue
-                        base = (p * kw + q) * c
-                        for ch in range(c):
-                            dx[b, y, xx, ch] += cols[row, base + ch]
+    for b in prange(dx.shape[0]):
+        col2im_image(cols, b * oh * ow, b, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, dx)
 
 
 @_streaming_kernel

@@ -10,6 +10,7 @@ import numpy as np
 
 from ..indexing import segments
 from . import blas as BLAS
+from . import compile_ahead
 from . import direct_conv as DC
 from . import kernels as K
 from . import layer_kernels as LK
@@ -20,6 +21,7 @@ POOLED_WEIGHT_GRAD_MAX_TAPS = 9  # kh*kw*c up to which maxpool_conv2d_backward_w
 FEW_TAPS = 27  # kh*kw*c up to which a conv+max-pool skips im2col and GEMM (3x3 on RGB)
 POOLED_2X2_WEIGHT_GRAD = True    # its kernel for whole 2x2 windows (off: benchmarks compare)
 POOLED_2X2_VECTORS = True        # that kernel's 16-lane twin where it runs (off: the same)
+INPUT_GRAD_BLOCKS = True   # a conv's input gradient by blocks of images (off: benchmarks compare)
 
 
 def _rows(a: np.ndarray) -> np.ndarray:
@@ -83,6 +85,15 @@ class LayerOps:
         sh, sw, pt, pl, dh, dw, _, _ = geom
         n, oh, ow, f = gy.shape
         kh, kw, c, _ = w.shape
+        blocks = INPUT_GRAD_BLOCKS and gy.dtype == w.dtype
+        per_block = BLAS.images_per_block(n, oh * ow, kh * kw * c, gy.dtype) if blocks else 0
+        if per_block:   # a block of images at a time, its columns in cache
+            return BLAS.conv_input_grad(self._launch, gy, w, geom, per_block,
+                                        self._empty(x_shape, gy.dtype))
+        if blocks and compile_ahead.noting_for_larger_batches() and \
+                BLAS.images_per_block(1 << 30, oh * ow, kh * kw * c, gy.dtype):
+            # warmup's dry batch of 2 stands for larger ones, which take the blocks: noted
+            BLAS.conv_input_grad(self._launch, gy, w, geom, 1, self._empty(x_shape, gy.dtype))
         gcols = BLAS.product(self._launch, gy.reshape(-1, f), w.reshape(kh * kw * c, f).T,
                              self._empty((gy.size // f, kh * kw * c), gy.dtype))
         gx = self._empty(x_shape, gy.dtype)

@@ -1,0 +1,74 @@
+"""Training steps with each conv's input gradient by blocks of images (blas.py's
+gemm_col2im_blocks: a block's columns made and scattered back while in cache) or whole
+(one product, then col2im: the way before), alternating step by step in one process
+(the switch is layer_ops.INPUT_GRAD_BLOCKS); one batch's gradients compared first.
+
+    python benchmarks/input_grad_blocks.py [--model convnet3] [--batch 256] [--steps 20]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import cifar_bn_models  # noqa: E402
+import convnet3_models  # noqa: E402
+from _common import alternate, import_minigrad, machine_info, machine_line, timed  # noqa: E402
+from cnn_workers import minigrad_mnist_convnet  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", choices=["mnist_convnet", "cifar_bn", "convnet3"],
+                    default="convnet3")
+    ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--steps", type=int, default=20, help="timed steps of each way")
+    args = ap.parse_args()
+    import numpy as np
+    mg = import_minigrad()
+    import numba
+    from minigrad.backends.cpu import layer_ops
+    if args.model == "mnist_convnet":
+        model, shape = minigrad_mnist_convnet(mg), (28, 28, 1)
+    else:
+        mod = cifar_bn_models if args.model == "cifar_bn" else convnet3_models
+        model, shape = mod.keras_api_model(mg), mod.INPUT
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    model.build((None,) + shape)
+    rng = np.random.default_rng(0)
+    x = rng.random((args.batch,) + shape, np.float32)
+    y = rng.integers(0, 10, args.batch)
+    ways = {"by blocks of images": True, "whole product, then col2im": False}
+    grads = {}
+    try:
+        for way, on in ways.items():   # one batch's gradients, on the same weights
+            layer_ops.INPUT_GRAD_BLOCKS = on
+            for w in model.trainable_weights:
+                w.grad = None
+            out = model(mg.Tensor(x), training=True)
+            mg.losses.sparse_categorical_crossentropy(mg.Tensor(y), out).mean().backward()
+            grads[way] = [w.grad.numpy().copy() for w in model.trainable_weights]
+        same = all(np.array_equal(a, b) for a, b in zip(*grads.values()))
+
+        def sampler(on):
+            def sample() -> float:
+                layer_ops.INPUT_GRAD_BLOCKS = on
+                return timed(model.train_on_batch, x, y)
+            return sample
+        times = alternate({way: sampler(on) for way, on in ways.items()}, args.steps, warmup=2)
+    finally:
+        layer_ops.INPUT_GRAD_BLOCKS = True
+    print(f"{args.model} training step, batch {args.batch}, {args.steps} steps each, "
+          f"alternating; {numba.get_num_threads()} Numba threads; gradients of one batch "
+          f"{'bit for bit the same' if same else 'DIFFERENT'} both ways")
+    print("| conv input gradient | median ms per step | 25th-75th percentile ms |")
+    print("|---|---|---|")
+    for way, ts in times.items():
+        q1, med, q3 = (np.percentile(ts, q) * 1e3 for q in (25, 50, 75))
+        print(f"| {way} | {med:.2f} | {q1:.2f}-{q3:.2f} |")
+    print(machine_line(machine_info(numba.get_num_threads())).replace("per worker", ""))
+
+
+if __name__ == "__main__":
+    main()
