@@ -303,3 +303,29 @@ def test_warmups_dry_batch_notes_the_blocked_input_gradient_for_larger_batches(s
         with compile_ahead.dry_run(for_larger_batches=for_larger) as noted:
             B.conv2d_backward_input(gy, w, (2, 13, 13, 32), geom)
         assert [kernel for kernel, _ in noted] == want
+
+
+@needs_split
+def test_the_blocked_input_gradients_serial_build_gives_the_same_bits(rng, split):
+    """A cold start runs a kernel's serial build while the forked copy compiles the
+    parallel one (compile_ahead.py): gemm_col2im_blocks.serial, on every share of
+    blocks, gives the parallel build's bits (it once indexed its scratch by
+    numba.get_thread_id(), which the serial build has no pool to answer)."""
+    import minigrad as mg
+    x_shape = (7, 10, 10, 4)
+    geom = mg.ops.conv2d_geometry(x_shape, (3, 3), 1, "same", 1, "conv")
+    gy = rng.standard_normal((7, 10, 10, 8)).astype(np.float32)
+    w = rng.standard_normal((3, 3, 4, 8)).astype(np.float32)
+    args = (blas._FOUND[0][gy.dtype], gy.reshape(-1, 8), w.reshape(-1, 8), 3, 3, 1, 1, 1, 1, 1,
+            1, 10, 10, 2)
+    out = []
+    restore = blas._one_thread()
+    try:
+        for build in (blas.gemm_col2im_blocks, blas.gemm_col2im_blocks.serial):
+            dx = np.full(x_shape, np.nan, np.float32)
+            build(*args, np.empty((3, 200, 36), np.float32), dx)   # 3 shares of 4 blocks
+            out.append(dx)
+    finally:
+        restore()
+    assert not np.isnan(out[0]).any()
+    np.testing.assert_array_equal(out[0], out[1])

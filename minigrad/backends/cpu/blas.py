@@ -175,21 +175,26 @@ def gemm_tn_chunks(address, a, g, partial):
 def gemm_col2im_blocks(address, gy, w, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, per_block,
                        scratch, dx):
     """A conv's input gradient dx = col2im(gy @ w.T) (gy (N*OH*OW, F), w (KH*KW*C, F))
-    `per_block` images at a time: one call for a block's columns, into this thread's
-    row of `scratch` (small enough to stay in cache), then scattered into dx. Each
+    `per_block` images at a time: one call for a block's columns, into its share's row
+    of `scratch` (a share of the blocks per thread; small enough to stay in cache), then
+    scattered into dx (not numba.get_thread_id(): the serial build, which runs while a
+    cold start compiles the parallel one, has no pool to ask). Each
     value is the one call's dot product over F and the sums go in col2im's order: the
     bits of the whole product then col2im, whatever the blocks."""
     n = dx.shape[0]
     f, kk, rows = gy.shape[1], w.shape[0], oh * ow
     size = gy.itemsize
-    for blk in prange((n + per_block - 1) // per_block):
-        cols = scratch[numba.get_thread_id()]
-        b0, b1 = blk * per_block, min(n, (blk + 1) * per_block)
-        _call(address, NO_TRANS, TRANS, (b1 - b0) * rows, kk, f,
-              gy.ctypes.data + b0 * rows * f * size, f, w.ctypes.data, f, cols.ctypes.data, kk,
-              size == 8)
-        for b in range(b0, b1):
-            col2im_image(cols, (b - b0) * rows, b, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, dx)
+    blocks, parts = (n + per_block - 1) // per_block, scratch.shape[0]
+    for part in prange(parts):   # a share of the blocks and a scratch of its own each
+        cols = scratch[part]
+        for blk in range(part * blocks // parts, (part + 1) * blocks // parts):
+            b0, b1 = blk * per_block, min(n, (blk + 1) * per_block)
+            _call(address, NO_TRANS, TRANS, (b1 - b0) * rows, kk, f,
+                  gy.ctypes.data + b0 * rows * f * size, f, w.ctypes.data, f,
+                  cols.ctypes.data, kk, size == 8)
+            for b in range(b0, b1):
+                col2im_image(cols, (b - b0) * rows, b, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow,
+                             dx)
 
 
 def _one_thread():
@@ -318,7 +323,7 @@ def conv_input_grad(launch, gy: np.ndarray, w: np.ndarray, geom, per_block: int,
     images"). gy (N, OH, OW, F) and w (KH, KW, C, F) C-contiguous."""
     sh, sw, pt, pl, dh, dw, oh, ow = geom
     kh, kw, c, f = w.shape
-    scratch = np.empty((numba.get_num_threads(), per_block * oh * ow, kh * kw * c), gy.dtype)
+    scratch = np.empty((threads(), per_block * oh * ow, kh * kw * c), gy.dtype)
     restore = _one_thread()
     try:
         launch(gemm_col2im_blocks, _FOUND[0][gy.dtype], gy.reshape(-1, f),
