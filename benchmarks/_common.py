@@ -144,6 +144,18 @@ def alternate(samplers: dict, reps: int, warmup: int = 1, min_time: float = 0.0,
             times[name].append(f())
 
 
+def step_table(first_column: str, times: dict, threads: int,
+               median_header: str = "median ms per step") -> str:
+    """The in-process benchmarks' table: per way, the median and 25th-75th percentile
+    of its seconds in ms, then the machine line."""
+    import numpy as np
+    lines = [f"| {first_column} | {median_header} | 25th-75th percentile ms |", "|---|---|---|"]
+    for way, ts in times.items():
+        q1, med, q3 = (np.percentile(ts, q) * 1e3 for q in (25, 50, 75))
+        lines.append(f"| {way} | {med:.2f} | {q1:.2f}-{q3:.2f} |")
+    return "\n".join(lines + [machine_line(machine_info(threads)).replace("per worker", "")])
+
+
 # ------------------------------------------------------------------ parent side
 def add_common_args(p, frameworks) -> None:
     """The options train_cnn.py and ops.py share: the workers' environment, device, JSON."""

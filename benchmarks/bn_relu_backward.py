@@ -13,7 +13,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cifar_bn_models  # noqa: E402
-from _common import alternate, import_minigrad, machine_info, machine_line, timed  # noqa: E402
+from _common import alternate, import_minigrad, step_table, timed  # noqa: E402
 
 
 def masked_first(forward_now):
@@ -75,12 +75,7 @@ def main() -> None:
     print(f"cifar_bn training step, batch {args.batch}, {args.steps} steps each, alternating; "
           f"{numba.get_num_threads()} Numba threads; gradients of one batch "
           f"{'bit for bit the same' if same else 'DIFFERENT'} both ways")
-    print("| BatchNormalization+ReLU backward | median ms per step | 25th-75th percentile ms |")
-    print("|---|---|---|")
-    for way, ts in times.items():
-        q1, med, q3 = (np.percentile(ts, q) * 1e3 for q in (25, 50, 75))
-        print(f"| {way} | {med:.2f} | {q1:.2f}-{q3:.2f} |")
-    print(machine_line(machine_info(numba.get_num_threads())).replace("per worker", ""))
+    print(step_table("BatchNormalization+ReLU backward", times, numba.get_num_threads()))
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import import_minigrad, machine_info, machine_line  # noqa: E402
+from _common import import_minigrad, step_table  # noqa: E402
 from cnn_workers import minigrad_mnist_convnet  # noqa: E402
 
 
@@ -53,12 +53,7 @@ def main() -> None:
             times[way].append(time.perf_counter() - t)
     print(f"training step, batch 128, {args.steps} steps each, alternating; "
           f"{numba.get_num_threads()} Numba threads")
-    print("| first conv's weight gradient | median ms | 25th-75th percentile ms |")
-    print("|---|---|---|")
-    for way, ts in times.items():
-        q1, med, q3 = (np.percentile(ts, q) * 1e3 for q in (25, 50, 75))
-        print(f"| {way} | {med:.2f} | {q1:.2f}-{q3:.2f} |")
-    print(machine_line(machine_info(numba.get_num_threads())).replace("per worker", ""))
+    print(step_table("first conv's weight gradient", times, numba.get_num_threads(), "median ms"))
 
 
 if __name__ == "__main__":

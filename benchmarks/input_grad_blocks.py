@@ -14,7 +14,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cifar_bn_models  # noqa: E402
 import convnet3_models  # noqa: E402
-from _common import alternate, import_minigrad, machine_info, machine_line, timed  # noqa: E402
+from _common import alternate, import_minigrad, step_table, timed  # noqa: E402
 from cnn_workers import minigrad_mnist_convnet  # noqa: E402
 
 
@@ -62,12 +62,7 @@ def main() -> None:
     print(f"{args.model} training step, batch {args.batch}, {args.steps} steps each, "
           f"alternating; {numba.get_num_threads()} Numba threads; gradients of one batch "
           f"{'bit for bit the same' if same else 'DIFFERENT'} both ways")
-    print("| conv input gradient | median ms per step | 25th-75th percentile ms |")
-    print("|---|---|---|")
-    for way, ts in times.items():
-        q1, med, q3 = (np.percentile(ts, q) * 1e3 for q in (25, 50, 75))
-        print(f"| {way} | {med:.2f} | {q1:.2f}-{q3:.2f} |")
-    print(machine_line(machine_info(numba.get_num_threads())).replace("per worker", ""))
+    print(step_table("conv input gradient", times, numba.get_num_threads()))
 
 
 if __name__ == "__main__":
