@@ -177,10 +177,10 @@ def gemm_col2im_blocks(address, gy, w, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, p
     """A conv's input gradient dx = col2im(gy @ w.T) (gy (N*OH*OW, F), w (KH*KW*C, F))
     `per_block` images at a time: one call for a block's columns, into its share's row
     of `scratch` (a share of the blocks per thread; small enough to stay in cache), then
-    scattered into dx (not numba.get_thread_id(): the serial build, which runs while a
-    cold start compiles the parallel one, has no pool to ask). Each
-    value is the one call's dot product over F and the sums go in col2im's order: the
-    bits of the whole product then col2im, whatever the blocks."""
+    scattered into dx. Shares, not numba.get_thread_id(): the serial build, which runs
+    while a cold start compiles the parallel one, has no pool to ask. Each value is the
+    one call's dot product over F and the sums go in col2im's order: the bits of the
+    whole product then col2im, whatever the blocks."""
     n = dx.shape[0]
     f, kk, rows = gy.shape[1], w.shape[0], oh * ow
     size = gy.itemsize

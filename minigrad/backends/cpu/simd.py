@@ -98,13 +98,12 @@ def _spread(b, s):
 
 @intrinsic
 def vmuladd(typingctx, s, v, acc):
-    """acc + s * v per lane (s a float32 scalar or a vector), product and sum each
-    rounded (not fused: the bits of a scalar loop's `acc += s * v`)."""
-    if s not in (types.float32, f32x16) or v != f32x16 or acc != f32x16:
+    """acc + s * v per lane (s a float32 scalar), product and sum each rounded (not
+    fused: the bits of a scalar loop's `acc += s * v`)."""
+    if s != types.float32 or v != f32x16 or acc != f32x16:
         return None
-    return f32x16(s, f32x16, f32x16), lambda ctx, b, sig, a: b.fadd(
-        a[2], b.fmul(a[0] if sig.args[0] == f32x16 else _spread(b, a[0]), a[1]))
-
+    return f32x16(types.float32, f32x16, f32x16), lambda ctx, b, sig, a: b.fadd(
+        a[2], b.fmul(_spread(b, a[0]), a[1]))
 
 
 @intrinsic
