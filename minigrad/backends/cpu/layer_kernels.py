@@ -159,7 +159,6 @@ def conv_maxpool_few_taps(x, w, zw, scratch, y, arg):
                 arg[b, i, j, k] = at
 
 
-
 @_kernel
 def maxpool2x2_conv_weight_grad16(gy, arg, src, sb, sy, sx, taps, ow, sh, sw, partial):
     """kernels.maxpool2x2_conv_weight_grad (same arguments) for F % 16 == 0 in 16-lane
