@@ -232,3 +232,22 @@ def test_fit_runs_bn_relu_fused_with_the_layers_results(with_conv, rng, monkeypa
                        [w.numpy() for w in model.weights if not w.trainable])
     for a, b in zip(*results):
         np.testing.assert_array_equal(a, b)
+
+
+def test_the_fused_relu_mask_keeps_a_float32_gradient_float32():
+    """norm_bodies.relu_passed returns g's own type: a float64 zero would turn a float32
+    g, and the batch-norm arithmetic after it, into float64 (other bits than BN's
+    backward without a ReLU had; it once did)."""
+    from numba import njit, types
+
+    from minigrad.backends.cpu.kernels import B
+
+    mask = njit(lambda x, g, scale, shift, relu: B.relu_passed(x, g, scale, shift, relu))
+    f32 = np.float32
+    assert mask(f32(-1), f32(2), f32(1), f32(0), True) == 0.0     # blocked
+    assert mask(f32(1), f32(2), f32(1), f32(0), True) == 2.0      # passed
+    assert mask(f32(-1), f32(2), f32(1), f32(0), False) == 2.0    # no ReLU
+    assert mask(f32(np.nan), f32(2), f32(1), f32(0), True) == 2.0  # NaN passes (relu_grad)
+    assert {sig.return_type for sig in mask.nopython_signatures} == {types.float32}
+    assert mask(1.0, 2.0, 1.0, 0.0, True) == 2.0                  # float64 stays float64
+    assert types.float64 in {sig.return_type for sig in mask.nopython_signatures}

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import math
 
-from .bodies import body, relu_grad
+import numpy as np
+
+from .bodies import body
 
 
 @body
@@ -64,10 +66,14 @@ def affine(v, scale, shift):
 
 @body
 def relu_passed(x, g, scale, shift, relu):
-    """g as a ReLU after the affine x * scale + shift passes it back (relu_grad of that
-    affine, computed as the forward did), or g itself without `relu`: the mask from
-    the input, so a fused BN+ReLU's backward reads no output and makes no masked copy."""
-    return relu_grad(affine(x, scale, shift), g, 0.0, 0.0) if relu else g
+    """g as a ReLU after the affine x * scale + shift passes it back (relu_grad's test
+    on that affine, computed as the forward did), or g itself without `relu`: the mask
+    from the input, so a fused BN+ReLU's backward reads no output and makes no masked
+    copy. The zero is a float32, so g keeps its type (a float64 literal would turn a
+    float32 g, and the arithmetic after it, into float64: other bits)."""
+    if relu and affine(x, scale, shift) <= 0:   # NaN passes, as in relu_grad
+        return np.float32(0.0)
+    return g
 
 
 @body
