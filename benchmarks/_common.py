@@ -144,6 +144,16 @@ def alternate(samplers: dict, reps: int, warmup: int = 1, min_time: float = 0.0,
             times[name].append(f())
 
 
+def batch_gradients(mg, model, x, y) -> list:
+    """Copies of every trainable weight's gradient of one batch's mean sparse
+    categorical crossentropy (the ways a benchmark alternates are compared on them)."""
+    for w in model.trainable_weights:
+        w.grad = None
+    out = model(mg.Tensor(x), training=True)
+    mg.losses.sparse_categorical_crossentropy(mg.Tensor(y), out).mean().backward()
+    return [w.grad.numpy().copy() for w in model.trainable_weights]
+
+
 def step_table(first_column: str, times: dict, threads: int,
                median_header: str = "median ms per step") -> str:
     """The in-process benchmarks' table: per way, the median and 25th-75th percentile

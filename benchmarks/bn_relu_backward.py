@@ -13,7 +13,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cifar_bn_models  # noqa: E402
-from _common import alternate, import_minigrad, step_table, timed  # noqa: E402
+from _common import alternate, batch_gradients, import_minigrad, step_table, timed  # noqa: E402
 
 
 def masked_first(forward_now):
@@ -62,11 +62,7 @@ def main() -> None:
     try:
         for way in ways:   # the gradients of one batch, each way, on the same weights
             use(way)
-            for w in model.trainable_weights:
-                w.grad = None
-            out = model(mg.Tensor(x), training=True)
-            mg.losses.sparse_categorical_crossentropy(mg.Tensor(y), out).mean().backward()
-            grads[way] = [w.grad.numpy().copy() for w in model.trainable_weights]
+            grads[way] = batch_gradients(mg, model, x, y)
         same = all(np.array_equal(a, b) for a, b in zip(*grads.values()))
         times = alternate({way: (lambda way=way: (use(way), timed(
             model.train_on_batch, x, y))[1]) for way in ways}, args.steps, warmup=3)

@@ -14,7 +14,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cifar_bn_models  # noqa: E402
 import convnet3_models  # noqa: E402
-from _common import alternate, import_minigrad, step_table, timed  # noqa: E402
+from _common import alternate, batch_gradients, import_minigrad, step_table, timed  # noqa: E402
 from cnn_workers import minigrad_mnist_convnet  # noqa: E402
 
 
@@ -44,11 +44,7 @@ def main() -> None:
     try:
         for way, on in ways.items():   # one batch's gradients, on the same weights
             layer_ops.INPUT_GRAD_BLOCKS = on
-            for w in model.trainable_weights:
-                w.grad = None
-            out = model(mg.Tensor(x), training=True)
-            mg.losses.sparse_categorical_crossentropy(mg.Tensor(y), out).mean().backward()
-            grads[way] = [w.grad.numpy().copy() for w in model.trainable_weights]
+            grads[way] = batch_gradients(mg, model, x, y)
         same = all(np.array_equal(a, b) for a, b in zip(*grads.values()))
 
         def sampler(on):
