@@ -362,12 +362,13 @@ def compile_bodies(jit, module_name: str) -> types.ModuleType:
     return module
 
 
-def source_digest() -> str:
-    """A short hash of the body files: Numba's cache only watches a kernel's own file,
-    so the CPU kernels carry it in their names and an edit here recompiles them."""
+def source_digest(*more_files: str) -> str:
+    """A short hash of the body files (and `more_files`: other code the kernels inline):
+    Numba's cache only watches a kernel's own file, so the CPU kernels carry it in their
+    names and an edit there recompiles them."""
     import hashlib
     digest = hashlib.sha1()
-    for path in sorted({fn.__code__.co_filename for fn in BODIES.values()}):
+    for path in sorted({fn.__code__.co_filename for fn in BODIES.values()}) + list(more_files):
         with open(path, "rb") as f:
             digest.update(f.read())
     return digest.hexdigest()[:10]

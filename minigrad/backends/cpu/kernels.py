@@ -21,10 +21,11 @@ import numpy as np
 from numba import njit, prange
 
 from .. import bodies
+from . import simd
 
 B = bodies.compile_bodies(njit(inline="always"), "minigrad.backends.cpu.bodies")
 _OPTS = dict(parallel=True, cache=True, fastmath=False)
-_DIGEST = bodies.source_digest()
+_DIGEST = bodies.source_digest(simd.__file__)   # simd.py's intrinsics are inlined too
 
 
 class PerPool(typing.NamedTuple):

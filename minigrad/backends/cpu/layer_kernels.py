@@ -13,7 +13,7 @@ import numpy as np
 from numba import prange
 
 from .kernels import B, _kernel
-from .simd import vfma, vload, vmuladd, vpick, vstore, vzero
+from .simd import vfma, vload, vmuladd, vpick, vpool4_store, vstore, vzero
 
 
 # --------------------------------------------------------------- normalisation
@@ -114,49 +114,45 @@ def avgpool_backward(gy, ph, pw, sh, sw, pt, pl, gx):
 # Loops with the filters innermost (contiguous in y, w and, for a depthwise conv, x), so
 # they vectorise; each output still sums its taps in (p, q, c) order, as the CUDA body does.
 @_kernel
-def conv_maxpool_few_taps(x, w, zw, scratch, y, arg):
+def conv_maxpool_few_taps(x, w, zw, y, arg):
     """y, arg = 2x2 stride-2 maxpool_forward of the 'valid' stride-1 conv of x (N,H,W,C)
     with w (KH,KW,C,F), F % 16 == 0, without the conv's output or im2col columns: a
-    window's four cells' conv values summed tap by tap in 16-lane vectors (four
-    independent fused multiply-adds per weight vector, simd.py) into row r of
-    `scratch` ((N*OH, 4*F), OH pooled rows), then pooled as maxpool_forward does (the
-    same winner; arg = row*zw + col in the conv output). For convs of few taps (a
-    first layer on grayscale images), whose GEMM over K = KH*KW*C ran at a fifth of
-    sgemm's rate."""
+    window's four cells' conv values summed tap by tap in 16-lane vectors (eight
+    independent fused multiply-adds per two weight vectors, simd.py), then pooled in
+    those registers as maxpool_forward does (the same winner; arg = row*zw + col in the conv
+    output). For convs of few taps (a first layer on grayscale images), whose GEMM
+    over K = KH*KW*C ran at a fifth of sgemm's rate."""
     n, h, wd, c = x.shape
     kh, kw, _, f = w.shape
     oh, ow = y.shape[1], y.shape[2]
-    ws, xs = w.reshape(-1), x.reshape(-1)
+    ws, xs, ys, args = w.reshape(-1), x.reshape(-1), y.reshape(-1), arg.reshape(-1)
     for r in prange(n * oh):
         b, i = r // oh, r % oh
-        z = scratch[r]
         for j in range(ow):
             at00 = ((b * h + 2 * i) * wd + 2 * j) * c   # the window's top-left input
-            for g in range(0, f, 16):
+            cell = 2 * i * zw + 2 * j                   # and its first cell's arg
+            for g in range(0, f, 32):   # two vectors of filters: each x read feeds both
+                h2 = 16 if g + 16 < f else 0   # the second's offset (none left: the first's)
                 a0, a1, a2, a3 = vzero(), vzero(), vzero(), vzero()
+                b0, b1, b2, b3 = vzero(), vzero(), vzero(), vzero()
                 t = g
                 for p in range(kh):
                     o = at00 + p * wd * c
                     for q in range(kw * c):
-                        v = vload(ws, t)
-                        a0 = vfma(xs[o + q], v, a0)
-                        a1 = vfma(xs[o + c + q], v, a1)
-                        a2 = vfma(xs[o + wd * c + q], v, a2)
-                        a3 = vfma(xs[o + (wd + 1) * c + q], v, a3)
+                        v, u = vload(ws, t), vload(ws, t + h2)
+                        x0, x1 = xs[o + q], xs[o + c + q]
+                        x2, x3 = xs[o + wd * c + q], xs[o + (wd + 1) * c + q]
+                        a0, a1, a2, a3 = vfma(x0, v, a0), vfma(x1, v, a1), \
+                            vfma(x2, v, a2), vfma(x3, v, a3)
+                        b0, b1, b2, b3 = vfma(x0, u, b0), vfma(x1, u, b1), \
+                            vfma(x2, u, b2), vfma(x3, u, b3)
                         t += f
-                vstore(z, g, a0)
-                vstore(z, f + g, a1)
-                vstore(z, 2 * f + g, a2)
-                vstore(z, 3 * f + g, a3)
-            for k in range(f):   # as maxpool_forward: the first cell is compared too
-                best, at = z[k], 2 * i * zw + 2 * j
-                for cell in range(4):
-                    v = z[cell * f + k]
-                    take = B.pool_takes(v, best)
-                    best = v if take else best
-                    at = (2 * i + cell // 2) * zw + 2 * j + cell % 2 if take else at
-                y[b, i, j, k] = best
-                arg[b, i, j, k] = at
+                at = (r * ow + j) * f + g
+                vpool4_store(a0, a1, a2, a3, cell, cell + 1, cell + zw, cell + zw + 1, ys,
+                             args, at)
+                if h2:
+                    vpool4_store(b0, b1, b2, b3, cell, cell + 1, cell + zw, cell + zw + 1,
+                                 ys, args, at + 16)
 
 
 @_kernel

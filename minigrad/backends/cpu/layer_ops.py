@@ -175,8 +175,7 @@ class LayerOps:
         y = self._empty((n, poh, pow_, f), x.dtype)
         arg = self._empty((n, poh, pow_, f), np.int32)
         if x.dtype == w.dtype and self._few_taps(w, geom, pgeom):
-            self._launch(LK.conv_maxpool_few_taps, self._padded(x, w, geom), w, ow,
-                         self._empty((n * poh, 4 * f), x.dtype), y, arg)
+            self._launch(LK.conv_maxpool_few_taps, self._padded(x, w, geom), w, ow, y, arg)
             return y, arg
         z = None
         for start, m, cols in self._inference_blocks(x, w, geom, f):

@@ -126,3 +126,34 @@ def vpick(typingctx, flat, ints, idx, value):
         values = b.load(_pointer(ctx, b, sig.args[0], a[0], at), align=4)
         return b.select(b.icmp_signed("==", got, spread), values, ir.Constant(VEC, [0.0] * 16))
     return f32x16(flat, ints, idx, value), codegen
+
+
+@intrinsic
+def vpool4_store(typingctx, a0, a1, a2, a3, c0, c1, c2, c3, y, arg, idx):
+    """Per lane, a 2x2 max pool of four cells' vectors a0..a3 (maxpool_forward's
+    compare, bodies.pool_takes: a larger value or a NaN takes the window, cells in
+    order), the winner stored at y[idx:idx + 16] and its cell's index (c0..c3, the
+    same in every lane) at arg[idx:idx + 16]; unchecked as vstore."""
+    ints = (c0, c1, c2, c3, idx)
+    if (a0, a1, a2, a3) != (f32x16,) * 4 or y != FLAT or arg != FLAT_INT32 or \
+            not all(isinstance(t, types.Integer) for t in ints):
+        return None
+
+    def codegen(ctx, b, sig, a):
+        i32, lanes = ir.IntType(32), ir.VectorType(ir.IntType(32), 16)
+
+        def spread(k):
+            v = b.trunc(ctx.cast(b, a[4 + k], sig.args[4 + k], types.int64), i32)
+            one = b.insert_element(ir.Constant(lanes, ir.Undefined), v, ir.Constant(i32, 0))
+            return b.shuffle_vector(one, ir.Constant(lanes, ir.Undefined),
+                                    ir.Constant(lanes, [0] * 16))
+        best, at = a[0], spread(0)
+        for k in (1, 2, 3):   # the first cell against itself takes nothing new
+            take = b.or_(b.fcmp_ordered(">", a[k], best), b.fcmp_unordered("uno", a[k], a[k]))
+            best, at = b.select(take, a[k], best), b.select(take, spread(k), at)
+        idx = ctx.cast(b, a[10], sig.args[10], types.int64)
+        b.store(best, _pointer(ctx, b, sig.args[8], a[8], idx), align=4)
+        data = ctx.make_array(sig.args[9])(ctx, b, a[9]).data
+        b.store(at, b.bitcast(b.gep(data, [idx]), lanes.as_pointer()), align=4)
+        return ctx.get_dummy_value()
+    return types.none(a0, a1, a2, a3, c0, c1, c2, c3, y, arg, idx), codegen
