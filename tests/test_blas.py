@@ -203,6 +203,8 @@ def test_predicts_blocks_of_images_split_their_products(rng, monkeypatch, split)
     real = B._launch
     monkeypatch.setattr(B, "_launch", lambda kernel, *a: (launched.append(kernel),
                                                           real(kernel, *a)))
+    from minigrad.backends.cpu import layer_ops
+    monkeypatch.setattr(layer_ops, "POOL_BLOCKS", False)   # (on: gemm_pool_blocks, below)
     x = rng.standard_normal((20, 16, 16, 64)).astype(np.float32)
     w = rng.standard_normal((3, 3, 64, 128)).astype(np.float32)
     with mg.no_grad():
@@ -333,3 +335,79 @@ def test_the_blocked_input_gradients_serial_build_gives_the_same_bits(rng, split
         np.testing.assert_array_equal(out[0], B.conv2d_backward_input(gy, w, x_shape, geom))
     finally:
         layer_ops.INPUT_GRAD_BLOCKS = True
+
+
+def _conv_pool(x, w, stride, padding, dilation, pool, pool_stride, pool_padding):
+    import minigrad as mg
+    with mg.no_grad():
+        return mg.ops.conv2d_maxpool(mg.Tensor(x), mg.Tensor(w), stride=stride, padding=padding,
+                                     dilation=dilation, pool_size=pool,
+                                     pool_stride=pool_stride, pool_padding=pool_padding).numpy()
+
+
+@needs_split
+@pytest.mark.parametrize("n", [1, 7, 40])
+@pytest.mark.parametrize("x_shape,w_shape,stride,padding,dilation,pool,dtype", [
+    ((13, 13, 32), (3, 3, 32, 64), 1, "valid", 1, (2, 2, "valid"), np.float32),  # MNIST conv2
+    ((16, 16, 16), (3, 3, 16, 24), 1, "same", 1, (2, 2, "valid"), np.float32),
+    ((15, 14, 8), (3, 2, 8, 16), 2, "valid", 1, (3, 2, "same"), np.float32),
+    ((14, 14, 8), (3, 3, 8, 8), 1, "same", 2, (2, 1, "valid"), np.float64)])
+def test_inference_conv_pool_by_blocks_per_thread_has_the_old_ways_bits(
+        n, x_shape, w_shape, stride, padding, dilation, pool, dtype, rng, monkeypatch, split):
+    """Predict's conv + max pool, each thread im2col, product and pool on blocks of its
+    own (blas.gemm_pool_blocks), against the old way (im2col, the split product and
+    maxpool_forward over blocks of images, each a launch): the same values and args,
+    NaN inputs winning their windows alike."""
+    from minigrad.backends.cpu import layer_ops
+    x = rng.standard_normal((n, *x_shape)).astype(dtype)
+    x[0, 3, 4, :] = np.nan
+    w = rng.standard_normal(w_shape).astype(dtype)
+    args = (x, w, stride, padding, dilation, pool[0], pool[1], pool[2])
+    monkeypatch.setattr(layer_ops, "POOL_BLOCKS", False)
+    want = _conv_pool(*args)
+    monkeypatch.setattr(layer_ops, "POOL_BLOCKS", True)
+    launched = []
+    real = B._launch
+    monkeypatch.setattr(B, "_launch", lambda kernel, *a: (launched.append(kernel),
+                                                          real(kernel, *a)))
+    got = _conv_pool(*args)
+    assert launched[0] is blas.gemm_pool_blocks
+    assert np.isnan(got).any()
+    np.testing.assert_array_equal(got, want)
+
+
+@needs_split
+def test_conv_pool_blocks_come_from_the_shapes_and_give_the_same_bits_on_any_threads(
+        rng, monkeypatch, split):
+    """Images per block from the shapes alone (POOL_BLOCK_BYTES, at least UNIFORM_MNK
+    multiply-adds, at most the batch), never the thread count; one thread or all,
+    and the serial build (a cold start's), give the same bits."""
+    for threads in (1, 2, 64):
+        with monkeypatch.context() as m:
+            m.setattr(blas, "threads", lambda: threads)
+            assert blas.pool_images_per_block(1000, 121, 288, 64, np.float32) == 6  # 1 MB
+            assert blas.pool_images_per_block(1000, 676, 9, 32, np.float32) == 44  # MNK
+            assert blas.pool_images_per_block(500, 16, 32, 16, np.float32) == 500  # batch
+            assert blas.pool_images_per_block(3, 121, 288, 64, np.float32) == 3
+    x = rng.standard_normal((29, 13, 13, 32)).astype(np.float32)
+    w = rng.standard_normal((3, 3, 32, 64)).astype(np.float32)
+    out = []
+    for threads in (1, numba.config.NUMBA_NUM_THREADS):
+        numba.set_num_threads(threads)
+        try:
+            out.append(_conv_pool(x, w, 1, "valid", 1, 2, 2, "valid"))
+        finally:
+            numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    np.testing.assert_array_equal(out[0], out[1])
+    import minigrad as mg
+    geom = mg.ops.conv2d_geometry(x.shape, (3, 3), 1, "valid", 1, "conv")
+    y, arg = np.empty((29, 5, 5, 64), np.float32), np.empty((29, 5, 5, 64), np.int32)
+    restore = blas._one_thread()
+    try:
+        blas.gemm_pool_blocks.serial(
+            blas._FOUND[0][x.dtype], x, w.reshape(-1, 64), 3, 3, *geom, 2, 2, 2, 2, 0, 0, 6,
+            np.empty((3, 6 * 121, 288), np.float32), np.empty((3, 6, 11, 11, 64), np.float32),
+            y, arg)   # three shares of five blocks
+    finally:
+        restore()
+    np.testing.assert_array_equal(y, out[0])

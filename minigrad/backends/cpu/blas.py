@@ -31,7 +31,7 @@ from numba import njit, prange, types
 from numba.extending import intrinsic
 
 from . import compile_ahead
-from .kernels import _kernel, col2im_image, parallel_from, threads
+from .kernels import _kernel, col2im_image, im2col_runs, maxpool_row, parallel_from, threads
 
 # (CBLAS sgemm, dgemm, set threads, get threads) by prefix: NumPy's wheels, then others
 _SYMBOLS = [("scipy_cblas_sgemm64_", "scipy_cblas_dgemm64_", "scipy_openblas_set_num_threads64_",
@@ -197,6 +197,36 @@ def gemm_col2im_blocks(address, gy, w, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, p
                              dx)
 
 
+@parallel_from(1)
+@_always_parallel
+def gemm_pool_blocks(address, x, w, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, ph, pw, psh, psw,
+                     ppt, ppl, per_block, cols, z, y, arg):
+    """Inference's conv + max pool, y, arg = maxpool_forward(im2col(x) @ w) (x (N, H, W,
+    C), w (KH*KW*C, F)), `per_block` images at a time, each block wholly one thread's:
+    its im2col columns into the thread's share of `cols`, one call for its conv output
+    into `z`'s, then pooled from there, all while in that core's cache (no launch and
+    no handing over between threads per block). Shares as gemm_col2im_blocks. Each
+    conv value is one call's dot product over the taps: the bits of the whole
+    product, for blocks from UNIFORM_MNK multiply-adds (`pool_images_per_block`)."""
+    n = x.shape[0]
+    f, rows = w.shape[1], oh * ow
+    kk, size = w.shape[0], x.itemsize
+    blocks, parts = (n + per_block - 1) // per_block, cols.shape[0]
+    for part in prange(parts):
+        c, zp = cols[part], z[part]
+        for blk in range(part * blocks // parts, (part + 1) * blocks // parts):
+            b0, b1 = blk * per_block, min(n, (blk + 1) * per_block)
+            for b in range(b0, b1):
+                for i in range(oh):
+                    im2col_runs(x, b, i, (b - b0) * oh + i, kh, kw, sh, sw, pt, pl, dh, dw,
+                                ow, c)
+            _call(address, NO_TRANS, NO_TRANS, (b1 - b0) * rows, f, kk, c.ctypes.data, kk,
+                  w.ctypes.data, f, zp.ctypes.data, f, size == 8)
+            for b in range(b0, b1):
+                for i in range(y.shape[1]):
+                    maxpool_row(zp, b - b0, b, i, ph, pw, psh, psw, ppt, ppl, y, arg)
+
+
 def _one_thread():
     """OpenBLAS at one thread until the returned function is called (which restores it):
     its own pool must not run beside Numba's."""
@@ -331,3 +361,36 @@ def conv_input_grad(launch, gy: np.ndarray, w: np.ndarray, geom, per_block: int,
     finally:
         restore()
     return dx
+
+
+POOL_BLOCK_BYTES = 1 << 20   # a block's columns and conv output, at most (one core's cache)
+
+
+def pool_images_per_block(n: int, rows: int, kk: int, f: int, dtype) -> int:
+    """Images per block of conv_pool_blocks for n images of `rows` conv output pixels,
+    kk taps and f filters: as many as fit POOL_BLOCK_BYTES, but at least enough for
+    UNIFORM_MNK multiply-adds (row_blocks: OpenBLAS's one kernel for large products),
+    and at most n; from the shapes alone, never the thread count (the bits would
+    depend on it); 0 where products do not run here."""
+    if not in_use() or np.dtype(dtype) not in _FOUND[0]:
+        return 0
+    per_image = rows * (kk + f) * np.dtype(dtype).itemsize
+    return max(1, min(n, max(POOL_BLOCK_BYTES // per_image, -(-UNIFORM_MNK // (rows * kk * f)))))
+
+
+def conv_pool_blocks(launch, x: np.ndarray, w: np.ndarray, geom, pgeom, per_block: int,
+                     y: np.ndarray, arg: np.ndarray) -> None:
+    """y, arg = the max pool of x's conv with w (KH, KW, C, F), `per_block` images at a
+    time on each thread (gemm_pool_blocks). x, w C-contiguous; kw*c >= 16 (im2col_runs)."""
+    sh, sw, pt, pl, dh, dw, oh, ow = geom
+    ph, pw, psh, psw, ppt, ppl, _, _ = pgeom
+    kh, kw, c, f = w.shape
+    parts = max(1, min(threads(), -(-x.shape[0] // per_block)))
+    cols = np.empty((parts, per_block * oh * ow, kh * kw * c), x.dtype)
+    z = np.empty((parts, per_block, oh, ow, f), x.dtype)
+    restore = _one_thread()
+    try:
+        launch(gemm_pool_blocks, _FOUND[0][x.dtype], x, w.reshape(-1, f), kh, kw, sh, sw, pt,
+               pl, dh, dw, oh, ow, ph, pw, psh, psw, ppt, ppl, per_block, cols, z, y, arg)
+    finally:
+        restore()

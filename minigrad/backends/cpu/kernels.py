@@ -25,7 +25,8 @@ from . import simd
 
 B = bodies.compile_bodies(njit(inline="always"), "minigrad.backends.cpu.bodies")
 _OPTS = dict(parallel=True, cache=True, fastmath=False)
-_DIGEST = bodies.source_digest(simd.__file__)   # simd.py's intrinsics are inlined too
+# simd.py's intrinsics and this file's inline helpers are compiled into kernels elsewhere too
+_DIGEST = bodies.source_digest(simd.__file__, __file__)
 
 
 class PerPool(typing.NamedTuple):
@@ -143,30 +144,35 @@ def im2col(x, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, cols):
     compile, against ~2 s with the tap loops inside; benchmarks/README.md,
     "First compile").
     """
-    n, h, w, c = x.shape
+    for r in prange(x.shape[0] * oh):
+        im2col_runs(x, r // oh, r % oh, r, kh, kw, sh, sw, pt, pl, dh, dw, ow, cols)
+
+
+@njit(inline="always")
+def im2col_runs(x, b, i, r, kh, kw, sh, sw, pt, pl, dh, dw, ow, cols):
+    """im2col's rows for output row i of image b into row block r of cols (rows
+    r*ow ...), by flat runs of kw*c values (im2col's body; blas.gemm_pool_blocks's too)."""
+    _, h, w, c = x.shape
     xf, cf = x.reshape(-1), cols.reshape(-1)
     kk = kh * kw * c
     run = kw * c
-    for r in prange(n * oh):
-        b = r // oh
-        i = r % oh
-        for j in range(ow):
-            x0 = j * sw - pl
-            for p in range(kh):
-                y = i * sh - pt + p * dh
-                dst = (r * ow + j) * kk + p * kw * c
-                if dw == 1 and 0 <= y < h and 0 <= x0 and x0 + kw <= w:
-                    src = ((b * h + y) * w + x0) * c
-                    cf[dst:dst + run] = xf[src:src + run]
-                    continue
-                for q in range(kw):
-                    xx = x0 + q * dw
-                    d = dst + q * c
-                    if 0 <= y < h and 0 <= xx < w:
-                        src = ((b * h + y) * w + xx) * c
-                        cf[d:d + c] = xf[src:src + c]
-                    else:
-                        cf[d:d + c] = 0.0
+    for j in range(ow):
+        x0 = j * sw - pl
+        for p in range(kh):
+            y = i * sh - pt + p * dh
+            dst = (r * ow + j) * kk + p * kw * c
+            if dw == 1 and 0 <= y < h and 0 <= x0 and x0 + kw <= w:
+                src = ((b * h + y) * w + x0) * c
+                cf[dst:dst + run] = xf[src:src + run]
+                continue
+            for q in range(kw):
+                xx = x0 + q * dw
+                d = dst + q * c
+                if 0 <= y < h and 0 <= xx < w:
+                    src = ((b * h + y) * w + xx) * c
+                    cf[d:d + c] = xf[src:src + c]
+                else:
+                    cf[d:d + c] = 0.0
 
 
 @parallel_from(1)
@@ -285,28 +291,33 @@ def maxpool_forward(x, ph, pw, sh, sw, pt, pl, y, arg):
     The compare is written as selects, not branches, so the channel loop
     vectorises.
     """
-    n, h, w, c = x.shape
-    oh, ow = y.shape[1], y.shape[2]
-    for r in prange(n * oh):
-        b = r // oh
-        i = r % oh
-        y0 = max(i * sh - pt, 0)
-        y1 = min(i * sh - pt + ph, h)
-        for j in range(ow):
-            x0 = max(j * sw - pl, 0)
-            x1 = min(j * sw - pl + pw, w)
-            for ch in range(c):
-                y[b, i, j, ch] = x[b, y0, x0, ch]
-                arg[b, i, j, ch] = y0 * w + x0
-            for yy in range(y0, y1):
-                for xx in range(x0, x1):
-                    idx = yy * w + xx
-                    for ch in range(c):
-                        v = x[b, yy, xx, ch]
-                        old = y[b, i, j, ch]
-                        take = B.pool_takes(v, old)
-                        y[b, i, j, ch] = v if take else old
-                        arg[b, i, j, ch] = idx if take else arg[b, i, j, ch]
+    oh = y.shape[1]
+    for r in prange(x.shape[0] * oh):
+        maxpool_row(x, r // oh, r // oh, r % oh, ph, pw, sh, sw, pt, pl, y, arg)
+
+
+@njit(inline="always")
+def maxpool_row(x, b, yb, i, ph, pw, sh, sw, pt, pl, y, arg):
+    """Row i of image yb of y and arg: the windows over image b of x (maxpool_forward's
+    body; blas.gemm_pool_blocks's too)."""
+    _, h, w, c = x.shape
+    y0 = max(i * sh - pt, 0)
+    y1 = min(i * sh - pt + ph, h)
+    for j in range(y.shape[2]):
+        x0 = max(j * sw - pl, 0)
+        x1 = min(j * sw - pl + pw, w)
+        for ch in range(c):
+            y[yb, i, j, ch] = x[b, y0, x0, ch]
+            arg[yb, i, j, ch] = y0 * w + x0
+        for yy in range(y0, y1):
+            for xx in range(x0, x1):
+                idx = yy * w + xx
+                for ch in range(c):
+                    v = x[b, yy, xx, ch]
+                    old = y[yb, i, j, ch]
+                    take = B.pool_takes(v, old)
+                    y[yb, i, j, ch] = v if take else old
+                    arg[yb, i, j, ch] = idx if take else arg[yb, i, j, ch]
 
 
 @_streaming_kernel

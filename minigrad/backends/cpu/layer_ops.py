@@ -22,6 +22,7 @@ FEW_TAPS = 27  # kh*kw*c up to which a conv+max-pool skips im2col and GEMM (3x3 
 POOLED_2X2_WEIGHT_GRAD = True    # its kernel for whole 2x2 windows (off: benchmarks compare)
 POOLED_2X2_VECTORS = True        # that kernel's 16-lane twin where it runs (off: the same)
 INPUT_GRAD_BLOCKS = True   # a conv's input gradient by blocks of images (off: benchmarks compare)
+POOL_BLOCKS = True   # inference's conv + max pool by blocks of images per thread (off: the same)
 
 
 def _rows(a: np.ndarray) -> np.ndarray:
@@ -176,6 +177,12 @@ class LayerOps:
         arg = self._empty((n, poh, pow_, f), np.int32)
         if x.dtype == w.dtype and self._few_taps(w, geom, pgeom):
             self._launch(LK.conv_maxpool_few_taps, self._padded(x, w, geom), w, ow, y, arg)
+            return y, arg
+        kk = w.shape[0] * w.shape[1] * w.shape[2]
+        per_block = BLAS.pool_images_per_block(n, oh * ow, kk, f, x.dtype) \
+            if POOL_BLOCKS and x.dtype == w.dtype and w.shape[1] * w.shape[2] >= 16 else 0
+        if per_block:   # each thread its own blocks: im2col, product and pool in its cache
+            BLAS.conv_pool_blocks(self._launch, x, w, geom, pgeom, per_block, y, arg)
             return y, arg
         z = None
         for start, m, cols in self._inference_blocks(x, w, geom, f):
