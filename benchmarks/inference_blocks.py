@@ -1,12 +1,15 @@
 """predict (batch 1000) with each conv (Conv2D+MaxPooling2D, or Conv2D alone) run a block
 of images at a time (layer_ops.INFERENCE_BLOCK_BYTES of columns and conv output per block)
-and in one block (the whole batch's columns at once, as before), alternating in one
+and in one block (the whole batch's columns at once, as before), and with each
+Conv2D+MaxPooling2D's blocks wholly one thread's (layer_ops.POOL_BLOCKS: im2col,
+product and pool in one launch, blas.gemm_pool_blocks), alternating in one
 process (one framework). Every way must give the same bits; the script checks it.
 --peak-rss WAY runs that way alone and prints the process's peak RSS (run it once per
 way, each in a fresh process: a process's peak never falls).
 
     python benchmarks/inference_blocks.py [--model mnist_convnet|cifar_bn|vgg_blocks]
         [--reps 8] [--blocks-mb 2,4,8,16] [--peak-rss "one block"]
+    python benchmarks/inference_blocks.py --blocks-mb 4     # per-thread blocks against 4 MB
 """
 from __future__ import annotations
 
@@ -53,12 +56,13 @@ def main() -> None:
     x = np.random.default_rng(0).random((args.images,) + tuple(shape), np.float32)
     model = build(mg)
     default = layer_ops.INFERENCE_BLOCK_BYTES
-    ways = {"one block": 1 << 60} | {f"{mb} MB blocks": int(mb) << 20
-                                     for mb in args.blocks_mb.split(",")}
+    # (INFERENCE_BLOCK_BYTES, POOL_BLOCKS) of each way
+    ways = {"per-thread blocks (conv+pool)": (default, True), "one block": (1 << 60, False)} | \
+        {f"{mb} MB blocks": (int(mb) << 20, False) for mb in args.blocks_mb.split(",")}
     if args.peak_rss is not None:
         if args.peak_rss not in ways:
             raise SystemExit(f"--peak-rss: one of {list(ways)}, got {args.peak_rss!r}")
-        layer_ops.INFERENCE_BLOCK_BYTES = ways[args.peak_rss]
+        layer_ops.INFERENCE_BLOCK_BYTES, layer_ops.POOL_BLOCKS = ways[args.peak_rss]
         for _ in range(2):
             model.predict(x, batch_size=1000, verbose=0)
         print(f"{args.model}, {args.peak_rss}: peak RSS {peak_rss_mb():.0f} MB")
@@ -67,7 +71,7 @@ def main() -> None:
     first = None
     for rep in range(args.reps + 1):  # the first round compiles and warms, untimed
         for way in (list(ways) if rep % 2 else list(ways)[::-1]):
-            layer_ops.INFERENCE_BLOCK_BYTES = ways[way]
+            layer_ops.INFERENCE_BLOCK_BYTES, layer_ops.POOL_BLOCKS = ways[way]
             t = time.perf_counter()
             p = model.predict(x, batch_size=1000, verbose=0)
             if rep:
@@ -75,7 +79,7 @@ def main() -> None:
             first = p if first is None else first
             if not np.array_equal(p, first):
                 raise SystemExit(f"{way}: different predictions")
-    layer_ops.INFERENCE_BLOCK_BYTES = default
+    layer_ops.INFERENCE_BLOCK_BYTES, layer_ops.POOL_BLOCKS = default, True
     print(f"{args.model}: predict {args.images} images at batch 1000, {args.reps} times each "
           f"way, alternating; {numba.get_num_threads()} Numba threads; default block "
           f"{default >> 20} MB; every way gave the same bits")

@@ -331,7 +331,8 @@ def test_inference_blocks_times_each_way_and_checks_the_bits():
     stdout = run(["benchmarks/inference_blocks.py", "--reps", "1", "--blocks-mb", "1",
                   "--images", "1200"])
     rows = [line.split("|")[1:-1] for line in stdout.splitlines() if line.startswith("| ")]
-    assert [r[0].strip() for r in rows] == ["convs", "one block", "1 MB blocks"]
+    assert [r[0].strip() for r in rows] == ["convs", "per-thread blocks (conv+pool)", "one block",
+                                            "1 MB blocks"]
     assert "every way gave the same bits" in stdout
 
 
