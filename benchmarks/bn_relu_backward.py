@@ -2,6 +2,8 @@
 ReLU's mask recomputed from the input inside the two kernels that read the gradient)
 and as it was before (the mask applied first, from the saved output, in a pass of its
 own), alternating step by step in one process; the two ways' gradients compared first.
+Both ways with MaxPooling2D as its own layer (the mask is what they compare;
+bn_pool.py compares the pool fused into the normalisation's pass).
 
     python benchmarks/bn_relu_backward.py [--steps 60] [--batch 128]
 """
@@ -18,13 +20,13 @@ from _common import alternate, batch_gradients, import_minigrad, step_table, tim
 
 def masked_first(forward_now):
     """BatchNormFn's forward and backward as before: y saved, its mask applied first."""
-    def forward(ctx, x, gamma, beta, mean, var, epsilon, batch_stats, relu):
-        y = forward_now(ctx, x, gamma, beta, mean, var, epsilon, batch_stats, relu)
-        ctx.saved_tensors = ctx.saved_tensors[:4] + (y if relu else None,)
+    def forward(ctx, x, gamma, beta, mean, var, epsilon, batch_stats, relu, pool):
+        y = forward_now(ctx, x, gamma, beta, mean, var, epsilon, batch_stats, relu, pool)
+        ctx.saved_tensors = ctx.saved_tensors[:4] + (y if relu else None, None)
         return y
 
     def backward(ctx, g):
-        B, (x, mean, invstd, scale, y) = ctx.backend, ctx.saved_tensors
+        B, (x, mean, invstd, scale, y, _) = ctx.backend, ctx.saved_tensors
         need_x, need_gamma, need_beta = ctx.needs_input_grad[:3]
         if y is not None:
             g = B.map_backward("relu", y, g)
@@ -32,7 +34,7 @@ def masked_first(forward_now):
         gx = B.batchnorm_backward_input(x, g, mean, invstd, scale, sum_g, sum_g_xhat) \
             if need_x else None
         return (gx, sum_g_xhat if need_gamma else None, sum_g if need_beta else None,
-                None, None, None, None, None)
+                None, None, None, None, None, None)
     return staticmethod(forward), staticmethod(backward)
 
 
@@ -44,7 +46,9 @@ def main() -> None:
     import numpy as np
     mg = import_minigrad()
     import numba
+    from minigrad.layers import normalization
     from minigrad.ops.normalization import BatchNormFn
+    normalization.FUSE_POOL = False   # the pool as its layer, both ways
     now = (vars(BatchNormFn)["forward"], vars(BatchNormFn)["backward"])
     ways = {"mask inside the kernels": now,
             "mask in a pass first": masked_first(BatchNormFn.forward)}

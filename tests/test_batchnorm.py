@@ -189,7 +189,7 @@ def test_batch_norm_relu_with_constant_statistics_gradients_in_float64(rng):
     mean, var = rng.standard_normal(4) * 0.1, rng.random(4) + 0.5
 
     def f(a, g, b):
-        return BatchNormFn.apply(a, g, b, mean, var, 1e-3, False, True)
+        return BatchNormFn.apply(a, g, b, mean, var, 1e-3, False, True, None)
     y = f(x, gamma, beta).numpy()
     assert (y == 0).mean() > 0.2 and np.abs(y[y > 0]).min() > 1e-3   # both sides used
     assert gradcheck(f, (x, gamma, beta))
@@ -259,3 +259,127 @@ def test_the_fused_relu_mask_keeps_a_float32_gradient_float32():
     assert {sig.return_type for sig in mask.nopython_signatures} == {types.float32}
     assert mask(1.0, 2.0, 1.0, 0.0, True) == 2.0                  # float64 stays float64
     assert types.float64 in {sig.return_type for sig in mask.nopython_signatures}
+
+
+# --------------------------------------------- BN + ReLU + MaxPooling2D in training
+@pytest.mark.parametrize("shape,pool", [((3, 6, 5, 4), 2), ((2, 7, 6, 3), 3)])
+def test_batch_norm_relu_pool_training_gradients_in_float64(shape, pool, rng):
+    """The fused pool's gradient (read through its winners inside batch norm's backward
+    kernels) against central differences; an odd size leaves pixels in no window."""
+    from minigrad.ops.normalization import batch_normalization_training
+    from minigrad.ops.pool import pool2d_geometry
+    from minigrad.testing import gradcheck
+    x = mg.Tensor(rng.standard_normal(shape), requires_grad=True)
+    gamma = mg.Tensor(rng.standard_normal(shape[3]) + 1.5, requires_grad=True)
+    beta = mg.Tensor(rng.standard_normal(shape[3]), requires_grad=True)
+    pg = pool2d_geometry(shape, pool)
+
+    def f(a, g, b):
+        return batch_normalization_training(a, g, b, relu=True, pool=pg)[0]
+    y = f(x, gamma, beta).numpy()
+    assert y.shape == (shape[0], pg.oh, pg.ow, shape[3])
+    assert (y == 0).mean() > 0.05 and (y > 0).mean() > 0.3   # the ReLU on both sides
+    assert gradcheck(f, (x, gamma, beta))
+
+
+def test_batch_norm_relu_pool_with_constant_statistics_gradients_in_float64(rng):
+    """BatchNormFn with given statistics, a fused ReLU and pool: the backward unpools
+    and masks the gradient itself there."""
+    from minigrad.ops.normalization import BatchNormFn
+    from minigrad.ops.pool import pool2d_geometry
+    from minigrad.testing import gradcheck
+    x = mg.Tensor(rng.standard_normal((3, 5, 4, 2)), requires_grad=True)
+    gamma = mg.Tensor(rng.standard_normal(2) + 1.5, requires_grad=True)
+    beta = mg.Tensor(rng.standard_normal(2), requires_grad=True)
+    mean, var = rng.standard_normal(2) * 0.1, rng.random(2) + 0.5
+    pg = pool2d_geometry(x.shape, 2)
+    assert gradcheck(lambda a, g, b: BatchNormFn.apply(a, g, b, mean, var, 1e-3, False, True,
+                                                       pg), (x, gamma, beta))
+
+
+def test_a_pool_that_does_not_fit_is_refused_by_name():
+    from minigrad.ops.normalization import batch_normalization_training
+    from minigrad.ops.pool import pool2d_geometry
+    x = mg.Tensor(np.ones((2, 5, 5, 3), np.float32))
+    overlapping = pool2d_geometry(x.shape, 3, 2)
+    with pytest.raises(ValueError, match="bn1: a fused max pool needs .* windows that do not "
+                                         "overlap"):
+        batch_normalization_training(x, None, None, relu=True, pool=overlapping, name="bn1")
+
+
+@pytest.mark.parametrize("pool_args,fused", [((2,), True), ((3,), True), ((3, 2), False),
+                                             ((2, 2, "same"), False)])
+def test_fit_runs_bn_relu_pool_fused_with_the_layers_results(pool_args, fused, rng,
+                                                             monkeypatch):
+    """In training, Conv2D, BatchNormalization, ReLU, MaxPooling2D: the normalisation,
+    ReLU and pool in one pass, no maxpool kernels, where the windows do not overlap and
+    are whole (else the pool runs as its layer); the same outputs, gradients and moving
+    statistics as the layers one by one, bit for bit."""
+    from minigrad.backends.cpu.backend import CPUBackend
+    model = mg.Sequential([L.Input((7, 9, 2)), L.Conv2D(4, 3, use_bias=False),
+                           L.BatchNormalization(), L.ReLU(), L.MaxPooling2D(*pool_args),
+                           L.Flatten(), L.Dense(2)])
+    x = rng.standard_normal((8, 7, 9, 2)).astype(np.float32)
+    model(x)
+    weights = model.get_weights()
+    pool_passes = []
+    for name in ("maxpool2d_forward", "maxpool2d_backward"):
+        real = getattr(CPUBackend, name)
+        monkeypatch.setattr(CPUBackend, name, lambda self, *a, _n=name, _r=real: (
+            pool_passes.append(_n), _r(self, *a))[1])
+    g = rng.standard_normal((8, 2)).astype(np.float32)
+    results = []
+    for one_op in (True, False):
+        model.set_weights(weights)
+        for w in model.weights:
+            w.grad = None
+        if one_op:
+            out = model(x, training=True)
+        else:
+            out = x
+            for layer in model.layers:
+                out = layer(out, training=True)
+        out.backward(mg.Tensor(g))
+        assert bool(pool_passes) == (not (one_op and fused)), pool_passes
+        pool_passes.clear()
+        results.append([out.numpy()] + [w.grad.numpy() for w in model.trainable_weights] +
+                       [w.numpy() for w in model.weights if not w.trainable])
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape,pool", [((3, 6, 8, 5), 2), ((2, 7, 9, 3), 2),
+                                        ((2, 7, 6, 4), 3), ((2, 4, 6, 3), (2, 3))])
+def test_the_backends_pooled_norm_functions_give_the_unpooled_ways_bits(shape, pool, dtype,
+                                                                        rng):
+    """scale_shift_maxpool against scale_shift then maxpool2d_forward (NaN and ties
+    win as there), and the sums and input gradient read through its winners against
+    maxpool2d_backward's dense gradient then the plain functions: the same bits."""
+    from minigrad.backends import get_backend
+    from minigrad.ops.pool import pool2d_geometry
+    B = get_backend("cpu")
+    pg = pool2d_geometry(shape, pool)
+    x = rng.standard_normal(shape).astype(dtype)
+    x[0, 1, 1, 0] = np.nan
+    x[-1, :pg.ph, :pg.pw, 1] = -50.0   # a window's cells tied at the ReLU's zero
+    c = shape[3]
+    mean, invstd = rng.standard_normal(c).astype(dtype), (rng.random(c) + 0.5).astype(dtype)
+    scale, shift = (rng.random(c) + 0.5).astype(dtype), rng.standard_normal(c).astype(dtype)
+    for relu in (True, False):
+        y, arg = B.scale_shift_maxpool(x, scale, shift, relu, pg)
+        want_y, want_arg = B.maxpool2d_forward(B.scale_shift(x, scale, shift, relu), pg)
+        np.testing.assert_array_equal(y, want_y)
+        np.testing.assert_array_equal(arg, want_arg)
+        assert np.isnan(y).any() and (not relu or (y == 0).any())
+        gp = rng.standard_normal(y.shape).astype(dtype)
+        dense = B.maxpool2d_backward(gp, arg, shape)
+        mask = (scale, shift) if relu else None
+        sums = B.norm_param_sums(x, gp, mean, invstd, False, mask, (arg, pg))
+        want_sums = B.norm_param_sums(x, dense, mean, invstd, False, mask)
+        for got, want in zip(sums, want_sums):
+            np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(
+            B.batchnorm_backward_input(x, gp, mean, invstd, scale, *want_sums, mask,
+                                       (arg, pg)),
+            B.batchnorm_backward_input(x, dense, mean, invstd, scale, *want_sums, mask))

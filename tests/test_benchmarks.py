@@ -327,6 +327,16 @@ def test_bn_relu_backward_times_both_ways_with_the_same_gradients():
     assert all(float(r[1]) > 0 for r in rows[1:])
 
 
+def test_bn_pool_times_both_ways_with_the_same_gradients():
+    stdout = run(["benchmarks/bn_pool.py", "--steps", "1", "--batch", "8"])
+    assert "gradients of one batch bit for bit the same both ways" in stdout
+    rows = [line.split("|")[1:-1] for line in stdout.splitlines() if line.startswith("| ")]
+    assert [r[0].strip() for r in rows] == ["BatchNormalization+ReLU+MaxPooling2D",
+                                            "pool in the normalisation's pass",
+                                            "pool as its layer"]
+    assert all(float(r[1]) > 0 for r in rows[1:])
+
+
 def test_inference_blocks_times_each_way_and_checks_the_bits():
     stdout = run(["benchmarks/inference_blocks.py", "--reps", "1", "--blocks-mb", "1",
                   "--images", "1200"])

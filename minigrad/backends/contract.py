@@ -340,21 +340,30 @@ class Backend(ElementwiseFunctions, abc.ABC):
         """x * scale + shift, scale and shift (C,) per last-axis channel (shift None: 0),
         then ReLU if relu (a BatchNormalization followed by ReLU, in one pass)."""
 
+    def scale_shift_maxpool(self, x, scale, shift, relu, pgeom):
+        """maxpool2d_forward(scale_shift(x, scale, shift, relu), pgeom) -> (y, arg) for x
+        (N, H, W, C) and a pool of windows that do not overlap (strides = pool size,
+        unpadded): BatchNormalization (+ ReLU) + MaxPooling2D. A backend may skip the
+        normalised values in between."""
+        return self.maxpool2d_forward(self.scale_shift(x, scale, shift, relu), pgeom)
+
     @abc.abstractmethod
-    def norm_param_sums(self, x, gy, mean, invstd, per_row, relu=None):
+    def norm_param_sums(self, x, gy, mean, invstd, per_row, relu=None, pooled=None):
         """(sum of gy, sum of gy * xhat) over the rows, per last-axis column, in x's
         dtype; xhat = (x - mean) * invstd with mean and invstd per column (C,), or per
         row (x.shape[:-1]) if per_row. Fixed chunks: deterministic. `relu`: None, or
         the (scale, shift) of a scale_shift(x, scale, shift, relu=True) whose output
         gy is the gradient of: gy is taken as the ReLU passes it back (0 where
-        x * scale + shift <= 0, computed as scale_shift does)."""
+        x * scale + shift <= 0, computed as scale_shift does). `pooled`: None, or the
+        (arg, pgeom) of a scale_shift_maxpool over x (batch norm: per column), gy then
+        its pooled gradient, taken as maxpool2d_backward(gy, arg, x.shape) first."""
 
     @abc.abstractmethod
     def batchnorm_backward_input(self, x, gy, mean, invstd, scale, sum_gy, sum_gy_xhat,
-                                 relu=None):
+                                 relu=None, pooled=None):
         """Batch norm's input gradient with batch statistics: scale * (gy - sum_gy / n
         - xhat * sum_gy_xhat / n) per channel, n the number of rows; gy through the
-        ReLU of `relu` first, as in norm_param_sums."""
+        pool of `pooled` and the ReLU of `relu` first, as in norm_param_sums."""
 
     @abc.abstractmethod
     def layernorm_forward(self, x, gamma, beta, epsilon):

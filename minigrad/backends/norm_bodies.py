@@ -77,6 +77,29 @@ def relu_passed(x, g, scale, shift, relu):
 
 
 @body
+def pool_cell(r, h, w, ph, pw, oh, ow):
+    """For pixel r (counted over an (N, H, W) grid) under a max pool of ph x pw windows
+    at strides ph, pw, unpadded (each pixel in one window at most) with an (OH, OW)
+    output: (image, window row, window column, r's index within its image as arg
+    holds it, whether r lies in a window)."""
+    p = r % (h * w)
+    i = p // w // ph
+    j = p % w // pw
+    return r // (h * w), i, j, p, i < oh and j < ow
+
+
+@body
+def unpooled(gp, arg, b, i, j, p, inside, k):
+    """Channel k of maxpool_backward(gp, arg) at the pixel pool_cell gave (b, i, j, p,
+    inside): gp's value where it won its window, else 0, without the dense gradient.
+    As maxpool_backward, a zero plus the value (-0.0 becomes 0.0), in gp's type (a
+    float64 literal would turn float32 arithmetic after it into float64)."""
+    if inside and arg[b, i, j, k] == p:
+        return np.float32(0.0) + gp[b, i, j, k]
+    return np.float32(0.0)
+
+
+@body
 def batchnorm_grad(x, g, mean, invstd, scale, mean_g, mean_g_xhat):
     """Batch norm's input gradient (training mode) for one element, from the
     per-channel means of gy and of gy * xhat."""

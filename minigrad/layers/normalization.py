@@ -7,10 +7,10 @@ import numbers
 from .. import initializers, ops
 from ..backends import get_backend
 from ..ops import activations
-from ..ops.normalization import batch_normalization, batch_normalization_training
+from ..ops.normalization import batch_normalization, batch_normalization_training, pool_fits
 from ..tensor import Tensor, no_grad
 from .base import Layer
-from .core import Activation, Conv2D
+from .core import Activation, Conv2D, MaxPooling2D
 
 
 def _number(value, arg: str, owner: str, low: float, high: float | None = None,
@@ -225,21 +225,38 @@ def can_fuse_bn_relu(bn: Layer, relu: Layer) -> bool:
         bn.activity_regularizer is None and relu.activity_regularizer is None
 
 
-def bn_relu(bn: BatchNormalization, relu: Layer, x: Tensor, training) -> Tensor:
-    """relu(bn(x)), both layers built as if called one after the other. With batch
-    statistics (training), the ReLU runs in the normalisation's pass (one pass over
-    the activations fewer); the backward's kernels apply its mask as they read the
-    gradient (two passes fewer), with the bits of ReLU's own backward."""
+FUSE_POOL = True   # bn_relu's pool in the normalisation's pass (off: benchmarks compare)
+
+
+def bn_relu(bn: BatchNormalization, relu: Layer, x: Tensor, training,
+            pool: Layer | None = None) -> Tensor:
+    """relu(bn(x)), then pool(...) if given (a MaxPooling2D), the layers built as if
+    called one after the other. With batch statistics (training), the ReLU runs in the
+    normalisation's pass (one pass over the activations fewer), and so does a pool whose
+    windows do not overlap (the normalised values never go through memory whole); the
+    backward's kernels apply the ReLU's mask, and read the gradient through the pool's
+    winners, as they read it (no masked or dense copy), with the bits of the layers'
+    own backwards."""
     bn.ensure_built(x.shape)
     relu.ensure_built(x.shape)
+    pgeom = None
+    if pool is not None and FUSE_POOL:
+        pool.ensure_built(x.shape)
+        pgeom = ops.pool2d_geometry(x.shape, pool.pool_size, pool.strides, pool.padding,
+                                    name=f"MaxPooling2D {pool.name!r}")
+        if not (type(pool) is MaxPooling2D and pool.activity_regularizer is None and
+                pool_fits(x.shape, bn.axis, pgeom)):
+            pgeom = None
     if not (training and bn.trainable):
-        return relu(bn(x, training=training), training=training)
-    y, mean, var = batch_normalization_training(
-        x, bn.gamma, bn.beta, bn.axis, bn.epsilon,
-        name=f"BatchNormalization {bn.name!r} + ReLU {relu.name!r}", relu=True)
+        y = relu(bn(x, training=training), training=training)
+        return y if pool is None else pool(y, training=training)
+    names = f"BatchNormalization {bn.name!r} + ReLU {relu.name!r}" + \
+        (f" + MaxPooling2D {pool.name!r}" if pgeom is not None else "")
+    y, mean, var = batch_normalization_training(x, bn.gamma, bn.beta, bn.axis, bn.epsilon,
+                                                name=names, relu=True, pool=pgeom)
     bn._update_moving(bn.moving_mean, mean)
     bn._update_moving(bn.moving_variance, var)
-    return y
+    return y if pool is None or pgeom is not None else pool(y, training=training)
 
 
 def conv_bn(conv: Layer, bn: BatchNormalization, x: Tensor, activation: str | None = None,

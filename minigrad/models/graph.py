@@ -187,8 +187,8 @@ class Plan:
     @staticmethod
     def _conv_bn(step, env, training):
         """A Conv2D -> BatchNormalization (-> ReLU) (-> MaxPooling2D) step: one folded
-        (and pooled) conv where the BN normalises with its moving statistics, else
-        the layers one by one."""
+        (and pooled) conv where the BN normalises with its moving statistics, else the
+        conv then the rest fused (bn_relu) or the layers one by one."""
         _, conv, bn, relu, pool = step
         x = env[id(conv.call_args[0])]
         if can_fold_conv_bn(conv.layer, bn.layer, training):
@@ -196,11 +196,10 @@ class Plan:
                            pool.layer if pool else None)
         x = conv.layer(x, training=training)
         if relu is not None and can_fuse_bn_relu(bn.layer, relu.layer):
-            x = bn_relu(bn.layer, relu.layer, x, training)
-        else:
-            for node in (bn, relu):
-                if node is not None:
-                    x = node.layer(x, training=training)
+            return bn_relu(bn.layer, relu.layer, x, training, pool.layer if pool else None)
+        for node in (bn, relu):
+            if node is not None:
+                x = node.layer(x, training=training)
         return x if pool is None else pool.layer(x, training=training)
 
     def run(self, values: list, training, logits: bool = False) -> list:

@@ -26,11 +26,12 @@ def _axis_last(x: Tensor, axis: int):
 class BatchNormFn(Function):
     """(x - mean) / sqrt(var + epsilon) * gamma + beta over the last axis, as Keras's
     `x * inv + (beta - mean * inv)`, inv = gamma / sqrt(var + epsilon), then ReLU if
-    `relu`. mean and var are arrays, not inputs: with `batch_stats` they are x's own
-    (and the input gradient accounts for that), else constants (the moving averages)."""
+    `relu`, then a max pool if `pool` (a PoolGeometry of windows that do not overlap).
+    mean and var are arrays, not inputs: with `batch_stats` they are x's own (and the
+    input gradient accounts for that), else constants (the moving averages)."""
 
     @staticmethod
-    def forward(ctx, x, gamma, beta, mean, var, epsilon, batch_stats, relu):
+    def forward(ctx, x, gamma, beta, mean, var, epsilon, batch_stats, relu, pool):
         B = ctx.backend
         dt = x.dtype
         invstd = B.divide(B.constant(1, dt), B.sqrt(B.add(var, B.constant(epsilon, dt))))
@@ -38,29 +39,38 @@ class BatchNormFn(Function):
         shift = B.negative(B.multiply(mean, scale))
         if beta is not None:
             shift = B.add(beta, shift)
-        y = B.scale_shift(x, scale, shift, relu)
-        ctx.save_for_backward(x, mean, invstd, scale, shift if relu else None)
-        ctx.batch_stats = batch_stats
+        arg = None
+        if pool is None:
+            y = B.scale_shift(x, scale, shift, relu)
+        else:   # the normalised values never go through memory whole
+            y, arg = B.scale_shift_maxpool(x, scale, shift, relu, pool)
+        ctx.save_for_backward(x, mean, invstd, scale, shift if relu else None, arg)
+        ctx.batch_stats, ctx.pool = batch_stats, pool
         return y
 
     @staticmethod
     def backward(ctx, g):
-        B, (x, mean, invstd, scale, shift) = ctx.backend, ctx.saved_tensors
+        B, (x, mean, invstd, scale, shift, arg) = ctx.backend, ctx.saved_tensors
         need_x, need_gamma, need_beta = ctx.needs_input_grad[:3]
         # the fused ReLU's mask: recomputed from x inside the kernels that read g, no
-        # masked copy of g (benchmarks/README.md, "BatchNormalization + ReLU backward")
+        # masked copy of g (benchmarks/README.md, "BatchNormalization + ReLU backward");
+        # the pool's gradient read through its winners, no dense copy either
         relu = None if shift is None else (scale, shift)
+        pooled = None if arg is None else (arg, ctx.pool)
         sum_g = sum_g_xhat = gx = None
         if need_gamma or need_beta or (need_x and ctx.batch_stats):
-            sum_g, sum_g_xhat = B.norm_param_sums(x, g, mean, invstd, False, relu)
+            sum_g, sum_g_xhat = B.norm_param_sums(x, g, mean, invstd, False, relu, pooled)
         if need_x and ctx.batch_stats:
-            gx = B.batchnorm_backward_input(x, g, mean, invstd, scale, sum_g, sum_g_xhat, relu)
-        elif need_x:   # constant statistics: gx = g * scale, g masked by the ReLU first
+            gx = B.batchnorm_backward_input(x, g, mean, invstd, scale, sum_g, sum_g_xhat, relu,
+                                            pooled)
+        elif need_x:   # constant statistics: gx = g * scale, g unpooled and masked first
+            if pooled is not None:
+                g = B.maxpool2d_backward(g, arg, x.shape)
             if relu is not None:
                 g = B.map_backward("relu", B.scale_shift(x, scale, shift, True), g)
             gx = B.scale_shift(g, scale, None)
         return (gx, sum_g_xhat if need_gamma else None, sum_g if need_beta else None,
-                None, None, None, None, None)
+                None, None, None, None, None, None)
 
 
 def _check_params(x: Tensor, axis: int, name: str, **params) -> dict:
@@ -90,22 +100,39 @@ def batch_normalization(x, mean, variance, axis: int = -1, offset=None, scale=No
     p = _check_params(x, axis, name, mean=mean, variance=variance, offset=offset, scale=scale)
     xt, back = _axis_last(x, axis)
     y = BatchNormFn.apply(xt, p["scale"], p["offset"], p["mean"].data, p["variance"].data,
-                          float(epsilon), False, False)
+                          float(epsilon), False, False, None)
     return y if back is None else y.transpose(back)
 
 
 def batch_normalization_training(x, gamma, beta, axis: int = -1, epsilon: float = 1e-3,
-                                 name: str = "batch_normalization", relu: bool = False) -> tuple:
+                                 name: str = "batch_normalization", relu: bool = False,
+                                 pool=None) -> tuple:
     """Batch normalisation with x's own statistics over every axis but `axis` ->
     (y, mean, variance), mean and variance backend arrays (population variance).
-    `relu`: y goes through ReLU in the same pass (BatchNormalization then ReLU)."""
+    `relu`: y goes through ReLU in the same pass (BatchNormalization then ReLU).
+    `pool`: then a max pool of this PoolGeometry, whose windows must not overlap
+    (strides = pool size, unpadded), over an (N, H, W, C) x normalised over C."""
     x = float_tensor(x, name)
     axis = axis_index(axis, x.ndim, name)
     p = _check_params(x, axis, name, gamma=gamma, beta=beta)
+    if pool is not None and not pool_fits(x.shape, axis, pool):
+        raise ValueError(f"{name}: a fused max pool needs an (N, H, W, C) input normalised "
+                         f"over its last axis and whole windows that do not overlap; got "
+                         f"input shape {x.shape}, axis {axis}, pool {pool}")
     xt, back = _axis_last(x, axis)
     mean, var = get_backend(xt.device).batchnorm_stats(xt.data)
-    y = BatchNormFn.apply(xt, p["gamma"], p["beta"], mean, var, float(epsilon), True, relu)
+    y = BatchNormFn.apply(xt, p["gamma"], p["beta"], mean, var, float(epsilon), True, relu,
+                          pool)
     return (y if back is None else y.transpose(back)), mean, var
+
+
+def pool_fits(shape, axis: int, pool) -> bool:
+    """Whether batch_normalization_training can fuse this max pool (PoolGeometry) after
+    it: an (N, H, W, C) input normalised over C, strides = pool size, unpadded, every
+    window whole (each value in one window at most)."""
+    return len(shape) == 4 and axis % 4 == 3 and (pool.sh, pool.sw) == (pool.ph, pool.pw) \
+        and pool.pad_top == pool.pad_left == 0 and pool.oh * pool.ph <= shape[1] and \
+        pool.ow * pool.pw <= shape[2]
 
 
 class LayerNormFn(Function):

@@ -94,6 +94,31 @@ def pool_cases():
     return out
 
 
+def pooled_norm_cases():
+    """BatchNormalization + ReLU + MaxPooling2D (windows that do not overlap): the pool in
+    the normalisation's pass, and the backward's sums and input gradient read through
+    its winners; an odd size leaves pixels in no window, a NaN input wins its window."""
+    out = []
+    for xs, pool, tag in [((2, 5, 7, 3), 2, "2x2 odd"), ((1, 6, 6, 2), 3, "3x3")]:
+        x = rand(*xs) * 2 - 1
+        x[0, 1, 1, 0] = np.nan if tag == "2x2 odd" else x[0, 1, 1, 0]
+        mean, var = cpu.batchnorm_stats(x)
+        invstd = (1 / np.sqrt(var + 1e-3)).astype(F32)
+        scale, shift = rand(xs[3]) + 0.5, rand(xs[3]) - 0.5
+        pg = pool_geom(xs, pool, pool, "valid")
+        _, arg = cpu.scale_shift_maxpool(x, scale, shift, True, pg)
+        gp = rand(xs[0], pg.oh, pg.ow, xs[3])
+        s_g, s_gx = cpu.norm_param_sums(x, gp, mean, invstd, False, (scale, shift), (arg, pg))
+        out += [("scale_shift_maxpool", (x, scale, shift, True, pg), None, tag),
+                ("scale_shift_maxpool", (x, scale, shift, False, pg), None, tag + " no-relu"),
+                ("norm_param_sums", (x, gp, mean, invstd, False, (scale, shift), (arg, pg)),
+                 None, tag + " pooled"),
+                ("batchnorm_backward_input", (x, gp, mean, invstd, scale, s_g, s_gx,
+                                              (scale, shift), (arg, pg)), None,
+                 tag + " pooled")]
+    return out
+
+
 def layer_cases():
     """Normalisation, average pool, grouped conv, embedding gradient, pad/crop."""
     out = []
@@ -118,6 +143,7 @@ def layer_cases():
             ("batchnorm_backward_input", (x, gy, mean, invstd, gamma * invstd, s_g, s_gx,
                                           relu), None, "relu"),
             ("layernorm_forward", (x, gamma, rand(5), 1e-3), None, ""),
+            *pooled_norm_cases(),
             ("layernorm_forward", (with_nan(rand(4, 6)), rand(6), rand(6), 1e-5), None, "nan"),
             ("layernorm_backward_input", (x, gy, m_ln, inv_ln, gamma), None, "")]
     for xs, pool, stride, pad in [((2, 5, 5, 3), 2, 2, "valid"), ((1, 5, 6, 2), 3, 2, "same"),

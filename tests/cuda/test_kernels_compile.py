@@ -98,6 +98,10 @@ for dt in (T.float32, T.float64):
         "param_sums": (f2, f2, f1, f1, f1, f1, f1, f1, b1, d2, d2),
         "scale_shift": (f2, f1, f1, b1, f2),
         "batchnorm_backward_input": (f2, f2, f1, f1, f1, f1, f1, b1, f1, f1, f2),
+        "scale_shift_maxpool": (f4, f1, f1, b1, i64, i64, f4, i32x4),
+        "param_sums_pooled": (f2, f4, i32x4) + (i64,) * 4 + (f1,) * 4 + (b1, d2, d2),
+        "batchnorm_backward_input_pooled": (f2, f4, i32x4) + (i64,) * 4 + (f1,) * 5 +
+        (b1, f1, f1, f2),
         "layernorm_forward": (f2, f1, f1, f64, f2, f1, f1),
         "layernorm_backward_input": (f2, f2, f1, f1, f1, f2),
         "avgpool_forward": (f4,) + (i64,) * 6 + (f4,),

@@ -10,7 +10,7 @@ rows in order, so the bits do not depend on the thread count. Every other loop
 writes one output element per iteration.
 """
 import numpy as np
-from numba import prange
+from numba import njit, prange
 
 from .kernels import B, _kernel
 from .simd import vfma, vload, vmuladd, vpick, vpool4_store, vstore, vzero
@@ -74,6 +74,93 @@ def batchnorm_backward_input(x, gy, mean, invstd, scale, rscale, rshift, relu, m
             g = B.relu_passed(x[r, k], gy[r, k], rscale[k], rshift[k], relu)
             gx[r, k] = B.batchnorm_grad(x[r, k], g, mean[k], invstd[k], scale[k],
                                         mean_g[k], mean_g_xhat[k])
+
+
+@njit(inline="always")
+def _next_pixel(b, yy, xx, i, j, cy, cx, h, w, ph, pw):
+    """The pixel after (b, yy, xx) of an (N, H, W) grid, with its window (i, j) and cell
+    (cy, cx) under a ph x pw pool at strides ph, pw: counted up, no division per pixel."""
+    xx, cx = xx + 1, cx + 1
+    if cx == pw:
+        cx, j = 0, j + 1
+    if xx == w:
+        xx, j, cx, yy, cy = 0, 0, 0, yy + 1, cy + 1
+        if cy == ph:
+            cy, i = 0, i + 1
+        if yy == h:
+            yy, i, cy, b = 0, 0, 0, b + 1
+    return b, yy, xx, i, j, cy, cx
+
+
+@_kernel
+def param_sums_pooled(x, gp, arg, h, w, ph, pw, mean, invstd, rscale, rshift, relu, s1, s2):
+    """param_sums for batch norm (per-column mean and invstd) of the gradient a max pool
+    after it passes back from gp (B.unpooled: no dense gradient made), masked by the
+    ReLU between with `relu`. Rows in param_sums' chunks, pixels counted up."""
+    rows, c = x.shape
+    chunks, oh, ow = s1.shape[0], gp.shape[1], gp.shape[2]
+    for t in prange(chunks):
+        r0, r1 = B.chunk_rows(t, chunks, rows)
+        for k in range(c):
+            s1[t, k] = 0.0
+            s2[t, k] = 0.0
+        b, i, j, p, _ = B.pool_cell(r0, h, w, ph, pw, oh, ow)
+        yy, xx = p // w, p % w
+        cy, cx = yy % ph, xx % pw
+        for r in range(r0, r1):
+            p, inside = yy * w + xx, i < oh and j < ow
+            for k in range(c):
+                xhat = (x[r, k] - mean[k]) * invstd[k]
+                g = B.unpooled(gp, arg, b, i, j, p, inside, k)
+                g = B.relu_passed(x[r, k], g, rscale[k], rshift[k], relu)
+                s1[t, k], s2[t, k] = B.add_param_terms(g, xhat, s1[t, k], s2[t, k])
+            b, yy, xx, i, j, cy, cx = _next_pixel(b, yy, xx, i, j, cy, cx, h, w, ph, pw)
+
+
+@_kernel
+def batchnorm_backward_input_pooled(x, gp, arg, h, w, ph, pw, mean, invstd, scale, rscale,
+                                    rshift, relu, mean_g, mean_g_xhat, gx):
+    """batchnorm_backward_input from the gradient as param_sums_pooled reads it; by
+    image rows, pixels counted up."""
+    c = x.shape[1]
+    oh, ow = gp.shape[1], gp.shape[2]
+    for row in prange(x.shape[0] // w):
+        b, i, j, p, _ = B.pool_cell(row * w, h, w, ph, pw, oh, ow)
+        cx = 0
+        for r in range(row * w, row * w + w):
+            inside = i < oh and j < ow
+            for k in range(c):
+                g = B.unpooled(gp, arg, b, i, j, p, inside, k)
+                g = B.relu_passed(x[r, k], g, rscale[k], rshift[k], relu)
+                gx[r, k] = B.batchnorm_grad(x[r, k], g, mean[k], invstd[k], scale[k],
+                                            mean_g[k], mean_g_xhat[k])
+            p, cx = p + 1, cx + 1
+            if cx == pw:
+                cx, j = 0, j + 1
+
+
+@_kernel
+def scale_shift_maxpool(x, scale, shift, relu, ph, pw, y, arg):
+    """y, arg = maxpool_forward of scale_shift(x, ...) for ph x pw windows at strides ph,
+    pw, unpadded, without scale_shift's output: its values, in maxpool_forward's order
+    and compare (channels innermost, as there, so the loop vectorises)."""
+    n, h, w, c = x.shape
+    oh, ow = y.shape[1], y.shape[2]
+    for r in prange(n * oh):
+        b, i = r // oh, r % oh
+        for j in range(ow):
+            y0, x0 = i * ph, j * pw
+            for k in range(c):
+                y[b, i, j, k] = B.relu_if(B.affine(x[b, y0, x0, k], scale[k], shift[k]), relu)
+                arg[b, i, j, k] = y0 * w + x0
+            for yy in range(y0, y0 + ph):
+                for xx in range(x0, x0 + pw):
+                    for k in range(c):
+                        v = B.relu_if(B.affine(x[b, yy, xx, k], scale[k], shift[k]), relu)
+                        old = y[b, i, j, k]
+                        take = B.pool_takes(v, old)
+                        y[b, i, j, k] = v if take else old
+                        arg[b, i, j, k] = yy * w + xx if take else arg[b, i, j, k]
 
 
 @_kernel

@@ -349,28 +349,52 @@ class LayerOps:
                      y.reshape(-1, x.shape[-1]))
         return y
 
-    def norm_param_sums(self, x, gy, mean, invstd, per_row, relu=None):
-        x, gy = _rows(x), _rows(gy)
-        rows, c = x.shape
+    def scale_shift_maxpool(self, x, scale, shift, relu, pgeom):
+        x = self._c(x)
+        n, _, _, c = x.shape
+        ph, pw, _, _, _, _, oh, ow = pgeom
+        y, arg = self._empty((n, oh, ow, c), x.dtype), self._empty((n, oh, ow, c), np.int32)
+        self._launch(LK.scale_shift_maxpool, x, self._c(scale), self._c(shift), bool(relu),
+                     ph, pw, y, arg)
+        return y, arg
+
+    def norm_param_sums(self, x, gy, mean, invstd, per_row, relu=None, pooled=None):
+        x2 = _rows(x)
+        rows, c = x2.shape
         mean, invstd = np.ascontiguousarray(mean).reshape(-1), \
             np.ascontiguousarray(invstd).reshape(-1)
-        zeros_r, ones_r = np.zeros(rows, x.dtype), np.ones(rows, x.dtype)
-        zeros_c, ones_c = np.zeros(c, x.dtype), np.ones(c, x.dtype)
-        centre = (mean, invstd, zeros_c, ones_c) if per_row else (zeros_r, ones_r, mean, invstd)
+        zeros_c, ones_c = np.zeros(c, x2.dtype), np.ones(c, x2.dtype)
         s1, s2 = np.empty((CHUNKS, c)), np.empty((CHUNKS, c))
-        self._launch(LK.param_sums, x, gy, *centre, *self._relu_args(relu, zeros_c), s1, s2)
+        if pooled is not None:   # batch norm's sums, through the pool's winners
+            self._launch(LK.param_sums_pooled, x2, *self._pooled_args(gy, x, pooled), mean,
+                         invstd, *self._relu_args(relu, zeros_c), s1, s2)
+        else:
+            zeros_r, ones_r = np.zeros(rows, x2.dtype), np.ones(rows, x2.dtype)
+            centre = (mean, invstd, zeros_c, ones_c) if per_row else \
+                (zeros_r, ones_r, mean, invstd)
+            self._launch(LK.param_sums, x2, _rows(gy), *centre,
+                         *self._relu_args(relu, zeros_c), s1, s2)
         return s1.sum(axis=0).astype(gy.dtype), s2.sum(axis=0).astype(gy.dtype)
 
     def batchnorm_backward_input(self, x, gy, mean, invstd, scale, sum_gy, sum_gy_xhat,
-                                 relu=None):
-        x2, gy2 = _rows(x), _rows(gy)
+                                 relu=None, pooled=None):
+        x2 = _rows(x)
         n = max(x2.shape[0], 1)
-        gx = self._empty(np.shape(x), gy2.dtype)
+        gx = self._empty(np.shape(x), gy.dtype)
         vec = [np.ascontiguousarray(v) for v in (mean, invstd, scale)]
-        self._launch(LK.batchnorm_backward_input, x2, gy2, *vec,
-                     *self._relu_args(relu, vec[2]), np.asarray(sum_gy) / n,
-                     np.asarray(sum_gy_xhat) / n, gx.reshape(x2.shape))
+        kernel, grad = (LK.batchnorm_backward_input, (_rows(gy),)) if pooled is None else \
+            (LK.batchnorm_backward_input_pooled, self._pooled_args(gy, x, pooled))
+        self._launch(kernel, x2, *grad, *vec, *self._relu_args(relu, vec[2]),
+                     np.asarray(sum_gy) / n, np.asarray(sum_gy_xhat) / n, gx.reshape(x2.shape))
         return gx
+
+    @staticmethod
+    def _pooled_args(gp, x, pooled):
+        """(gp, arg, h, w, ph, pw) for a kernel reading x's gradient through the max
+        pool after it (`pooled`: its arg and PoolGeometry; gp its pooled gradient)."""
+        arg, pgeom = pooled
+        h, w = np.shape(x)[1:3]
+        return np.ascontiguousarray(gp), np.ascontiguousarray(arg), h, w, pgeom.ph, pgeom.pw
 
     @staticmethod
     def _relu_args(relu, like):

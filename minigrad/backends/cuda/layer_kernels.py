@@ -74,6 +74,65 @@ def batchnorm_backward_input(x, gy, mean, invstd, scale, rscale, rshift, relu, m
 
 
 @cuda.jit
+def param_sums_pooled(x, gp, arg, h, w, ph, pw, mean, invstd, rscale, rshift, relu, s1, s2):
+    """param_sums for batch norm of the gradient a max pool after x passes back from gp
+    (B.unpooled), masked by the ReLU between with `relu` (the CPU kernel's twin)."""
+    e = cuda.grid(1)
+    if e < s1.size:
+        c = s1.shape[1]
+        t, k = e // c, e % c
+        r0, r1 = B.chunk_rows(t, s1.shape[0], x.shape[0])
+        a = 0.0
+        b = 0.0
+        for r in range(r0, r1):
+            im, i, j, p, inside = B.pool_cell(r, h, w, ph, pw, gp.shape[1], gp.shape[2])
+            xhat = (x[r, k] - mean[k]) * invstd[k]
+            g = B.unpooled(gp, arg, im, i, j, p, inside, k)
+            g = B.relu_passed(x[r, k], g, rscale[k], rshift[k], relu)
+            a, b = B.add_param_terms(g, xhat, a, b)
+        s1[t, k] = a
+        s2[t, k] = b
+
+
+@cuda.jit
+def batchnorm_backward_input_pooled(x, gp, arg, h, w, ph, pw, mean, invstd, scale, rscale,
+                                    rshift, relu, mean_g, mean_g_xhat, gx):
+    e = cuda.grid(1)
+    if e < x.size:
+        c = x.shape[1]
+        r, k = e // c, e % c
+        im, i, j, p, inside = B.pool_cell(r, h, w, ph, pw, gp.shape[1], gp.shape[2])
+        g = B.unpooled(gp, arg, im, i, j, p, inside, k)
+        g = B.relu_passed(x[r, k], g, rscale[k], rshift[k], relu)
+        gx[r, k] = B.batchnorm_grad(x[r, k], g, mean[k], invstd[k], scale[k],
+                                    mean_g[k], mean_g_xhat[k])
+
+
+@cuda.jit
+def scale_shift_maxpool(x, scale, shift, relu, ph, pw, y, arg):
+    """One thread per output: maxpool_forward's window (ph x pw at strides ph, pw,
+    unpadded) over scale_shift's values, computed as there."""
+    e = cuda.grid(1)
+    if e < y.size:
+        w = x.shape[2]
+        oh, ow, c = y.shape[1], y.shape[2], y.shape[3]
+        k = e % c
+        j = (e // c) % ow
+        i = (e // (c * ow)) % oh
+        b = e // (c * ow * oh)
+        best = B.relu_if(B.affine(x[b, i * ph, j * pw, k], scale[k], shift[k]), relu)
+        win = i * ph * w + j * pw
+        for yy in range(i * ph, i * ph + ph):
+            for xx in range(j * pw, j * pw + pw):
+                v = B.relu_if(B.affine(x[b, yy, xx, k], scale[k], shift[k]), relu)
+                if B.pool_takes(v, best):
+                    best = v
+                    win = yy * w + xx
+        y[b, i, j, k] = best
+        arg[b, i, j, k] = win
+
+
+@cuda.jit
 def layernorm_forward(x, gamma, beta, eps, y, mean, invstd):
     r = cuda.grid(1)
     if r < x.shape[0]:

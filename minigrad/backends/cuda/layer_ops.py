@@ -157,33 +157,55 @@ class LayerOps:
                      self._as_rows(y))
         return y
 
-    def norm_param_sums(self, x, gy, mean, invstd, per_row, relu=None):
-        x, gy = self._as_rows(x), self._as_rows(gy)
+    def scale_shift_maxpool(self, x, scale, shift, relu, pgeom):
+        x = self.asarray(x)
+        n, _, _, c = x.shape
+        ph, pw, _, _, _, _, oh, ow = pgeom
+        y, arg = self.empty((n, oh, ow, c), x.dtype), self.empty((n, oh, ow, c), np.int32)
+        self._launch(LK.scale_shift_maxpool, y.size, x, self._vec(scale, x.dtype),
+                     self._vec(shift, x.dtype), bool(relu), ph, pw, y, arg)
+        return y, arg
+
+    def norm_param_sums(self, x, gy, mean, invstd, per_row, relu=None, pooled=None):
+        x4, x = x, self._as_rows(x)
         rows, c = x.shape
         mean, invstd = self._vec(mean, x.dtype), self._vec(invstd, x.dtype)
-        ident_r = (self.zeros(rows, x.dtype), self.full(rows, 1, x.dtype))
         ident_c = (self.zeros(c, x.dtype), self.full(c, 1, x.dtype))
-        centre = (mean, invstd) + ident_c if per_row else ident_r + (mean, invstd)
         chunks = _chunks(rows, c)
         s1, s2 = self.empty((chunks, c), np.float64), self.empty((chunks, c), np.float64)
-        self._launch(LK.param_sums, s1.size, x, gy, *centre,
-                     *self._relu_args(relu, ident_c[0], x.dtype), s1, s2)
+        if pooled is not None:   # batch norm's sums, through the pool's winners
+            self._launch(LK.param_sums_pooled, s1.size, x, *self._pooled_args(gy, x4, pooled),
+                         mean, invstd, *self._relu_args(relu, ident_c[0], x.dtype), s1, s2)
+        else:
+            gy = self._as_rows(gy)
+            ident_r = (self.zeros(rows, x.dtype), self.full(rows, 1, x.dtype))
+            centre = (mean, invstd) + ident_c if per_row else ident_r + (mean, invstd)
+            self._launch(LK.param_sums, s1.size, x, gy, *centre,
+                         *self._relu_args(relu, ident_c[0], x.dtype), s1, s2)
         return (self.asarray(self.sum(s1, axis=0), gy.dtype),
                 self.asarray(self.sum(s2, axis=0), gy.dtype))
 
     def batchnorm_backward_input(self, x, gy, mean, invstd, scale, sum_gy, sum_gy_xhat,
-                                 relu=None):
-        x2, gy2 = self._as_rows(x), self._as_rows(gy)
-        dt = gy2.dtype
+                                 relu=None, pooled=None):
+        x2 = self._as_rows(x)
+        dt = gy.dtype
         inv_n = dt.type(1.0 / max(x2.shape[0], 1))
         mean_g = self.multiply(self._vec(sum_gy, dt), self.constant(inv_n, dt))
         mean_g_xhat = self.multiply(self._vec(sum_gy_xhat, dt), self.constant(inv_n, dt))
         gx = self.empty(x2.shape, dt)
         scale = self._vec(scale, dt)
-        self._launch(LK.batchnorm_backward_input, gx.size, x2, gy2, self._vec(mean, dt),
-                     self._vec(invstd, dt), scale, *self._relu_args(relu, scale, dt),
-                     mean_g, mean_g_xhat, gx)
+        kernel, grad = (LK.batchnorm_backward_input, (self._as_rows(gy),)) if pooled is None \
+            else (LK.batchnorm_backward_input_pooled, self._pooled_args(gy, x, pooled))
+        self._launch(kernel, gx.size, x2, *grad, self._vec(mean, dt), self._vec(invstd, dt),
+                     scale, *self._relu_args(relu, scale, dt), mean_g, mean_g_xhat, gx)
         return gx.reshape(tuple(x.shape))
+
+    def _pooled_args(self, gp, x, pooled):
+        """(gp, arg, h, w, ph, pw) for a kernel reading x's gradient through the max
+        pool after it (`pooled`: its arg and PoolGeometry; gp its pooled gradient)."""
+        arg, pgeom = pooled
+        h, w = tuple(x.shape)[1:3]
+        return self.asarray(gp), self.asarray(arg), h, w, pgeom.ph, pgeom.pw
 
     def _relu_args(self, relu, like, dtype):
         """(scale, shift, on) for a kernel's fused ReLU mask (`relu`: the (scale, shift)
