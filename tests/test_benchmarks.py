@@ -337,6 +337,16 @@ def test_bn_pool_times_both_ways_with_the_same_gradients():
     assert all(float(r[1]) > 0 for r in rows[1:])
 
 
+def test_few_taps_conv_times_both_ways_with_close_gradients():
+    stdout = run(["benchmarks/few_taps_conv.py", "--steps", "1", "--batch", "8"])
+    diff = float(re.search(r"largest difference (\S+) of the weight", stdout).group(1))
+    assert 0 <= diff < 1e-4, stdout
+    rows = [line.split("|")[1:-1] for line in stdout.splitlines() if line.startswith("| ")]
+    assert [r[0].strip() for r in rows] == ["first conv (27 taps)", "few-taps kernels",
+                                            "im2col + GEMMs"]
+    assert all(float(r[1]) > 0 for r in rows[1:])
+
+
 def test_inference_blocks_times_each_way_and_checks_the_bits():
     stdout = run(["benchmarks/inference_blocks.py", "--reps", "1", "--blocks-mb", "1",
                   "--images", "1200"])

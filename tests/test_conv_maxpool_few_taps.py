@@ -120,8 +120,9 @@ def test_training_takes_it_too_with_the_same_gradients(first_layer, channels, pa
         real = B._launch
         monkeypatch.setattr(B, "_launch", lambda kernel, *a: (launched.append(kernel),
                                                               real(kernel, *a)))
-        if not few_taps:
+        if not few_taps:   # im2col and GEMMs throughout
             monkeypatch.setattr(layer_ops.LayerOps, "_few_taps", staticmethod(lambda *a: False))
+            monkeypatch.setattr(layer_ops, "FEW_TAPS_CONV", False)
         tx = mg.Tensor(x, requires_grad=not first_layer)
         tw, tb = mg.Tensor(w, requires_grad=True), mg.Tensor(b, requires_grad=True)
         y = mg.ops.conv2d_maxpool(tx, tw, tb, activation="relu", padding=padding)

@@ -23,6 +23,7 @@ POOLED_2X2_WEIGHT_GRAD = True    # its kernel for whole 2x2 windows (off: benchm
 POOLED_2X2_VECTORS = True        # that kernel's 16-lane twin where it runs (off: the same)
 INPUT_GRAD_BLOCKS = True   # a conv's input gradient by blocks of images (off: benchmarks compare)
 POOL_BLOCKS = True   # inference's conv + max pool by blocks of images per thread (off: the same)
+FEW_TAPS_CONV = True   # a conv of few taps without a pool after it: direct kernels (off: GEMM)
 
 
 def _rows(a: np.ndarray) -> np.ndarray:
@@ -59,6 +60,11 @@ class LayerOps:
         sh, sw, pt, pl, dh, dw, oh, ow = geom
         n = x.shape[0]
         kh, kw, c, f = w.shape
+        if FEW_TAPS_CONV and x.dtype == w.dtype and self._few_taps_conv(w.shape, w.dtype, geom):
+            xp, valid = self._padded(x, w, geom), geom._replace(pad_top=0, pad_left=0)
+            y = self._empty((n, oh, ow, f), x.dtype)
+            self._launch(DC.conv_few_taps, xp, w, y)
+            return y, DirectCols(xp, valid)
         if DC.usable(x.dtype, w.shape, geom) and w.dtype == x.dtype:
             y = self._empty((n, oh, ow, f), x.dtype)
             self._launch(DC.conv2d_direct, x, w, y)
@@ -103,6 +109,16 @@ class LayerOps:
 
     def conv2d_backward_weight(self, gy, cols, w_shape):
         f = gy.shape[-1]
+        if isinstance(cols, DirectCols) and self._few_taps_conv(w_shape, gy.dtype, cols.geom):
+            x = self._c(cols.x)
+            kh, kw, c = w_shape[:3]
+            wd = x.shape[2]
+            taps = [(p * wd + q) * c + ci for p in range(kh) for q in range(kw)
+                    for ci in range(c)]
+            taps = np.array(taps + [0] * (-len(taps) % 9), np.int64)   # in nines
+            partial = np.empty((CHUNKS, kh * kw * c, f), gy.dtype)
+            self._launch(DC.conv_weight_grad_few_taps, x, self._c(gy), taps, partial)
+            return partial.sum(axis=0).reshape(w_shape)   # in chunk order
         if isinstance(cols, DirectCols):
             kh, kw, c = w_shape[:3]
             if not DC.weight_grad_usable(kh * kw * c, f) or gy.dtype != np.float32:
@@ -207,16 +223,23 @@ class LayerOps:
         return y, arg, DirectCols(x, geom._replace(pad_top=0, pad_left=0))
 
     @staticmethod
+    def _few_taps_conv(w_shape, dtype, geom) -> bool:
+        """Whether the few-taps kernels (conv_few_taps, conv_weight_grad_few_taps,
+        conv_maxpool_few_taps) compute this conv: float32, up to FEW_TAPS taps, filters
+        in 16s, stride 1, undilated (padded first, if it pads), on a CPU with AVX-512
+        (their 16-lane vectors: only there measured)."""
+        kh, kw, c, f = w_shape
+        return kh * kw * c <= FEW_TAPS and f % 16 == 0 and dtype == np.float32 and \
+            (geom.sh, geom.sw, geom.dh, geom.dw) == (1, 1, 1, 1) and DC.has_avx512()
+
+    @staticmethod
     def _few_taps(w, geom, pgeom) -> bool:
-        """Whether conv_maxpool_few_taps computes this conv and pool: float32, up to
-        FEW_TAPS taps, filters in 16s, a stride-1 undilated conv (padded first, if it
-        pads), a 2x2 stride-2 unpadded pool whose windows lie within the conv output, on
-        a CPU with AVX-512 (its 16-lane vectors: only there measured)."""
+        """Whether conv_maxpool_few_taps computes this conv and pool: a few-taps conv,
+        a 2x2 stride-2 unpadded pool whose windows lie within the conv output."""
         ph, pw, psh, psw, ppt, ppl, poh, pow_ = pgeom
-        return w.shape[0] * w.shape[1] * w.shape[2] <= FEW_TAPS and w.shape[3] % 16 == 0 \
-            and w.dtype == np.float32 and (geom.sh, geom.sw, geom.dh, geom.dw) == (1, 1, 1, 1) \
-            and (ph, pw, psh, psw, ppt, ppl) == (2, 2, 2, 2, 0, 0) and 2 * poh <= geom.oh and \
-            2 * pow_ <= geom.ow and DC.has_avx512()
+        return LayerOps._few_taps_conv(w.shape, w.dtype, geom) and \
+            (ph, pw, psh, psw, ppt, ppl) == (2, 2, 2, 2, 0, 0) and 2 * poh <= geom.oh and \
+            2 * pow_ <= geom.ow
 
     def _padded(self, x, w, geom):
         """x with the zeros a stride-1 conv's padding stands for, so that the conv is
